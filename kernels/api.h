@@ -1,0 +1,250 @@
+/* segloss.h v0.1.0 — segmentation losses with exact gradients, SIMD, one header.
+   https://example.invalid/segloss — MIT licence at the end of this file.
+
+   GENERATED FILE: assembled by `make segloss.h` from the files in kernels/; edit those.
+
+   DO THIS in exactly one C or C++ file:
+
+       #define SEGLOSS_IMPLEMENTATION
+       #include "segloss.h"
+
+   and include "segloss.h" without the define everywhere else. Then:
+
+       segloss_config cfg;
+       segloss_config_init(&cfg, SEGLOSS_FOCAL_DICE);           // the loss guide's defaults
+       segloss_input in = { logits, labels, SEGLOSS_LABEL_U8, N, C, H * W, SEGLOSS_NCHW };
+       segloss_result r;
+       segloss_status st = segloss_compute(&cfg, &in, grad, &r);   // grad: NULL = loss only
+       if (st != SEGLOSS_OK) fprintf(stderr, "%s\n", segloss_status_string(st));
+
+   CONTENTS
+       1. Compile-time options
+       2. API: configuration, input, result, errors          (segloss_config ...)
+       3. API: one call                                      (segloss_compute)
+       4. API: two phases for chunks, threads, machines      (segloss_accumulate ...)
+       5. API: class weights, text, printout, metrics, advice
+       6. API: SIMD paths                                    (segloss_active_isa ...)
+       7. Semantics: formulas, defaults, peers, numbers, errors
+       8. Implementation: includes, helpers          kernels/impl.h
+                          vector vocabulary per ISA  kernels/isa_*.h
+                          the kernels (written once) kernels/loss_kernels.h
+                          dispatch                   kernels/dispatch.h
+                          driver and phases          kernels/driver.h
+                          weights, text, metrics     kernels/text.h, kernels/metrics.h
+       9. Licence
+
+   1. COMPILE-TIME OPTIONS (define before including)
+       SEGLOSS_IMPLEMENTATION  in one file: emit the implementation.
+       SEGLOSS_STATIC          everywhere: all functions static (private to one file).
+       SEGLOSS_NO_SIMD         implementation file: scalar path only.
+       SEGLOSS_NO_AVX512       implementation file: drop the AVX-512 path (smaller, faster build).
+       SEGLOSS_HEADER_FILE     implementation file: this header's name if renamed (it re-includes
+                               itself once per ISA); default "segloss.h".
+       SEGLOSS_MALLOC/FREE     implementation file: allocator for segloss_compute's scratch
+                               (both or neither). Kernels never allocate.
+   The implementation file must not include SIMDe before segloss.h, and should be compiled with
+   baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
+
+   RECENT REVISIONS
+       0.1.0  the six losses, exact gradients, two-phase API, SIMD dispatch.  See CHANGELOG.md.
+*/
+#ifndef SEGLOSS__KERNEL_PASS /* the kernel template at the end is re-included once per ISA */
+#ifndef SEGLOSS_H_INCLUDED
+#define SEGLOSS_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEGLOSS_VERSION_MAJOR 0
+#define SEGLOSS_VERSION_MINOR 1
+#define SEGLOSS_VERSION_PATCH 0
+#define SEGLOSS_VERSION_NUMBER (SEGLOSS_VERSION_MAJOR * 10000 + SEGLOSS_VERSION_MINOR * 100 + SEGLOSS_VERSION_PATCH)
+#define SEGLOSS_VERSION_STRING "0.1.0"
+
+#ifdef SEGLOSS_STATIC
+#define SEGLOSSDEF static
+#else
+#define SEGLOSSDEF extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- 2. configuration, input, result, errors ------------------------------------------- */
+
+typedef enum segloss_loss_type {
+    SEGLOSS_CE = 0,          /* 'ce'          cross entropy                                  */
+    SEGLOSS_WEIGHTED_CE,     /* 'weighted_ce' CE with (automatic inverse-frequency) weights  */
+    SEGLOSS_FOCAL,           /* 'focal'       focal loss, gamma                              */
+    SEGLOSS_DICE,            /* 'dice'        soft Dice, smooth                              */
+    SEGLOSS_FOCAL_DICE,      /* 'focal_dice'  focal_weight*focal + dice_weight*dice          */
+    SEGLOSS_TVERSKY          /* 'tversky'     alpha on false positives, beta on false neg.   */
+} segloss_loss_type;
+#define SEGLOSS_LOSS_COUNT 6
+
+typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64 } segloss_label_type;
+typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC } segloss_layout;
+typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM } segloss_reduction;
+
+/* Field names are the loss guide's. Fill with segloss_config_init, then change what you need. */
+typedef struct segloss_config {
+    segloss_loss_type loss_type;
+    float focal_gamma;          /* gamma >= 0; focal and focal_dice                        */
+    float focal_weight;         /* focal_dice: weight of the focal term  (>= 0)             */
+    float dice_weight;          /* focal_dice: weight of the Dice term   (>= 0, not both 0) */
+    float dice_smooth;          /* s >= 0; dice, focal_dice, tversky                        */
+    float tversky_alpha;        /* weight of false positives (>= 0)                         */
+    float tversky_beta;         /* weight of false negatives (>= 0)                         */
+    int use_class_weighting;    /* automatic inverse-frequency weights when class_weights==NULL */
+    const float *class_weights; /* C weights (>= 0, finite) or NULL; CE-family terms only   */
+    int64_t ignore_index;       /* label value that takes no part (default -100)            */
+    int include_background;     /* 0: class 0 left out of the Dice/Tversky class mean       */
+    int per_sample;             /* Dice/Tversky per sample, then averaged (MONAI default)   */
+    segloss_reduction reduction;/* SEGLOSS_MEAN (default) or SEGLOSS_SUM                    */
+    int check_finite;           /* 1: reject non-finite logits, reporting the first position */
+} segloss_config;
+
+/* Logits are float32 N x C x S (S = all spatial dims flattened).
+   NCHW: element (n,c,s) at (n*C + c)*S + s.   NHWC: at (n*S + s)*C + c.
+   Labels: one class per (n,s) at n*S + s, as uint8, int32 or int64. */
+typedef struct segloss_input {
+    const float *logits;
+    const void *labels;
+    segloss_label_type label_type;
+    int64_t n, c, s;
+    segloss_layout layout;
+} segloss_input;
+
+typedef struct segloss_result {
+    double loss;            /* the configured loss                                           */
+    double ce_term;         /* CE / weighted CE / focal term (unweighted by focal_weight)    */
+    double dice_term;       /* Dice or Tversky term (unweighted by dice_weight)              */
+    int64_t valid;          /* number of positions whose label is not ignore_index            */
+    int64_t bad_position;   /* on SEGLOSS_ERR_LABEL / _NONFINITE: first offending flat index
+                               (labels: n*S+s; logits: element index); otherwise -1          */
+} segloss_result;
+
+typedef enum segloss_status {
+    SEGLOSS_OK = 0,
+    SEGLOSS_ERR_NULL,        /* a required pointer is NULL                                   */
+    SEGLOSS_ERR_SHAPE,       /* n, c or s zero, negative, or their product overflows         */
+    SEGLOSS_ERR_ENUM,        /* unknown loss type, label type, layout or reduction           */
+    SEGLOSS_ERR_PARAM,       /* a parameter is NaN, infinite or out of its domain            */
+    SEGLOSS_ERR_WEIGHTS,     /* a class weight is negative or not finite                      */
+    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index               */
+    SEGLOSS_ERR_NONFINITE,   /* check_finite: a logit is NaN or infinite                      */
+    SEGLOSS_ERR_ALIAS,       /* grad overlaps logits without being exactly the same buffer    */
+    SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
+    SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
+    SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
+    SEGLOSS_ERR_PARSE        /* configuration text: unknown key or bad value                  */
+} segloss_status;
+
+SEGLOSSDEF void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type);
+SEGLOSSDEF const char *segloss_status_string(segloss_status status);
+SEGLOSSDEF const char *segloss_loss_name(segloss_loss_type loss_type);      /* "focal_dice"; NULL if unknown */
+SEGLOSSDEF segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out);
+SEGLOSSDEF int segloss_version(void);                                        /* SEGLOSS_VERSION_NUMBER */
+
+/* ---- 3. one call ----------------------------------------------------------------------- */
+
+/* Loss of the whole batch and, when grad != NULL, dL/dlogits in the logits' layout.
+   grad may be the logits buffer itself (in place); any other overlap is SEGLOSS_ERR_ALIAS.
+   Validates everything before writing: on error neither grad nor *out is touched. */
+SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
+                                          float *grad, segloss_result *out);
+
+/* ---- 4. two phases ---------------------------------------------------------------------
+   Dice and Tversky need sums over the whole batch before any gradient exists. Split the batch
+   into slices (whole samples, or for NHWC also a range of positions within one sample), then:
+       segloss_stats st = { N, C, buf };    buf: segloss_stats_len(&cfg, N, C) doubles, zeroed
+       segloss_accumulate(&cfg, &slice, first_sample, &st);        for every slice, any order
+       (add buf element-wise across threads/machines, e.g. MPI_Allreduce with MPI_SUM)
+       segloss_finish(&cfg, &st, &result);                         loss of the whole batch
+       segloss_backward(&cfg, &slice, first_sample, &st, grad);    gradient of each slice
+   first_sample is the index in the batch of the slice's first sample. segloss_compute runs
+   exactly these phases (for CE and focal it folds the loss into the backward pass). */
+typedef struct segloss_stats {
+    int64_t n, c;           /* batch the statistics describe                               */
+    double *sum;            /* segloss_stats_len(cfg, n, c) doubles: sums, so add them up   */
+} segloss_stats;
+
+SEGLOSSDEF int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c); /* 0 if invalid */
+SEGLOSSDEF segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
+                                             int64_t first_sample, segloss_stats *stats);
+SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats,
+                                         segloss_result *out);
+SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
+                                           int64_t first_sample, const segloss_stats *stats, float *grad);
+
+/* ---- 5. class weights, text, printout, metrics, advice --------------------------------- */
+
+typedef enum segloss_weighting {
+    SEGLOSS_WEIGHT_INVERSE = 0,   /* |V| / n_c                           (the default)       */
+    SEGLOSS_WEIGHT_MEDIAN,        /* median_k(f_k) / f_c                 (Eigen & Fergus 2015) */
+    SEGLOSS_WEIGHT_INV_SQRT,      /* sqrt(|V| / n_c)                                          */
+    SEGLOSS_WEIGHT_EFFECTIVE      /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+} segloss_weighting;
+
+/* Count labels per class over valid positions, adding into counts[C] (accumulates across calls). */
+SEGLOSSDEF segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index,
+                                                  int64_t *counts);
+/* Class weights from counts; a class with count 0 gets weight 0. */
+SEGLOSSDEF segloss_status segloss_class_weights(segloss_weighting method, const int64_t *counts,
+                                                int64_t c, float *weights);
+/* The weights segloss_compute would use for this config and input (all 1 when unweighted). */
+SEGLOSSDEF segloss_status segloss_weights_for(const segloss_config *cfg, const segloss_input *in,
+                                              float *weights);
+
+/* Parse the text users write: "loss_type='focal', focal_gamma=2.0, use_class_weighting=True,"
+   Commas or newlines, optional quotes, True/False/1/0, '#' comments. Starts from the loss's
+   defaults (segloss_config_init), then applies the keys. On error, err (if not NULL) receives a
+   message naming the key or value. */
+SEGLOSSDEF segloss_status segloss_config_parse(const char *text, segloss_config *cfg,
+                                               char *err, size_t err_size);
+/* The "Loss Configuration:" block. weights: C values or NULL (no weights line). Returns the
+   length it needs (like snprintf); writes at most size bytes including the terminating 0. */
+SEGLOSSDEF int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c,
+                                     char *buf, size_t size);
+
+/* Confusion counts over valid positions, prediction = argmax (ties: lowest class). Adds into
+   confusion[C*C], row = true class, column = predicted (accumulates across calls). */
+SEGLOSSDEF segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index,
+                                            int64_t *confusion);
+
+typedef struct segloss_class_metrics {
+    double recall, precision, iou, dice;  /* NaN where 0/0                                    */
+    int64_t tp, fp, fn;
+} segloss_class_metrics;
+/* Per-class metrics from confusion[C*C]; returns mean IoU over classes whose IoU is not NaN. */
+SEGLOSSDEF double segloss_metrics(const int64_t *confusion, int64_t c, segloss_class_metrics *per_class);
+/* The per-class table (Recall, Precision, IoU, flag). names: C strings or NULL ("class k"). */
+SEGLOSSDEF int segloss_metrics_format(const segloss_class_metrics *m, int64_t c,
+                                      const char *const *names, char *buf, size_t size);
+
+typedef struct segloss_advice {
+    segloss_config config;       /* suggested configuration (class_weights NULL)             */
+    char reason[160];            /* one line: why                                             */
+} segloss_advice;
+/* The loss guide's decision tree and troubleshooting. counts: C label counts (NULL = unknown),
+   metrics: C per-class metrics (NULL = none yet), current: the config in use (NULL = none),
+   diverged: the loss went NaN or exploded. */
+SEGLOSSDEF void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                               const segloss_config *current, int diverged, segloss_advice *out);
+
+/* ---- 6. SIMD paths --------------------------------------------------------------------- */
+
+/* "avx512", "avx2", "sse2", "neon" or "scalar": the path calls take now. */
+SEGLOSSDEF const char *segloss_active_isa(void);
+/* Force a path by name (NULL or "auto": the best this CPU runs). Refuses one the CPU cannot
+   run or that was not compiled in (SEGLOSS_ERR_ISA). The environment variable SEGLOSS_ISA
+   does the same at first use. */
+SEGLOSSDEF segloss_status segloss_set_isa(const char *name);
+/* Whether a path is compiled in and runnable here. */
+SEGLOSSDEF int segloss_isa_supported(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEGLOSS_H_INCLUDED */

@@ -1,0 +1,107 @@
+/* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
+
+SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
+#ifdef SEGLOSS__HAVE_AVX512
+    { "avx512", segloss__stats__avx512, segloss__grad__avx512 },
+#endif
+#ifdef SEGLOSS__HAVE_AVX2
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2 },
+#endif
+#ifdef SEGLOSS__HAVE_NEON_API
+    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon },
+#endif
+    { "scalar", segloss__stats__scalar, segloss__grad__scalar },
+};
+#define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
+
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+/* 2: AVX-512F with OS ZMM state; 1: AVX2 + FMA with OS YMM state; 0: SSE2. xgetbv only runs
+   when CPUID says the OS enabled XSAVE (it faults otherwise). */
+SEGLOSS__PRIVATE int segloss__x86_level(void)
+{
+    unsigned a, b, c, d, xcr0_lo, xcr0_hi;
+    int level = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!((c >> 27) & 1) || !((c >> 28) & 1) || !((c >> 12) & 1)) return 0; /* OSXSAVE AVX FMA */
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6) != 0x6 || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if ((b >> 5) & 1) level = 1;                                                /* AVX2 */
+    if (level && ((b >> 16) & 1) && (xcr0_lo & 0xE6) == 0xE6) level = 2;       /* AVX-512F */
+    return level;
+}
+#endif
+
+SEGLOSS__PRIVATE int segloss__cpu_runs(const char *name)
+{
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+    if (!strcmp(name, "avx512")) return segloss__x86_level() >= 2;
+    if (!strcmp(name, "avx2")) return segloss__x86_level() >= 1;
+#endif
+    return 1; /* scalar; sse2 is x86-64's baseline; NEON is mandatory on AArch64 */
+}
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__find_isa(const char *name)
+{
+    int i;
+    for (i = 0; i < SEGLOSS__NISA; i++)
+        if (!strcmp(segloss__isa_list[i].name, name)) return &segloss__isa_list[i];
+    return NULL;
+}
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__best_isa(void)
+{
+    int i;
+    for (i = 0; i < SEGLOSS__NISA; i++)
+        if (segloss__cpu_runs(segloss__isa_list[i].name)) return &segloss__isa_list[i];
+    return &segloss__isa_list[SEGLOSS__NISA - 1];
+}
+
+/* Resolved once; racing first calls all store the same table, so no lock is needed. */
+static const segloss__isa_table *segloss__active;
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__LOAD_ACTIVE() __atomic_load_n(&segloss__active, __ATOMIC_ACQUIRE)
+#define SEGLOSS__STORE_ACTIVE(t) __atomic_store_n(&segloss__active, (t), __ATOMIC_RELEASE)
+#else
+#define SEGLOSS__LOAD_ACTIVE() (*(const segloss__isa_table *volatile *)&segloss__active)
+#define SEGLOSS__STORE_ACTIVE(t) (*(const segloss__isa_table *volatile *)&segloss__active = (t))
+#endif
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__table(void)
+{
+    const segloss__isa_table *t = SEGLOSS__LOAD_ACTIVE();
+    if (!t) {
+        const char *env = getenv("SEGLOSS_ISA");
+        t = segloss__best_isa();
+        if (env && *env && strcmp(env, "auto")) {
+            const segloss__isa_table *e = segloss__find_isa(env);
+            if (e && segloss__cpu_runs(env)) t = e;
+            else fprintf(stderr, "segloss: SEGLOSS_ISA=%s is not available here; using %s\n", env, t->name);
+        }
+        SEGLOSS__STORE_ACTIVE(t);
+    }
+    return t;
+}
+
+SEGLOSS__API const char *segloss_active_isa(void) { return segloss__table()->name; }
+
+SEGLOSS__API int segloss_isa_supported(const char *name)
+{
+    return name && segloss__find_isa(name) && segloss__cpu_runs(name);
+}
+
+SEGLOSS__API segloss_status segloss_set_isa(const char *name)
+{
+    const segloss__isa_table *t;
+    if (!name || !strcmp(name, "auto")) {
+        SEGLOSS__STORE_ACTIVE(segloss__best_isa());
+        return SEGLOSS_OK;
+    }
+    t = segloss__find_isa(name);
+#ifndef SEGLOSS_UNSAFE_FORCE_ISA /* test builds only: lets the qemu matrix prove a SIGILL */
+    if (t && !segloss__cpu_runs(name)) t = NULL;
+#endif
+    if (!t) return SEGLOSS_ERR_ISA;
+    SEGLOSS__STORE_ACTIVE(t);
+    return SEGLOSS_OK;
+}

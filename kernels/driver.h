@@ -1,0 +1,512 @@
+/* ---- names, defaults, messages ---------------------------------------------------------- */
+
+SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
+
+SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type)
+{
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->loss_type = loss_type;
+    cfg->focal_gamma = 2.0f;
+    cfg->focal_weight = 0.5f;
+    cfg->dice_weight = 0.5f;
+    cfg->dice_smooth = 1.0f;
+    cfg->tversky_alpha = 0.7f;
+    cfg->tversky_beta = 0.3f;
+    cfg->use_class_weighting = loss_type == SEGLOSS_WEIGHTED_CE;
+    cfg->class_weights = NULL;
+    cfg->ignore_index = -100;
+    cfg->include_background = 1;
+    cfg->per_sample = 0;
+    cfg->reduction = SEGLOSS_MEAN;
+    cfg->check_finite = 0;
+}
+
+SEGLOSS__API const char *segloss_status_string(segloss_status s)
+{
+    switch (s) {
+    case SEGLOSS_OK: return "ok";
+    case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
+    case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive and n*c*s must fit in memory";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0";
+    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: weights must be finite and >= 0";
+    case SEGLOSS_ERR_LABEL: return "label out of range: labels must be in [0, C) or equal ignore_index (see result.bad_position)";
+    case SEGLOSS_ERR_NONFINITE: return "non-finite logit (see result.bad_position)";
+    case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers";
+    case SEGLOSS_ERR_STATS: return "statistics do not match: stats n/c, first_sample or slice out of range";
+    case SEGLOSS_ERR_NOMEM: return "out of memory";
+    case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU";
+    case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value";
+    }
+    return "unknown status";
+}
+
+/* ---- validation: everything is checked before anything is written ------------------------ */
+
+#define SEGLOSS__IS_CE_FAMILY(t) ((t) == SEGLOSS_CE || (t) == SEGLOSS_WEIGHTED_CE || (t) == SEGLOSS_FOCAL)
+#define SEGLOSS__HAS_CE_TERM(t) (SEGLOSS__IS_CE_FAMILY(t) || (t) == SEGLOSS_FOCAL_DICE)
+#define SEGLOSS__HAS_DICE_TERM(t) ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY)
+
+SEGLOSS__PRIVATE int segloss__nonneg(float v) { return v >= 0.0f && v <= FLT_MAX; } /* false for NaN */
+
+SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
+{
+    segloss_loss_type t;
+    if (!cfg) return SEGLOSS_ERR_NULL;
+    t = cfg->loss_type;
+    if ((unsigned)t >= SEGLOSS_LOSS_COUNT || (unsigned)cfg->reduction > SEGLOSS_SUM) return SEGLOSS_ERR_ENUM;
+    if ((t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) && !segloss__nonneg(cfg->focal_gamma)) return SEGLOSS_ERR_PARAM;
+    if (t == SEGLOSS_FOCAL_DICE &&
+        (!segloss__nonneg(cfg->focal_weight) || !segloss__nonneg(cfg->dice_weight) ||
+         (cfg->focal_weight == 0.0f && cfg->dice_weight == 0.0f)))
+        return SEGLOSS_ERR_PARAM;
+    if (SEGLOSS__HAS_DICE_TERM(t) && !segloss__nonneg(cfg->dice_smooth)) return SEGLOSS_ERR_PARAM;
+    if (t == SEGLOSS_TVERSKY && (!segloss__nonneg(cfg->tversky_alpha) || !segloss__nonneg(cfg->tversky_beta)))
+        return SEGLOSS_ERR_PARAM;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_input(const segloss_input *in)
+{
+    if (!in) return SEGLOSS_ERR_NULL;
+    if ((unsigned)in->label_type > SEGLOSS_LABEL_I64 || (unsigned)in->layout > SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
+    if (in->n <= 0 || in->c <= 0 || in->s <= 0 || in->c > INT32_MAX) return SEGLOSS_ERR_SHAPE;
+    if (in->n > (int64_t)(PTRDIFF_MAX / sizeof(int64_t)) / in->s ||
+        in->n * in->s > (int64_t)(PTRDIFF_MAX / sizeof(float)) / in->c)
+        return SEGLOSS_ERR_SHAPE;
+    if (!in->logits || !in->labels) return SEGLOSS_ERR_NULL;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg, int64_t c)
+{
+    int64_t k;
+    if (cfg->class_weights && SEGLOSS__HAS_CE_TERM(cfg->loss_type))
+        for (k = 0; k < c; k++)
+            if (!segloss__nonneg(cfg->class_weights[k])) return SEGLOSS_ERR_WEIGHTS;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_alias(const segloss_input *in, const float *grad)
+{
+    uintptr_t a = (uintptr_t)in->logits, b = (uintptr_t)grad;
+    uintptr_t bytes = (uintptr_t)(in->n * in->c * in->s) * sizeof(float);
+    if (grad && grad != in->logits && a < b + bytes && b < a + bytes) return SEGLOSS_ERR_ALIAS;
+    return SEGLOSS_OK;
+}
+
+/* ---- labels ------------------------------------------------------------------------------ */
+
+SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
+{
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: return ((const uint8_t *)in->labels)[i];
+    case SEGLOSS_LABEL_I32: return ((const int32_t *)in->labels)[i];
+    default: return ((const int64_t *)in->labels)[i];
+    }
+}
+
+/* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
+SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ignore)
+{
+    int64_t i, total = in->n * in->s;
+    for (i = 0; i < total; i++) {
+        int64_t v = segloss__label(in, i);
+        if (v != ignore && (v < 0 || v >= in->c)) return i;
+    }
+    return -1;
+}
+
+/* First non-finite logit (element index); -1 if none. */
+SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
+{
+    int64_t i, total = in->n * in->c * in->s;
+    for (i = 0; i < total; i++)
+        if (!(fabsf(in->logits[i]) <= FLT_MAX)) return i;
+    return -1;
+}
+
+/* ---- statistics layout: per group g, 4 arrays of C doubles: counts, L, I, P ---------------
+   A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch. */
+
+#define SEGLOSS__ST_N 0
+#define SEGLOSS__ST_L 1
+#define SEGLOSS__ST_I 2
+#define SEGLOSS__ST_P 3
+
+SEGLOSS__PRIVATE int64_t segloss__groups(const segloss_config *cfg, int64_t n)
+{
+    return cfg->per_sample && SEGLOSS__HAS_DICE_TERM(cfg->loss_type) ? n : 1;
+}
+
+SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
+{
+    int64_t g;
+    if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
+    g = segloss__groups(cfg, n);
+    if (g > INT64_MAX / 4 / c) return 0;
+    return g * 4 * c;
+}
+
+/* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
+
+typedef struct segloss__job {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__kernel_fn fn;
+    float gamma;
+    double *stats;        /* stats kernel: the group's arrays are at stats + g * 4C           */
+    int64_t group0;       /* group of the slice's first sample (per-sample groups), or -1     */
+    float *grad;          /* grad kernel                                                      */
+    const float *wcoef;   /* grad: CE-family coefficient per class                            */
+    const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
+    double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
+} segloss__job;
+
+SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
+{
+    const segloss_input *in = j->in;
+    const int C = (int)in->c;
+    const int64_t S = in->s;
+    const int nhwc = in->layout == SEGLOSS_NHWC;
+    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. */
+    const int B = !nhwc ? SEGLOSS__BLOCK
+                : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+                : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
+                : SEGLOSS__TBUF / C > 0 ? SEGLOSS__TBUF / C : 1;
+    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
+    int32_t y[SEGLOSS__BLOCK];
+    segloss__args a;
+    int64_t n, s0;
+    memset(&a, 0, sizeof a);
+    a.c = C;
+    a.gamma = j->gamma;
+    a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
+    a.y = y;
+    a.wy = wy;
+    a.loss = j->loss;
+    for (n = 0; n < in->n; n++) {
+        int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
+        if (j->stats) {
+            a.sum_l = j->stats + (g * 4 + SEGLOSS__ST_L) * C;
+            a.sum_i = j->stats + (g * 4 + SEGLOSS__ST_I) * C;
+            a.sum_p = j->stats + (g * 4 + SEGLOSS__ST_P) * C;
+        }
+        a.A = j->A ? j->A + g * C : NULL;
+        a.B = j->B ? j->B + g * C : NULL;
+        for (s0 = 0; s0 < S; s0 += B) {
+            const int np = (int)(S - s0 < B ? S - s0 : B);
+            const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+            const int64_t pos = n * S + s0;
+            int i, c;
+            for (i = 0; i < np; i++) {
+                int64_t v = segloss__label(in, pos + i);
+                y[i] = v == j->ignore ? -1 : (int32_t)v;
+                wy[i] = y[i] < 0 || !j->wcoef ? 0.0f : j->wcoef[y[i]];
+            }
+            for (; i < padded; i++) { y[i] = -1; wy[i] = 0.0f; }
+            a.npos = np;
+            if (!nhwc) {
+                a.z = in->logits + n * C * S + s0;
+                a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
+                a.zs = a.gs = S;
+            } else {
+                const float *src = in->logits + pos * C;
+                for (i = 0; i < np; i++)
+                    for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
+                a.z = zt;
+                a.g = gt;
+                a.zs = a.gs = B;
+            }
+            j->fn(&a);
+            if (nhwc && j->grad) {
+                float *dst = j->grad + pos * C;
+                for (i = 0; i < np; i++)
+                    for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];
+            }
+        }
+    }
+}
+
+/* ---- phase 1: accumulate ------------------------------------------------------------------ */
+
+SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
+{
+    return cfg->loss_type == SEGLOSS_FOCAL || cfg->loss_type == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
+}
+
+/* Validate a slice, then add its statistics into st (groups from group0, or group 0).
+   with_logits = 0 counts labels only (what the CE family needs before a fused backward). */
+SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
+                                                    int64_t group0, double *st, int with_logits,
+                                                    int64_t *bad)
+{
+    const int64_t C = in->c;
+    int64_t n, s, pos = 0;
+    *bad = segloss__bad_label(in, cfg->ignore_index);
+    if (*bad >= 0) return SEGLOSS_ERR_LABEL;
+    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
+    for (n = 0; n < in->n; n++) {
+        double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
+        for (s = 0; s < in->s; s++, pos++) {
+            int64_t v = segloss__label(in, pos);
+            if (v != cfg->ignore_index) cnt[v] += 1.0;
+        }
+    }
+    if (with_logits) {
+        segloss__job j;
+        memset(&j, 0, sizeof j);
+        j.in = in;
+        j.ignore = cfg->ignore_index;
+        j.fn = segloss__table()->stats;
+        j.gamma = segloss__gamma(cfg);
+        j.stats = st;
+        j.group0 = group0;
+        segloss__run(&j);
+    }
+    return SEGLOSS_OK;
+}
+
+/* ---- phase 2: finish ------------------------------------------------------------------------
+   From summed statistics: the loss, and the gradient coefficients
+     wcoef[c]   CE-family term: dL/dz_k += wcoef[y] * ff * (p_k - [k = y])
+     A, B[g,c]  Dice/Tversky:   dL/dp_c(i) = A[g,c] + B[g,c] * [y_i = c]                     */
+
+typedef struct segloss__terms {
+    double loss, ce, dice;
+    int64_t valid;
+} segloss__terms;
+
+SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *st, int64_t groups, int64_t C,
+                                      segloss__terms *out, float *wcoef, float *A, float *B)
+{
+    const segloss_loss_type t = cfg->loss_type;
+    const int mean = cfg->reduction == SEGLOSS_MEAN;
+    const double fw = t == SEGLOSS_FOCAL_DICE ? cfg->focal_weight : 1.0;
+    const double dw = t == SEGLOSS_FOCAL_DICE ? cfg->dice_weight : 1.0;
+    double total = 0.0, wsum = 0.0, num = 0.0;
+    int64_t g, c;
+    for (g = 0; g < groups; g++)
+        for (c = 0; c < C; c++) total += st[g * 4 * C + c];
+    out->valid = (int64_t)total;
+    out->ce = out->dice = 0.0;
+    if (SEGLOSS__HAS_CE_TERM(t)) {
+        for (c = 0; c < C; c++) {
+            double nc = 0.0, lc = 0.0, w = 1.0;
+            for (g = 0; g < groups; g++) {
+                nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
+                lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
+            }
+            if (cfg->class_weights) w = cfg->class_weights[c];
+            else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
+            if (wcoef) wcoef[c] = (float)w; /* scaled below */
+            wsum += w * nc;
+            num += w * lc;
+        }
+        out->ce = mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
+        if (wcoef)
+            for (c = 0; c < C; c++)
+                wcoef[c] = (float)(mean ? (wsum > 0.0 ? fw * wcoef[c] / wsum : 0.0) : fw * wcoef[c]);
+    } else if (wcoef) {
+        for (c = 0; c < C; c++) wcoef[c] = 0.0f;
+    }
+    if (SEGLOSS__HAS_DICE_TERM(t)) {
+        const int64_t c0 = cfg->include_background ? 0 : 1;
+        const double k = mean ? (double)(groups * (C - c0)) : 1.0;
+        const double s = cfg->dice_smooth;
+        const int tv = t == SEGLOSS_TVERSKY;
+        const double al = tv ? cfg->tversky_alpha : 0.5, be = tv ? cfg->tversky_beta : 0.5;
+        double sum = 0.0;
+        for (g = 0; g < groups; g++) {
+            const double *gs = st + g * 4 * C;
+            for (c = 0; c < C; c++) {
+                double si = gs[SEGLOSS__ST_I * C + c], sp = gs[SEGLOSS__ST_P * C + c], sg = gs[c];
+                double numr, den, a = 0.0, b = 0.0;
+                if (c >= c0) {
+                    /* Dice: D = (2I + s)/(P + G + s); Tversky: T = (I + s)/(I + al FP + be FN + s) */
+                    numr = tv ? si + s : 2.0 * si + s;
+                    den = tv ? (1.0 - al - be) * si + al * sp + be * sg + s : sp + sg + s;
+                    if (den > 0.0) {
+                        sum += 1.0 - numr / den;
+                        if (tv) {
+                            a = dw * al * numr / (k * den * den);
+                            b = -dw * (den - (1.0 - al - be) * numr) / (k * den * den);
+                        } else {
+                            a = dw * numr / (k * den * den);
+                            b = -dw * 2.0 / (k * den);
+                        }
+                    } /* 0/0: nothing to find and nothing found, a perfect score (D = 1) */
+                }
+                if (A) { A[g * C + c] = (float)a; B[g * C + c] = (float)b; }
+            }
+        }
+        out->dice = C - c0 > 0 ? (mean ? sum / k : sum) : 0.0;
+    }
+    out->loss = t == SEGLOSS_FOCAL_DICE ? fw * out->ce + dw * out->dice
+              : SEGLOSS__HAS_DICE_TERM(t) ? out->dice : out->ce;
+}
+
+SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms *t, segloss_status st, int64_t bad)
+{
+    if (!out) return;
+    if (st != SEGLOSS_OK) {
+        out->loss = out->ce_term = out->dice_term = NAN;
+        out->valid = 0;
+        out->bad_position = bad;
+        return;
+    }
+    out->loss = t->loss;
+    out->ce_term = t->ce;
+    out->dice_term = t->dice;
+    out->valid = t->valid;
+    out->bad_position = -1;
+}
+
+/* ---- phase 3: backward -------------------------------------------------------------------- */
+
+SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss_input *in, int64_t group0,
+                                        const float *wcoef, const float *A, const float *B,
+                                        float *grad, double *loss)
+{
+    segloss__job j;
+    memset(&j, 0, sizeof j);
+    j.in = in;
+    j.ignore = cfg->ignore_index;
+    j.fn = segloss__table()->grad;
+    j.gamma = segloss__gamma(cfg);
+    j.group0 = group0;
+    j.grad = grad;
+    j.wcoef = wcoef;
+    j.A = A;
+    j.B = B;
+    j.loss = loss;
+    segloss__run(&j);
+}
+
+/* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
+SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, float **wcoef,
+                                          float **A, float **B)
+{
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(C + 2 * groups * C) * sizeof(float);
+    double *st = (double *)SEGLOSS_MALLOC(bytes);
+    if (!st) return NULL;
+    memset(st, 0, (size_t)stats_len * sizeof(double));
+    *wcoef = (float *)(st + stats_len);
+    *A = *wcoef + C;
+    *B = *A + groups * C;
+    return st;
+}
+
+/* ---- the API ----------------------------------------------------------------------------- */
+
+SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
+                                            float *grad, segloss_result *out)
+{
+    segloss_status st;
+    segloss__terms terms;
+    int64_t groups, len, bad = -1;
+    double *stats;
+    float *wcoef, *A, *B;
+    memset(&terms, 0, sizeof terms);
+    if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(in)) != SEGLOSS_OK ||
+        (st = segloss__check_weights(cfg, in->c)) != SEGLOSS_OK || (st = segloss__check_alias(in, grad)) != SEGLOSS_OK) {
+        segloss__report(out, &terms, st, -1);
+        return st;
+    }
+    groups = segloss__groups(cfg, in->n);
+    len = groups * 4 * in->c;
+    if (!(stats = segloss__scratch(len, in->c, groups, &wcoef, &A, &B))) {
+        segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
+        return SEGLOSS_ERR_NOMEM;
+    }
+    if (grad && SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
+        /* CE and focal: count labels, then loss and gradient in one pass over the logits */
+        double loss = 0.0;
+        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 0, &bad);
+        if (st == SEGLOSS_OK) {
+            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, NULL, NULL);
+            segloss__backward(cfg, in, -1, wcoef, NULL, NULL, grad, &loss);
+            terms.ce = terms.loss = loss;
+        }
+    } else {
+        const int dice = SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 1, &bad);
+        if (st == SEGLOSS_OK) {
+            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
+            if (grad) segloss__backward(cfg, in, groups > 1 ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+        }
+    }
+    SEGLOSS_FREE(stats);
+    segloss__report(out, &terms, st, bad);
+    return st;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first, const segloss_stats *stats)
+{
+    segloss_status st;
+    if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(slice)) != SEGLOSS_OK)
+        return st;
+    if (!stats || !stats->sum) return SEGLOSS_ERR_NULL;
+    if (stats->c != slice->c || stats->n <= 0 || first < 0 || first > stats->n - slice->n) return SEGLOSS_ERR_STATS;
+    return segloss__check_weights(cfg, slice->c);
+}
+
+SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
+                                               int64_t first_sample, segloss_stats *stats)
+{
+    segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    int64_t groups, len, i, bad;
+    double *tmp;
+    float *wcoef, *A, *B;
+    if (st != SEGLOSS_OK) return st;
+    /* into scratch first, so that an error leaves the caller's sums untouched */
+    groups = segloss__groups(cfg, slice->n);
+    len = groups * 4 * slice->c;
+    if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
+    st = segloss__accumulate(cfg, slice, groups > 1 ? 0 : -1, tmp, 1, &bad);
+    if (st == SEGLOSS_OK) {
+        double *dst = stats->sum + (groups > 1 ? first_sample * 4 * slice->c : 0);
+        for (i = 0; i < len; i++) dst[i] += tmp[i];
+    }
+    SEGLOSS_FREE(tmp);
+    return st;
+}
+
+SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats, segloss_result *out)
+{
+    segloss_status st = segloss__check_config(cfg);
+    segloss__terms terms;
+    if (st == SEGLOSS_OK && (!stats || !stats->sum || !out)) st = SEGLOSS_ERR_NULL;
+    if (st == SEGLOSS_OK && (stats->n <= 0 || stats->c <= 0 || stats->c > INT32_MAX)) st = SEGLOSS_ERR_STATS;
+    if (st == SEGLOSS_OK) st = segloss__check_weights(cfg, stats->c);
+    if (st != SEGLOSS_OK) {
+        if (out) segloss__report(out, &terms, st, -1);
+        return st;
+    }
+    segloss__finish(cfg, stats->sum, segloss__groups(cfg, stats->n), stats->c, &terms, NULL, NULL, NULL);
+    segloss__report(out, &terms, SEGLOSS_OK, -1);
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
+                                             int64_t first_sample, const segloss_stats *stats, float *grad)
+{
+    segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    segloss__terms terms;
+    int64_t groups, bad;
+    double *dummy;
+    float *wcoef, *A, *B;
+    const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+    if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
+    if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
+    if (st == SEGLOSS_OK && (bad = segloss__bad_label(slice, cfg->ignore_index)) >= 0) st = SEGLOSS_ERR_LABEL;
+    if (st != SEGLOSS_OK) return st;
+    groups = segloss__groups(cfg, stats->n);
+    if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
+    segloss__finish(cfg, stats->sum, groups, stats->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
+    segloss__backward(cfg, slice, groups > 1 ? first_sample : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+    SEGLOSS_FREE(dummy);
+    return SEGLOSS_OK;
+}

@@ -1,0 +1,137 @@
+/* ======================================================================================== */
+/* 8. IMPLEMENTATION                                                                         */
+/* ======================================================================================== */
+#ifdef SEGLOSS_IMPLEMENTATION
+#ifndef SEGLOSS__IMPL_INCLUDED
+#define SEGLOSS__IMPL_INCLUDED
+
+/* Every system header comes first: a header first parsed inside a target region below would
+   tie its inline functions to that ISA (simd-dispatch notes, pitfalls P3/P4). */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#if defined(SEGLOSS_MALLOC) != defined(SEGLOSS_FREE)
+#error "segloss: define both SEGLOSS_MALLOC and SEGLOSS_FREE, or neither"
+#endif
+#ifndef SEGLOSS_MALLOC
+#define SEGLOSS_MALLOC(sz) malloc(sz)
+#define SEGLOSS_FREE(p) free(p)
+#endif
+#ifndef SEGLOSS_HEADER_FILE
+#define SEGLOSS_HEADER_FILE "segloss.h"
+#endif
+
+#ifdef SEGLOSS_STATIC
+#define SEGLOSS__API static
+#else
+#define SEGLOSS__API
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__PRIVATE static __attribute__((unused))
+#define SEGLOSS__VINLINE static inline __attribute__((always_inline, unused))
+#define SEGLOSS__NOINLINE __attribute__((noinline))
+#define SEGLOSS__PRAGMA(x) _Pragma(#x)
+#define SEGLOSS__UNROLL SEGLOSS__PRAGMA(GCC unroll 16)
+#else
+#define SEGLOSS__PRIVATE static
+#define SEGLOSS__VINLINE static __forceinline
+#define SEGLOSS__NOINLINE __declspec(noinline)
+#define SEGLOSS__UNROLL
+#endif
+
+#define SEGLOSS__CAT_(a, b) a##b
+#define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define SEGLOSS__X86 1
+#else
+#define SEGLOSS__X86 0
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64) || defined(__ARM_NEON)
+#define SEGLOSS__ARM 1
+#else
+#define SEGLOSS__ARM 0
+#endif
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__)) && !defined(SEGLOSS_NO_SIMD)
+#define SEGLOSS__HAVE_AVX2 1
+#if !defined(SEGLOSS_NO_AVX512)
+#define SEGLOSS__HAVE_AVX512 1
+#endif
+#endif
+#if (SEGLOSS__X86 || SEGLOSS__ARM) && !defined(SEGLOSS_NO_SIMD)
+#define SEGLOSS__HAVE_NEON_API 1 /* native NEON on ARM, SIMDe over SSE2 on x86 ("sse2") */
+#endif
+#if SEGLOSS__X86
+#include <immintrin.h>
+#if defined(__GNUC__) || defined(__clang__)
+#include <cpuid.h>
+#endif
+#endif
+
+/* Positions per kernel call. A multiple of 16: the kernels sum in 16 virtual lanes (position
+   i of a block goes to lane i % 16) whatever the vector width, and combine the lanes in one
+   fixed tree, so every FMA path sums in the same order. */
+#define SEGLOSS__BLOCK 256
+#define SEGLOSS__LANES 16
+/* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
+#define SEGLOSS__TBUF 4096
+
+/* Arguments of one kernel call: one block of positions of one sample, class-planar. */
+typedef struct segloss__args {
+    const float *z;      /* logits of class c at z[c * zs + i], i < npos                    */
+    float *g;            /* gradient, same addressing with gs (may equal z: in place)       */
+    int64_t zs, gs;
+    const int32_t *y;    /* label per position, -1 = ignored; padded with -1 to a x16       */
+    const float *wy;     /* grad/loss weight of the CE-family term per position (grad only) */
+    int npos, c;
+    float gamma;         /* focal gamma (0 = cross entropy)                                   */
+    int gamma_int;       /* gamma as an integer 1..16, or 0 when gamma is 0 or not integral   */
+    const float *A, *B;  /* Dice/Tversky: dL/dp_c(i) = A[c] + B[c] * [y_i == c]; NULL = none  */
+    double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
+    double *loss;        /* grad with loss: adds sum of wy * focal term                        */
+} segloss__args;
+
+typedef void (*segloss__kernel_fn)(const segloss__args *);
+typedef struct segloss__isa_table {
+    const char *name;
+    segloss__kernel_fn stats;      /* per-class L, I, P                                       */
+    segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
+} segloss__isa_table;
+
+/* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
+   (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
+SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
+{
+    double t[SEGLOSS__LANES];
+    int i, h;
+    for (i = 0; i < SEGLOSS__LANES; i++) t[i] = lane[i];
+    for (h = SEGLOSS__LANES / 2; h >= 1; h /= 2)
+        for (i = 0; i < h; i++) t[i] += t[i + h];
+    return t[0];
+}
+
+/* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of
+   that ISA, defines the vocabulary and re-includes this header to instantiate the kernels. */
+#if !defined(SEGLOSS_NO_SIMD) && defined(SIMDE_X86_AVX_H) && !defined(SIMDE_X86_AVX2_NATIVE)
+#error "segloss: in the implementation file, include segloss.h before any SIMDe header"
+#endif
+#if defined(__clang__)
+#define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(clang attribute push(__attribute__((target(t))), apply_to = function))
+#define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(clang attribute pop)
+#elif defined(__GNUC__)
+#define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
+#define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
+#endif
+/* SIMDe includes <complex.h> in strict C modes; its macro I must not leak to the user. */
+#ifndef I
+#define SEGLOSS__UNDEF_I
+#endif
+#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+#include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
+#endif

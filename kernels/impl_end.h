@@ -1,0 +1,2 @@
+#endif /* SEGLOSS__IMPL_INCLUDED */
+#endif /* SEGLOSS_IMPLEMENTATION */

@@ -1,0 +1,51 @@
+/* ---- vector vocabulary: AVX2 + FMA, 8 lanes (SIMDe compiles to native code here) ------- */
+#ifdef SEGLOSS__HAVE_AVX2
+/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header; we set them by
+   hand for this region only (all three: AVX2 implies AVX and we want FMA), see P1/P5. */
+#if !defined(SIMDE_X86_AVX2_NATIVE)
+#define SEGLOSS__SET_AVX2 1
+#define SIMDE_X86_AVX_NATIVE
+#define SIMDE_X86_AVX2_NATIVE
+#define SIMDE_X86_FMA_NATIVE
+#endif
+SEGLOSS__TARGET_BEGIN("avx,avx2,fma")
+#include <simde/x86/avx2.h>
+#include <simde/x86/fma.h>
+typedef simde__m256 segloss__avx2_f;
+typedef simde__m256i segloss__avx2_i;
+typedef simde__m256 segloss__avx2_m;
+#define SEGLOSS__avx2_W 8
+SEGLOSS__VINLINE simde__m256 segloss__avx2_set1(float a) { return simde_mm256_set1_ps(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_load(const float *p) { return simde_mm256_loadu_ps(p); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
+{ float t[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_mm256_loadu_ps(t); }
+SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
+SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
+{ float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_div(simde__m256 a, simde__m256 b) { return simde_mm256_div_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_fma(simde__m256 a, simde__m256 b, simde__m256 c) { return simde_mm256_fmadd_ps(a, b, c); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { return simde_mm256_max_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_min(simde__m256 a, simde__m256 b) { return simde_mm256_min_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_set1i(int32_t a) { return simde_mm256_set1_epi32(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_ieq(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpeq_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_igt(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpgt_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_asint(simde__m256 a) { return simde_mm256_castps_si256(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_asflt(simde__m256i a) { return simde_mm256_castsi256_ps(a); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iadd(simde__m256i a, simde__m256i b) { return simde_mm256_add_epi32(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iand(simde__m256i a, simde__m256i b) { return simde_mm256_and_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) { return simde_mm256_or_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
+#define SEGLOSS__ISA avx2
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+SEGLOSS__TARGET_END
+#endif /* SEGLOSS__HAVE_AVX2 */

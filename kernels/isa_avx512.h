@@ -1,0 +1,56 @@
+/* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
+#ifdef SEGLOSS__HAVE_AVX512
+#if !defined(SIMDE_X86_AVX512F_NATIVE)
+#define SEGLOSS__SET_AVX512 1
+#define SIMDE_X86_AVX512F_NATIVE
+#endif
+/* The target string and the detection in kernels/dispatch.h must name the same features. */
+SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
+#include <simde/x86/avx512.h>
+typedef simde__m512 segloss__avx512_f;
+typedef simde__m512i segloss__avx512_i;
+typedef simde__mmask16 segloss__avx512_m;
+#define SEGLOSS__avx512_W 16
+SEGLOSS__VINLINE simde__m512 segloss__avx512_set1(float a) { return simde_mm512_set1_ps(a); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_load(const float *p) { return simde_mm512_loadu_ps(p); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
+{ float t[16] = {0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_mm512_loadu_ps(t); }
+SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
+SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
+{ float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_add(simde__m512 a, simde__m512 b) { return simde_mm512_add_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_sub(simde__m512 a, simde__m512 b) { return simde_mm512_sub_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) { return simde_mm512_mul_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) { return simde_mm512_div_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_min(simde__m512 a, simde__m512 b) { return simde_mm512_min_ps(a, b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_set1i(int32_t a) { return simde_mm512_set1_epi32(a); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ieq(simde__m512i a, simde__m512i b) { return simde_mm512_cmpeq_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_igt(simde__m512i a, simde__m512i b) { return simde_mm512_cmpgt_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_asint(simde__m512 a) { return simde_mm512_castps_si512(a); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_asflt(simde__m512i a) { return simde_mm512_castsi512_ps(a); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iadd(simde__m512i a, simde__m512i b) { return simde_mm512_add_epi32(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iand(simde__m512i a, simde__m512i b) { return simde_mm512_and_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b) { return simde_mm512_or_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
+#define SEGLOSS__ISA avx512
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+SEGLOSS__TARGET_END
+#endif /* SEGLOSS__HAVE_AVX512 */
+/* Our hand-set natives end here: what follows is compiled at the user's flags again. */
+#ifdef SEGLOSS__SET_AVX512
+#undef SIMDE_X86_AVX512F_NATIVE
+#endif
+#ifdef SEGLOSS__SET_AVX2
+#undef SIMDE_X86_AVX_NATIVE
+#undef SIMDE_X86_AVX2_NATIVE
+#undef SIMDE_X86_FMA_NATIVE
+#endif

@@ -1,0 +1,58 @@
+/* ---- vector vocabulary: NEON API, 4 lanes (native on aarch64; SIMDe over SSE2 on x86) --- */
+#ifdef SEGLOSS__HAVE_NEON_API
+#include <simde/arm/neon.h>
+typedef simde_float32x4_t segloss__neon_f;
+typedef simde_int32x4_t segloss__neon_i;
+typedef simde_uint32x4_t segloss__neon_m;
+#define SEGLOSS__neon_W 4
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_set1(float a) { return simde_vdupq_n_f32(a); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_load(const float *p) { return simde_vld1q_f32(p); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_loadn(const float *p, int n)
+{ float t[4] = {0, 0, 0, 0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_vld1q_f32(t); }
+SEGLOSS__VINLINE void segloss__neon_store(float *p, simde_float32x4_t a) { simde_vst1q_f32(p, a); }
+SEGLOSS__VINLINE void segloss__neon_storen(float *p, simde_float32x4_t a, int n)
+{ float t[4]; simde_vst1q_f32(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_add(simde_float32x4_t a, simde_float32x4_t b) { return simde_vaddq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sub(simde_float32x4_t a, simde_float32x4_t b) { return simde_vsubq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_mul(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmulq_f32(a, b); }
+/* SIMDe 0.7.4 has no vdivq_f32; both targets have an IEEE vector divide. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_div(simde_float32x4_t a, simde_float32x4_t b)
+{
+#if defined(SIMDE_ARM_NEON_A64V8_NATIVE)
+    return vdivq_f32(a, b);
+#elif defined(SIMDE_X86_SSE_NATIVE)
+    return _mm_div_ps(a, b);
+#else
+    float x[4], y[4];
+    int i;
+    simde_vst1q_f32(x, a);
+    simde_vst1q_f32(y, b);
+    for (i = 0; i < 4; i++) x[i] /= y[i];
+    return simde_vld1q_f32(x);
+#endif
+}
+/* Fused on aarch64; on SSE2 SIMDe computes a*b rounded, then +c: the one unfused path. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_float32x4_t b, simde_float32x4_t c) { return simde_vfmaq_f32(c, a, b); }
+/* NEON max/min propagate NaN from either side; x86 returns b. Either way a NaN in b survives. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_min(simde_float32x4_t a, simde_float32x4_t b) { return simde_vminq_f32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_set1i(int32_t a) { return simde_vdupq_n_s32(a); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ieq(simde_int32x4_t a, simde_int32x4_t b) { return simde_vceqq_s32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_igt(simde_int32x4_t a, simde_int32x4_t b) { return simde_vcgtq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_asint(simde_float32x4_t a) { return simde_vreinterpretq_s32_f32(a); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_asflt(simde_int32x4_t a) { return simde_vreinterpretq_f32_s32(a); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iadd(simde_int32x4_t a, simde_int32x4_t b) { return simde_vaddq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iand(simde_int32x4_t a, simde_int32x4_t b) { return simde_vandq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_ior(simde_int32x4_t a, simde_int32x4_t b) { return simde_vorrq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
+{ return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }
+#define SEGLOSS__ISA neon
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+#endif /* SEGLOSS__HAVE_NEON_API */

@@ -1,0 +1,2582 @@
+/* segloss.h v0.1.0 — segmentation losses with exact gradients, SIMD, one header.
+   https://example.invalid/segloss — MIT licence at the end of this file.
+
+   GENERATED FILE: assembled by `make segloss.h` from the files in kernels/; edit those.
+
+   DO THIS in exactly one C or C++ file:
+
+       #define SEGLOSS_IMPLEMENTATION
+       #include "segloss.h"
+
+   and include "segloss.h" without the define everywhere else. Then:
+
+       segloss_config cfg;
+       segloss_config_init(&cfg, SEGLOSS_FOCAL_DICE);           // the loss guide's defaults
+       segloss_input in = { logits, labels, SEGLOSS_LABEL_U8, N, C, H * W, SEGLOSS_NCHW };
+       segloss_result r;
+       segloss_status st = segloss_compute(&cfg, &in, grad, &r);   // grad: NULL = loss only
+       if (st != SEGLOSS_OK) fprintf(stderr, "%s\n", segloss_status_string(st));
+
+   CONTENTS
+       1. Compile-time options
+       2. API: configuration, input, result, errors          (segloss_config ...)
+       3. API: one call                                      (segloss_compute)
+       4. API: two phases for chunks, threads, machines      (segloss_accumulate ...)
+       5. API: class weights, text, printout, metrics, advice
+       6. API: SIMD paths                                    (segloss_active_isa ...)
+       7. Semantics: formulas, defaults, peers, numbers, errors
+       8. Implementation: includes, helpers          kernels/impl.h
+                          vector vocabulary per ISA  kernels/isa_*.h
+                          the kernels (written once) kernels/loss_kernels.h
+                          dispatch                   kernels/dispatch.h
+                          driver and phases          kernels/driver.h
+                          weights, text, metrics     kernels/text.h, kernels/metrics.h
+       9. Licence
+
+   1. COMPILE-TIME OPTIONS (define before including)
+       SEGLOSS_IMPLEMENTATION  in one file: emit the implementation.
+       SEGLOSS_STATIC          everywhere: all functions static (private to one file).
+       SEGLOSS_NO_SIMD         implementation file: scalar path only.
+       SEGLOSS_NO_AVX512       implementation file: drop the AVX-512 path (smaller, faster build).
+       SEGLOSS_HEADER_FILE     implementation file: this header's name if renamed (it re-includes
+                               itself once per ISA); default "segloss.h".
+       SEGLOSS_MALLOC/FREE     implementation file: allocator for segloss_compute's scratch
+                               (both or neither). Kernels never allocate.
+   The implementation file must not include SIMDe before segloss.h, and should be compiled with
+   baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
+
+   RECENT REVISIONS
+       0.1.0  the six losses, exact gradients, two-phase API, SIMD dispatch.  See CHANGELOG.md.
+*/
+#ifndef SEGLOSS__KERNEL_PASS /* the kernel template at the end is re-included once per ISA */
+#ifndef SEGLOSS_H_INCLUDED
+#define SEGLOSS_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEGLOSS_VERSION_MAJOR 0
+#define SEGLOSS_VERSION_MINOR 1
+#define SEGLOSS_VERSION_PATCH 0
+#define SEGLOSS_VERSION_NUMBER (SEGLOSS_VERSION_MAJOR * 10000 + SEGLOSS_VERSION_MINOR * 100 + SEGLOSS_VERSION_PATCH)
+#define SEGLOSS_VERSION_STRING "0.1.0"
+
+#ifdef SEGLOSS_STATIC
+#define SEGLOSSDEF static
+#else
+#define SEGLOSSDEF extern
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- 2. configuration, input, result, errors ------------------------------------------- */
+
+typedef enum segloss_loss_type {
+    SEGLOSS_CE = 0,          /* 'ce'          cross entropy                                  */
+    SEGLOSS_WEIGHTED_CE,     /* 'weighted_ce' CE with (automatic inverse-frequency) weights  */
+    SEGLOSS_FOCAL,           /* 'focal'       focal loss, gamma                              */
+    SEGLOSS_DICE,            /* 'dice'        soft Dice, smooth                              */
+    SEGLOSS_FOCAL_DICE,      /* 'focal_dice'  focal_weight*focal + dice_weight*dice          */
+    SEGLOSS_TVERSKY          /* 'tversky'     alpha on false positives, beta on false neg.   */
+} segloss_loss_type;
+#define SEGLOSS_LOSS_COUNT 6
+
+typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64 } segloss_label_type;
+typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC } segloss_layout;
+typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM } segloss_reduction;
+
+/* Field names are the loss guide's. Fill with segloss_config_init, then change what you need. */
+typedef struct segloss_config {
+    segloss_loss_type loss_type;
+    float focal_gamma;          /* gamma >= 0; focal and focal_dice                        */
+    float focal_weight;         /* focal_dice: weight of the focal term  (>= 0)             */
+    float dice_weight;          /* focal_dice: weight of the Dice term   (>= 0, not both 0) */
+    float dice_smooth;          /* s >= 0; dice, focal_dice, tversky                        */
+    float tversky_alpha;        /* weight of false positives (>= 0)                         */
+    float tversky_beta;         /* weight of false negatives (>= 0)                         */
+    int use_class_weighting;    /* automatic inverse-frequency weights when class_weights==NULL */
+    const float *class_weights; /* C weights (>= 0, finite) or NULL; CE-family terms only   */
+    int64_t ignore_index;       /* label value that takes no part (default -100)            */
+    int include_background;     /* 0: class 0 left out of the Dice/Tversky class mean       */
+    int per_sample;             /* Dice/Tversky per sample, then averaged (MONAI default)   */
+    segloss_reduction reduction;/* SEGLOSS_MEAN (default) or SEGLOSS_SUM                    */
+    int check_finite;           /* 1: reject non-finite logits, reporting the first position */
+} segloss_config;
+
+/* Logits are float32 N x C x S (S = all spatial dims flattened).
+   NCHW: element (n,c,s) at (n*C + c)*S + s.   NHWC: at (n*S + s)*C + c.
+   Labels: one class per (n,s) at n*S + s, as uint8, int32 or int64. */
+typedef struct segloss_input {
+    const float *logits;
+    const void *labels;
+    segloss_label_type label_type;
+    int64_t n, c, s;
+    segloss_layout layout;
+} segloss_input;
+
+typedef struct segloss_result {
+    double loss;            /* the configured loss                                           */
+    double ce_term;         /* CE / weighted CE / focal term (unweighted by focal_weight)    */
+    double dice_term;       /* Dice or Tversky term (unweighted by dice_weight)              */
+    int64_t valid;          /* number of positions whose label is not ignore_index            */
+    int64_t bad_position;   /* on SEGLOSS_ERR_LABEL / _NONFINITE: first offending flat index
+                               (labels: n*S+s; logits: element index); otherwise -1          */
+} segloss_result;
+
+typedef enum segloss_status {
+    SEGLOSS_OK = 0,
+    SEGLOSS_ERR_NULL,        /* a required pointer is NULL                                   */
+    SEGLOSS_ERR_SHAPE,       /* n, c or s zero, negative, or their product overflows         */
+    SEGLOSS_ERR_ENUM,        /* unknown loss type, label type, layout or reduction           */
+    SEGLOSS_ERR_PARAM,       /* a parameter is NaN, infinite or out of its domain            */
+    SEGLOSS_ERR_WEIGHTS,     /* a class weight is negative or not finite                      */
+    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index               */
+    SEGLOSS_ERR_NONFINITE,   /* check_finite: a logit is NaN or infinite                      */
+    SEGLOSS_ERR_ALIAS,       /* grad overlaps logits without being exactly the same buffer    */
+    SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
+    SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
+    SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
+    SEGLOSS_ERR_PARSE        /* configuration text: unknown key or bad value                  */
+} segloss_status;
+
+SEGLOSSDEF void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type);
+SEGLOSSDEF const char *segloss_status_string(segloss_status status);
+SEGLOSSDEF const char *segloss_loss_name(segloss_loss_type loss_type);      /* "focal_dice"; NULL if unknown */
+SEGLOSSDEF segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out);
+SEGLOSSDEF int segloss_version(void);                                        /* SEGLOSS_VERSION_NUMBER */
+
+/* ---- 3. one call ----------------------------------------------------------------------- */
+
+/* Loss of the whole batch and, when grad != NULL, dL/dlogits in the logits' layout.
+   grad may be the logits buffer itself (in place); any other overlap is SEGLOSS_ERR_ALIAS.
+   Validates everything before writing: on error neither grad nor *out is touched. */
+SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
+                                          float *grad, segloss_result *out);
+
+/* ---- 4. two phases ---------------------------------------------------------------------
+   Dice and Tversky need sums over the whole batch before any gradient exists. Split the batch
+   into slices (whole samples, or for NHWC also a range of positions within one sample), then:
+       segloss_stats st = { N, C, buf };    buf: segloss_stats_len(&cfg, N, C) doubles, zeroed
+       segloss_accumulate(&cfg, &slice, first_sample, &st);        for every slice, any order
+       (add buf element-wise across threads/machines, e.g. MPI_Allreduce with MPI_SUM)
+       segloss_finish(&cfg, &st, &result);                         loss of the whole batch
+       segloss_backward(&cfg, &slice, first_sample, &st, grad);    gradient of each slice
+   first_sample is the index in the batch of the slice's first sample. segloss_compute runs
+   exactly these phases (for CE and focal it folds the loss into the backward pass). */
+typedef struct segloss_stats {
+    int64_t n, c;           /* batch the statistics describe                               */
+    double *sum;            /* segloss_stats_len(cfg, n, c) doubles: sums, so add them up   */
+} segloss_stats;
+
+SEGLOSSDEF int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c); /* 0 if invalid */
+SEGLOSSDEF segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
+                                             int64_t first_sample, segloss_stats *stats);
+SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats,
+                                         segloss_result *out);
+SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
+                                           int64_t first_sample, const segloss_stats *stats, float *grad);
+
+/* ---- 5. class weights, text, printout, metrics, advice --------------------------------- */
+
+typedef enum segloss_weighting {
+    SEGLOSS_WEIGHT_INVERSE = 0,   /* |V| / n_c                           (the default)       */
+    SEGLOSS_WEIGHT_MEDIAN,        /* median_k(f_k) / f_c                 (Eigen & Fergus 2015) */
+    SEGLOSS_WEIGHT_INV_SQRT,      /* sqrt(|V| / n_c)                                          */
+    SEGLOSS_WEIGHT_EFFECTIVE      /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+} segloss_weighting;
+
+/* Count labels per class over valid positions, adding into counts[C] (accumulates across calls). */
+SEGLOSSDEF segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index,
+                                                  int64_t *counts);
+/* Class weights from counts; a class with count 0 gets weight 0. */
+SEGLOSSDEF segloss_status segloss_class_weights(segloss_weighting method, const int64_t *counts,
+                                                int64_t c, float *weights);
+/* The weights segloss_compute would use for this config and input (all 1 when unweighted). */
+SEGLOSSDEF segloss_status segloss_weights_for(const segloss_config *cfg, const segloss_input *in,
+                                              float *weights);
+
+/* Parse the text users write: "loss_type='focal', focal_gamma=2.0, use_class_weighting=True,"
+   Commas or newlines, optional quotes, True/False/1/0, '#' comments. Starts from the loss's
+   defaults (segloss_config_init), then applies the keys. On error, err (if not NULL) receives a
+   message naming the key or value. */
+SEGLOSSDEF segloss_status segloss_config_parse(const char *text, segloss_config *cfg,
+                                               char *err, size_t err_size);
+/* The "Loss Configuration:" block. weights: C values or NULL (no weights line). Returns the
+   length it needs (like snprintf); writes at most size bytes including the terminating 0. */
+SEGLOSSDEF int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c,
+                                     char *buf, size_t size);
+
+/* Confusion counts over valid positions, prediction = argmax (ties: lowest class). Adds into
+   confusion[C*C], row = true class, column = predicted (accumulates across calls). */
+SEGLOSSDEF segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index,
+                                            int64_t *confusion);
+
+typedef struct segloss_class_metrics {
+    double recall, precision, iou, dice;  /* NaN where 0/0                                    */
+    int64_t tp, fp, fn;
+} segloss_class_metrics;
+/* Per-class metrics from confusion[C*C]; returns mean IoU over classes whose IoU is not NaN. */
+SEGLOSSDEF double segloss_metrics(const int64_t *confusion, int64_t c, segloss_class_metrics *per_class);
+/* The per-class table (Recall, Precision, IoU, flag). names: C strings or NULL ("class k"). */
+SEGLOSSDEF int segloss_metrics_format(const segloss_class_metrics *m, int64_t c,
+                                      const char *const *names, char *buf, size_t size);
+
+typedef struct segloss_advice {
+    segloss_config config;       /* suggested configuration (class_weights NULL)             */
+    char reason[160];            /* one line: why                                             */
+} segloss_advice;
+/* The loss guide's decision tree and troubleshooting. counts: C label counts (NULL = unknown),
+   metrics: C per-class metrics (NULL = none yet), current: the config in use (NULL = none),
+   diverged: the loss went NaN or exploded. */
+SEGLOSSDEF void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                               const segloss_config *current, int diverged, segloss_advice *out);
+
+/* ---- 6. SIMD paths --------------------------------------------------------------------- */
+
+/* "avx512", "avx2", "sse2", "neon" or "scalar": the path calls take now. */
+SEGLOSSDEF const char *segloss_active_isa(void);
+/* Force a path by name (NULL or "auto": the best this CPU runs). Refuses one the CPU cannot
+   run or that was not compiled in (SEGLOSS_ERR_ISA). The environment variable SEGLOSS_ISA
+   does the same at first use. */
+SEGLOSSDEF segloss_status segloss_set_isa(const char *name);
+/* Whether a path is compiled in and runnable here. */
+SEGLOSSDEF int segloss_isa_supported(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEGLOSS_H_INCLUDED */
+/* ======================================================================================== */
+/* 8. IMPLEMENTATION                                                                         */
+/* ======================================================================================== */
+#ifdef SEGLOSS_IMPLEMENTATION
+#ifndef SEGLOSS__IMPL_INCLUDED
+#define SEGLOSS__IMPL_INCLUDED
+
+/* Every system header comes first: a header first parsed inside a target region below would
+   tie its inline functions to that ISA (simd-dispatch notes, pitfalls P3/P4). */
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#if defined(SEGLOSS_MALLOC) != defined(SEGLOSS_FREE)
+#error "segloss: define both SEGLOSS_MALLOC and SEGLOSS_FREE, or neither"
+#endif
+#ifndef SEGLOSS_MALLOC
+#define SEGLOSS_MALLOC(sz) malloc(sz)
+#define SEGLOSS_FREE(p) free(p)
+#endif
+#ifndef SEGLOSS_HEADER_FILE
+#define SEGLOSS_HEADER_FILE "segloss.h"
+#endif
+
+#ifdef SEGLOSS_STATIC
+#define SEGLOSS__API static
+#else
+#define SEGLOSS__API
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__PRIVATE static __attribute__((unused))
+#define SEGLOSS__VINLINE static inline __attribute__((always_inline, unused))
+#define SEGLOSS__NOINLINE __attribute__((noinline))
+#define SEGLOSS__PRAGMA(x) _Pragma(#x)
+#define SEGLOSS__UNROLL SEGLOSS__PRAGMA(GCC unroll 16)
+#else
+#define SEGLOSS__PRIVATE static
+#define SEGLOSS__VINLINE static __forceinline
+#define SEGLOSS__NOINLINE __declspec(noinline)
+#define SEGLOSS__UNROLL
+#endif
+
+#define SEGLOSS__CAT_(a, b) a##b
+#define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+#define SEGLOSS__X86 1
+#else
+#define SEGLOSS__X86 0
+#endif
+#if defined(__aarch64__) || defined(_M_ARM64) || defined(__ARM_NEON)
+#define SEGLOSS__ARM 1
+#else
+#define SEGLOSS__ARM 0
+#endif
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__)) && !defined(SEGLOSS_NO_SIMD)
+#define SEGLOSS__HAVE_AVX2 1
+#if !defined(SEGLOSS_NO_AVX512)
+#define SEGLOSS__HAVE_AVX512 1
+#endif
+#endif
+#if (SEGLOSS__X86 || SEGLOSS__ARM) && !defined(SEGLOSS_NO_SIMD)
+#define SEGLOSS__HAVE_NEON_API 1 /* native NEON on ARM, SIMDe over SSE2 on x86 ("sse2") */
+#endif
+#if SEGLOSS__X86
+#include <immintrin.h>
+#if defined(__GNUC__) || defined(__clang__)
+#include <cpuid.h>
+#endif
+#endif
+
+/* Positions per kernel call. A multiple of 16: the kernels sum in 16 virtual lanes (position
+   i of a block goes to lane i % 16) whatever the vector width, and combine the lanes in one
+   fixed tree, so every FMA path sums in the same order. */
+#define SEGLOSS__BLOCK 256
+#define SEGLOSS__LANES 16
+/* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
+#define SEGLOSS__TBUF 4096
+
+/* Arguments of one kernel call: one block of positions of one sample, class-planar. */
+typedef struct segloss__args {
+    const float *z;      /* logits of class c at z[c * zs + i], i < npos                    */
+    float *g;            /* gradient, same addressing with gs (may equal z: in place)       */
+    int64_t zs, gs;
+    const int32_t *y;    /* label per position, -1 = ignored; padded with -1 to a x16       */
+    const float *wy;     /* grad/loss weight of the CE-family term per position (grad only) */
+    int npos, c;
+    float gamma;         /* focal gamma (0 = cross entropy)                                   */
+    int gamma_int;       /* gamma as an integer 1..16, or 0 when gamma is 0 or not integral   */
+    const float *A, *B;  /* Dice/Tversky: dL/dp_c(i) = A[c] + B[c] * [y_i == c]; NULL = none  */
+    double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
+    double *loss;        /* grad with loss: adds sum of wy * focal term                        */
+} segloss__args;
+
+typedef void (*segloss__kernel_fn)(const segloss__args *);
+typedef struct segloss__isa_table {
+    const char *name;
+    segloss__kernel_fn stats;      /* per-class L, I, P                                       */
+    segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
+} segloss__isa_table;
+
+/* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
+   (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
+SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
+{
+    double t[SEGLOSS__LANES];
+    int i, h;
+    for (i = 0; i < SEGLOSS__LANES; i++) t[i] = lane[i];
+    for (h = SEGLOSS__LANES / 2; h >= 1; h /= 2)
+        for (i = 0; i < h; i++) t[i] += t[i + h];
+    return t[0];
+}
+
+/* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of
+   that ISA, defines the vocabulary and re-includes this header to instantiate the kernels. */
+#if !defined(SEGLOSS_NO_SIMD) && defined(SIMDE_X86_AVX_H) && !defined(SIMDE_X86_AVX2_NATIVE)
+#error "segloss: in the implementation file, include segloss.h before any SIMDe header"
+#endif
+#if defined(__clang__)
+#define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(clang attribute push(__attribute__((target(t))), apply_to = function))
+#define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(clang attribute pop)
+#elif defined(__GNUC__)
+#define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
+#define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
+#endif
+/* SIMDe includes <complex.h> in strict C modes; its macro I must not leak to the user. */
+#ifndef I
+#define SEGLOSS__UNDEF_I
+#endif
+#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+#include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
+#endif
+/* ---- vector vocabulary: AVX2 + FMA, 8 lanes (SIMDe compiles to native code here) ------- */
+#ifdef SEGLOSS__HAVE_AVX2
+/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header; we set them by
+   hand for this region only (all three: AVX2 implies AVX and we want FMA), see P1/P5. */
+#if !defined(SIMDE_X86_AVX2_NATIVE)
+#define SEGLOSS__SET_AVX2 1
+#define SIMDE_X86_AVX_NATIVE
+#define SIMDE_X86_AVX2_NATIVE
+#define SIMDE_X86_FMA_NATIVE
+#endif
+SEGLOSS__TARGET_BEGIN("avx,avx2,fma")
+#include <simde/x86/avx2.h>
+#include <simde/x86/fma.h>
+typedef simde__m256 segloss__avx2_f;
+typedef simde__m256i segloss__avx2_i;
+typedef simde__m256 segloss__avx2_m;
+#define SEGLOSS__avx2_W 8
+SEGLOSS__VINLINE simde__m256 segloss__avx2_set1(float a) { return simde_mm256_set1_ps(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_load(const float *p) { return simde_mm256_loadu_ps(p); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
+{ float t[8] = {0, 0, 0, 0, 0, 0, 0, 0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_mm256_loadu_ps(t); }
+SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
+SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
+{ float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_div(simde__m256 a, simde__m256 b) { return simde_mm256_div_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_fma(simde__m256 a, simde__m256 b, simde__m256 c) { return simde_mm256_fmadd_ps(a, b, c); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { return simde_mm256_max_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_min(simde__m256 a, simde__m256 b) { return simde_mm256_min_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_set1i(int32_t a) { return simde_mm256_set1_epi32(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_ieq(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpeq_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_igt(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpgt_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_asint(simde__m256 a) { return simde_mm256_castps_si256(a); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_asflt(simde__m256i a) { return simde_mm256_castsi256_ps(a); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iadd(simde__m256i a, simde__m256i b) { return simde_mm256_add_epi32(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iand(simde__m256i a, simde__m256i b) { return simde_mm256_and_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) { return simde_mm256_or_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
+#define SEGLOSS__ISA avx2
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+SEGLOSS__TARGET_END
+#endif /* SEGLOSS__HAVE_AVX2 */
+/* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
+#ifdef SEGLOSS__HAVE_AVX512
+#if !defined(SIMDE_X86_AVX512F_NATIVE)
+#define SEGLOSS__SET_AVX512 1
+#define SIMDE_X86_AVX512F_NATIVE
+#endif
+/* The target string and the detection in kernels/dispatch.h must name the same features. */
+SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
+#include <simde/x86/avx512.h>
+typedef simde__m512 segloss__avx512_f;
+typedef simde__m512i segloss__avx512_i;
+typedef simde__mmask16 segloss__avx512_m;
+#define SEGLOSS__avx512_W 16
+SEGLOSS__VINLINE simde__m512 segloss__avx512_set1(float a) { return simde_mm512_set1_ps(a); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_load(const float *p) { return simde_mm512_loadu_ps(p); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
+{ float t[16] = {0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_mm512_loadu_ps(t); }
+SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
+SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
+{ float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_add(simde__m512 a, simde__m512 b) { return simde_mm512_add_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_sub(simde__m512 a, simde__m512 b) { return simde_mm512_sub_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) { return simde_mm512_mul_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) { return simde_mm512_div_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_min(simde__m512 a, simde__m512 b) { return simde_mm512_min_ps(a, b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_set1i(int32_t a) { return simde_mm512_set1_epi32(a); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ieq(simde__m512i a, simde__m512i b) { return simde_mm512_cmpeq_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_igt(simde__m512i a, simde__m512i b) { return simde_mm512_cmpgt_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_asint(simde__m512 a) { return simde_mm512_castps_si512(a); }
+SEGLOSS__VINLINE simde__m512 segloss__avx512_asflt(simde__m512i a) { return simde_mm512_castsi512_ps(a); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iadd(simde__m512i a, simde__m512i b) { return simde_mm512_add_epi32(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iand(simde__m512i a, simde__m512i b) { return simde_mm512_and_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b) { return simde_mm512_or_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
+#define SEGLOSS__ISA avx512
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+SEGLOSS__TARGET_END
+#endif /* SEGLOSS__HAVE_AVX512 */
+/* Our hand-set natives end here: what follows is compiled at the user's flags again. */
+#ifdef SEGLOSS__SET_AVX512
+#undef SIMDE_X86_AVX512F_NATIVE
+#endif
+#ifdef SEGLOSS__SET_AVX2
+#undef SIMDE_X86_AVX_NATIVE
+#undef SIMDE_X86_AVX2_NATIVE
+#undef SIMDE_X86_FMA_NATIVE
+#endif
+/* ---- vector vocabulary: NEON API, 4 lanes (native on aarch64; SIMDe over SSE2 on x86) --- */
+#ifdef SEGLOSS__HAVE_NEON_API
+#include <simde/arm/neon.h>
+typedef simde_float32x4_t segloss__neon_f;
+typedef simde_int32x4_t segloss__neon_i;
+typedef simde_uint32x4_t segloss__neon_m;
+#define SEGLOSS__neon_W 4
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_set1(float a) { return simde_vdupq_n_f32(a); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_load(const float *p) { return simde_vld1q_f32(p); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_loadn(const float *p, int n)
+{ float t[4] = {0, 0, 0, 0}; memcpy(t, p, (size_t)n * sizeof(float)); return simde_vld1q_f32(t); }
+SEGLOSS__VINLINE void segloss__neon_store(float *p, simde_float32x4_t a) { simde_vst1q_f32(p, a); }
+SEGLOSS__VINLINE void segloss__neon_storen(float *p, simde_float32x4_t a, int n)
+{ float t[4]; simde_vst1q_f32(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_add(simde_float32x4_t a, simde_float32x4_t b) { return simde_vaddq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sub(simde_float32x4_t a, simde_float32x4_t b) { return simde_vsubq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_mul(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmulq_f32(a, b); }
+/* SIMDe 0.7.4 has no vdivq_f32; both targets have an IEEE vector divide. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_div(simde_float32x4_t a, simde_float32x4_t b)
+{
+#if defined(SIMDE_ARM_NEON_A64V8_NATIVE)
+    return vdivq_f32(a, b);
+#elif defined(SIMDE_X86_SSE_NATIVE)
+    return _mm_div_ps(a, b);
+#else
+    float x[4], y[4];
+    int i;
+    simde_vst1q_f32(x, a);
+    simde_vst1q_f32(y, b);
+    for (i = 0; i < 4; i++) x[i] /= y[i];
+    return simde_vld1q_f32(x);
+#endif
+}
+/* Fused on aarch64; on SSE2 SIMDe computes a*b rounded, then +c: the one unfused path. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_float32x4_t b, simde_float32x4_t c) { return simde_vfmaq_f32(c, a, b); }
+/* NEON max/min propagate NaN from either side; x86 returns b. Either way a NaN in b survives. */
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_min(simde_float32x4_t a, simde_float32x4_t b) { return simde_vminq_f32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_set1i(int32_t a) { return simde_vdupq_n_s32(a); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ieq(simde_int32x4_t a, simde_int32x4_t b) { return simde_vceqq_s32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_igt(simde_int32x4_t a, simde_int32x4_t b) { return simde_vcgtq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_asint(simde_float32x4_t a) { return simde_vreinterpretq_s32_f32(a); }
+SEGLOSS__VINLINE simde_float32x4_t segloss__neon_asflt(simde_int32x4_t a) { return simde_vreinterpretq_f32_s32(a); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iadd(simde_int32x4_t a, simde_int32x4_t b) { return simde_vaddq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iand(simde_int32x4_t a, simde_int32x4_t b) { return simde_vandq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_ior(simde_int32x4_t a, simde_int32x4_t b) { return simde_vorrq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
+{ return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }
+#define SEGLOSS__ISA neon
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+#endif /* SEGLOSS__HAVE_NEON_API */
+/* ---- vector vocabulary: scalar (one lane; fmaf keeps it on the FMA paths' numbers) ----- */
+typedef float segloss__scalar_f;
+typedef int32_t segloss__scalar_i;
+typedef int segloss__scalar_m;
+#define SEGLOSS__scalar_W 1
+SEGLOSS__VINLINE float segloss__scalar_set1(float a) { return a; }
+SEGLOSS__VINLINE float segloss__scalar_load(const float *p) { return *p; }
+SEGLOSS__VINLINE float segloss__scalar_loadn(const float *p, int n) { return n > 0 ? *p : 0.0f; }
+SEGLOSS__VINLINE void segloss__scalar_store(float *p, float a) { *p = a; }
+SEGLOSS__VINLINE void segloss__scalar_storen(float *p, float a, int n) { if (n > 0) *p = a; }
+SEGLOSS__VINLINE float segloss__scalar_add(float a, float b) { return a + b; }
+SEGLOSS__VINLINE float segloss__scalar_sub(float a, float b) { return a - b; }
+SEGLOSS__VINLINE float segloss__scalar_mul(float a, float b) { return a * b; }
+SEGLOSS__VINLINE float segloss__scalar_div(float a, float b) { return a / b; }
+SEGLOSS__VINLINE float segloss__scalar_fma(float a, float b, float c) { return fmaf(a, b, c); }
+/* max/min return b when either is NaN, like x86 maxps: NaN in b propagates. */
+SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a : b; }
+SEGLOSS__VINLINE float segloss__scalar_min(float a, float b) { return a < b ? a : b; }
+SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
+SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
+SEGLOSS__VINLINE int32_t segloss__scalar_set1i(int32_t a) { return a; }
+SEGLOSS__VINLINE int segloss__scalar_ieq(int32_t a, int32_t b) { return a == b; }
+SEGLOSS__VINLINE int segloss__scalar_igt(int32_t a, int32_t b) { return a > b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_asint(float a) { int32_t r; memcpy(&r, &a, 4); return r; }
+SEGLOSS__VINLINE float segloss__scalar_asflt(int32_t a) { float r; memcpy(&r, &a, 4); return r; }
+SEGLOSS__VINLINE int32_t segloss__scalar_iadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+SEGLOSS__VINLINE int32_t segloss__scalar_iand(int32_t a, int32_t b) { return a & b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_ior(int32_t a, int32_t b) { return a | b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_shl23(int32_t a) { return (int32_t)((uint32_t)a << 23); }
+SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((uint32_t)a >> 23); }
+/* SIMDe is done with: drop the complex.h macro it may have brought */
+#ifdef SEGLOSS__UNDEF_I
+#undef I
+#endif
+#define SEGLOSS__ISA scalar
+#define SEGLOSS__KERNEL_PASS
+#include SEGLOSS_HEADER_FILE
+#undef SEGLOSS__KERNEL_PASS
+#undef SEGLOSS__ISA
+/* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
+
+SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
+#ifdef SEGLOSS__HAVE_AVX512
+    { "avx512", segloss__stats__avx512, segloss__grad__avx512 },
+#endif
+#ifdef SEGLOSS__HAVE_AVX2
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2 },
+#endif
+#ifdef SEGLOSS__HAVE_NEON_API
+    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon },
+#endif
+    { "scalar", segloss__stats__scalar, segloss__grad__scalar },
+};
+#define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
+
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+/* 2: AVX-512F with OS ZMM state; 1: AVX2 + FMA with OS YMM state; 0: SSE2. xgetbv only runs
+   when CPUID says the OS enabled XSAVE (it faults otherwise). */
+SEGLOSS__PRIVATE int segloss__x86_level(void)
+{
+    unsigned a, b, c, d, xcr0_lo, xcr0_hi;
+    int level = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    if (!((c >> 27) & 1) || !((c >> 28) & 1) || !((c >> 12) & 1)) return 0; /* OSXSAVE AVX FMA */
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6) != 0x6 || __get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, a, b, c, d);
+    if ((b >> 5) & 1) level = 1;                                                /* AVX2 */
+    if (level && ((b >> 16) & 1) && (xcr0_lo & 0xE6) == 0xE6) level = 2;       /* AVX-512F */
+    return level;
+}
+#endif
+
+SEGLOSS__PRIVATE int segloss__cpu_runs(const char *name)
+{
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+    if (!strcmp(name, "avx512")) return segloss__x86_level() >= 2;
+    if (!strcmp(name, "avx2")) return segloss__x86_level() >= 1;
+#endif
+    return 1; /* scalar; sse2 is x86-64's baseline; NEON is mandatory on AArch64 */
+}
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__find_isa(const char *name)
+{
+    int i;
+    for (i = 0; i < SEGLOSS__NISA; i++)
+        if (!strcmp(segloss__isa_list[i].name, name)) return &segloss__isa_list[i];
+    return NULL;
+}
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__best_isa(void)
+{
+    int i;
+    for (i = 0; i < SEGLOSS__NISA; i++)
+        if (segloss__cpu_runs(segloss__isa_list[i].name)) return &segloss__isa_list[i];
+    return &segloss__isa_list[SEGLOSS__NISA - 1];
+}
+
+/* Resolved once; racing first calls all store the same table, so no lock is needed. */
+static const segloss__isa_table *segloss__active;
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__LOAD_ACTIVE() __atomic_load_n(&segloss__active, __ATOMIC_ACQUIRE)
+#define SEGLOSS__STORE_ACTIVE(t) __atomic_store_n(&segloss__active, (t), __ATOMIC_RELEASE)
+#else
+#define SEGLOSS__LOAD_ACTIVE() (*(const segloss__isa_table *volatile *)&segloss__active)
+#define SEGLOSS__STORE_ACTIVE(t) (*(const segloss__isa_table *volatile *)&segloss__active = (t))
+#endif
+
+SEGLOSS__PRIVATE const segloss__isa_table *segloss__table(void)
+{
+    const segloss__isa_table *t = SEGLOSS__LOAD_ACTIVE();
+    if (!t) {
+        const char *env = getenv("SEGLOSS_ISA");
+        t = segloss__best_isa();
+        if (env && *env && strcmp(env, "auto")) {
+            const segloss__isa_table *e = segloss__find_isa(env);
+            if (e && segloss__cpu_runs(env)) t = e;
+            else fprintf(stderr, "segloss: SEGLOSS_ISA=%s is not available here; using %s\n", env, t->name);
+        }
+        SEGLOSS__STORE_ACTIVE(t);
+    }
+    return t;
+}
+
+SEGLOSS__API const char *segloss_active_isa(void) { return segloss__table()->name; }
+
+SEGLOSS__API int segloss_isa_supported(const char *name)
+{
+    return name && segloss__find_isa(name) && segloss__cpu_runs(name);
+}
+
+SEGLOSS__API segloss_status segloss_set_isa(const char *name)
+{
+    const segloss__isa_table *t;
+    if (!name || !strcmp(name, "auto")) {
+        SEGLOSS__STORE_ACTIVE(segloss__best_isa());
+        return SEGLOSS_OK;
+    }
+    t = segloss__find_isa(name);
+#ifndef SEGLOSS_UNSAFE_FORCE_ISA /* test builds only: lets the qemu matrix prove a SIGILL */
+    if (t && !segloss__cpu_runs(name)) t = NULL;
+#endif
+    if (!t) return SEGLOSS_ERR_ISA;
+    SEGLOSS__STORE_ACTIVE(t);
+    return SEGLOSS_OK;
+}
+/* ---- names, defaults, messages ---------------------------------------------------------- */
+
+SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
+
+SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type)
+{
+    if (!cfg) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->loss_type = loss_type;
+    cfg->focal_gamma = 2.0f;
+    cfg->focal_weight = 0.5f;
+    cfg->dice_weight = 0.5f;
+    cfg->dice_smooth = 1.0f;
+    cfg->tversky_alpha = 0.7f;
+    cfg->tversky_beta = 0.3f;
+    cfg->use_class_weighting = loss_type == SEGLOSS_WEIGHTED_CE;
+    cfg->class_weights = NULL;
+    cfg->ignore_index = -100;
+    cfg->include_background = 1;
+    cfg->per_sample = 0;
+    cfg->reduction = SEGLOSS_MEAN;
+    cfg->check_finite = 0;
+}
+
+SEGLOSS__API const char *segloss_status_string(segloss_status s)
+{
+    switch (s) {
+    case SEGLOSS_OK: return "ok";
+    case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
+    case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive and n*c*s must fit in memory";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0";
+    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: weights must be finite and >= 0";
+    case SEGLOSS_ERR_LABEL: return "label out of range: labels must be in [0, C) or equal ignore_index (see result.bad_position)";
+    case SEGLOSS_ERR_NONFINITE: return "non-finite logit (see result.bad_position)";
+    case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers";
+    case SEGLOSS_ERR_STATS: return "statistics do not match: stats n/c, first_sample or slice out of range";
+    case SEGLOSS_ERR_NOMEM: return "out of memory";
+    case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU";
+    case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value";
+    }
+    return "unknown status";
+}
+
+/* ---- validation: everything is checked before anything is written ------------------------ */
+
+#define SEGLOSS__IS_CE_FAMILY(t) ((t) == SEGLOSS_CE || (t) == SEGLOSS_WEIGHTED_CE || (t) == SEGLOSS_FOCAL)
+#define SEGLOSS__HAS_CE_TERM(t) (SEGLOSS__IS_CE_FAMILY(t) || (t) == SEGLOSS_FOCAL_DICE)
+#define SEGLOSS__HAS_DICE_TERM(t) ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY)
+
+SEGLOSS__PRIVATE int segloss__nonneg(float v) { return v >= 0.0f && v <= FLT_MAX; } /* false for NaN */
+
+SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
+{
+    segloss_loss_type t;
+    if (!cfg) return SEGLOSS_ERR_NULL;
+    t = cfg->loss_type;
+    if ((unsigned)t >= SEGLOSS_LOSS_COUNT || (unsigned)cfg->reduction > SEGLOSS_SUM) return SEGLOSS_ERR_ENUM;
+    if ((t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) && !segloss__nonneg(cfg->focal_gamma)) return SEGLOSS_ERR_PARAM;
+    if (t == SEGLOSS_FOCAL_DICE &&
+        (!segloss__nonneg(cfg->focal_weight) || !segloss__nonneg(cfg->dice_weight) ||
+         (cfg->focal_weight == 0.0f && cfg->dice_weight == 0.0f)))
+        return SEGLOSS_ERR_PARAM;
+    if (SEGLOSS__HAS_DICE_TERM(t) && !segloss__nonneg(cfg->dice_smooth)) return SEGLOSS_ERR_PARAM;
+    if (t == SEGLOSS_TVERSKY && (!segloss__nonneg(cfg->tversky_alpha) || !segloss__nonneg(cfg->tversky_beta)))
+        return SEGLOSS_ERR_PARAM;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_input(const segloss_input *in)
+{
+    if (!in) return SEGLOSS_ERR_NULL;
+    if ((unsigned)in->label_type > SEGLOSS_LABEL_I64 || (unsigned)in->layout > SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
+    if (in->n <= 0 || in->c <= 0 || in->s <= 0 || in->c > INT32_MAX) return SEGLOSS_ERR_SHAPE;
+    if (in->n > (int64_t)(PTRDIFF_MAX / sizeof(int64_t)) / in->s ||
+        in->n * in->s > (int64_t)(PTRDIFF_MAX / sizeof(float)) / in->c)
+        return SEGLOSS_ERR_SHAPE;
+    if (!in->logits || !in->labels) return SEGLOSS_ERR_NULL;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg, int64_t c)
+{
+    int64_t k;
+    if (cfg->class_weights && SEGLOSS__HAS_CE_TERM(cfg->loss_type))
+        for (k = 0; k < c; k++)
+            if (!segloss__nonneg(cfg->class_weights[k])) return SEGLOSS_ERR_WEIGHTS;
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_alias(const segloss_input *in, const float *grad)
+{
+    uintptr_t a = (uintptr_t)in->logits, b = (uintptr_t)grad;
+    uintptr_t bytes = (uintptr_t)(in->n * in->c * in->s) * sizeof(float);
+    if (grad && grad != in->logits && a < b + bytes && b < a + bytes) return SEGLOSS_ERR_ALIAS;
+    return SEGLOSS_OK;
+}
+
+/* ---- labels ------------------------------------------------------------------------------ */
+
+SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
+{
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: return ((const uint8_t *)in->labels)[i];
+    case SEGLOSS_LABEL_I32: return ((const int32_t *)in->labels)[i];
+    default: return ((const int64_t *)in->labels)[i];
+    }
+}
+
+/* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
+SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ignore)
+{
+    int64_t i, total = in->n * in->s;
+    for (i = 0; i < total; i++) {
+        int64_t v = segloss__label(in, i);
+        if (v != ignore && (v < 0 || v >= in->c)) return i;
+    }
+    return -1;
+}
+
+/* First non-finite logit (element index); -1 if none. */
+SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
+{
+    int64_t i, total = in->n * in->c * in->s;
+    for (i = 0; i < total; i++)
+        if (!(fabsf(in->logits[i]) <= FLT_MAX)) return i;
+    return -1;
+}
+
+/* ---- statistics layout: per group g, 4 arrays of C doubles: counts, L, I, P ---------------
+   A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch. */
+
+#define SEGLOSS__ST_N 0
+#define SEGLOSS__ST_L 1
+#define SEGLOSS__ST_I 2
+#define SEGLOSS__ST_P 3
+
+SEGLOSS__PRIVATE int64_t segloss__groups(const segloss_config *cfg, int64_t n)
+{
+    return cfg->per_sample && SEGLOSS__HAS_DICE_TERM(cfg->loss_type) ? n : 1;
+}
+
+SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
+{
+    int64_t g;
+    if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
+    g = segloss__groups(cfg, n);
+    if (g > INT64_MAX / 4 / c) return 0;
+    return g * 4 * c;
+}
+
+/* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
+
+typedef struct segloss__job {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__kernel_fn fn;
+    float gamma;
+    double *stats;        /* stats kernel: the group's arrays are at stats + g * 4C           */
+    int64_t group0;       /* group of the slice's first sample (per-sample groups), or -1     */
+    float *grad;          /* grad kernel                                                      */
+    const float *wcoef;   /* grad: CE-family coefficient per class                            */
+    const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
+    double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
+} segloss__job;
+
+SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
+{
+    const segloss_input *in = j->in;
+    const int C = (int)in->c;
+    const int64_t S = in->s;
+    const int nhwc = in->layout == SEGLOSS_NHWC;
+    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. */
+    const int B = !nhwc ? SEGLOSS__BLOCK
+                : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+                : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
+                : SEGLOSS__TBUF / C > 0 ? SEGLOSS__TBUF / C : 1;
+    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
+    int32_t y[SEGLOSS__BLOCK];
+    segloss__args a;
+    int64_t n, s0;
+    memset(&a, 0, sizeof a);
+    a.c = C;
+    a.gamma = j->gamma;
+    a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
+    a.y = y;
+    a.wy = wy;
+    a.loss = j->loss;
+    for (n = 0; n < in->n; n++) {
+        int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
+        if (j->stats) {
+            a.sum_l = j->stats + (g * 4 + SEGLOSS__ST_L) * C;
+            a.sum_i = j->stats + (g * 4 + SEGLOSS__ST_I) * C;
+            a.sum_p = j->stats + (g * 4 + SEGLOSS__ST_P) * C;
+        }
+        a.A = j->A ? j->A + g * C : NULL;
+        a.B = j->B ? j->B + g * C : NULL;
+        for (s0 = 0; s0 < S; s0 += B) {
+            const int np = (int)(S - s0 < B ? S - s0 : B);
+            const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+            const int64_t pos = n * S + s0;
+            int i, c;
+            for (i = 0; i < np; i++) {
+                int64_t v = segloss__label(in, pos + i);
+                y[i] = v == j->ignore ? -1 : (int32_t)v;
+                wy[i] = y[i] < 0 || !j->wcoef ? 0.0f : j->wcoef[y[i]];
+            }
+            for (; i < padded; i++) { y[i] = -1; wy[i] = 0.0f; }
+            a.npos = np;
+            if (!nhwc) {
+                a.z = in->logits + n * C * S + s0;
+                a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
+                a.zs = a.gs = S;
+            } else {
+                const float *src = in->logits + pos * C;
+                for (i = 0; i < np; i++)
+                    for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
+                a.z = zt;
+                a.g = gt;
+                a.zs = a.gs = B;
+            }
+            j->fn(&a);
+            if (nhwc && j->grad) {
+                float *dst = j->grad + pos * C;
+                for (i = 0; i < np; i++)
+                    for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];
+            }
+        }
+    }
+}
+
+/* ---- phase 1: accumulate ------------------------------------------------------------------ */
+
+SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
+{
+    return cfg->loss_type == SEGLOSS_FOCAL || cfg->loss_type == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
+}
+
+/* Validate a slice, then add its statistics into st (groups from group0, or group 0).
+   with_logits = 0 counts labels only (what the CE family needs before a fused backward). */
+SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
+                                                    int64_t group0, double *st, int with_logits,
+                                                    int64_t *bad)
+{
+    const int64_t C = in->c;
+    int64_t n, s, pos = 0;
+    *bad = segloss__bad_label(in, cfg->ignore_index);
+    if (*bad >= 0) return SEGLOSS_ERR_LABEL;
+    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
+    for (n = 0; n < in->n; n++) {
+        double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
+        for (s = 0; s < in->s; s++, pos++) {
+            int64_t v = segloss__label(in, pos);
+            if (v != cfg->ignore_index) cnt[v] += 1.0;
+        }
+    }
+    if (with_logits) {
+        segloss__job j;
+        memset(&j, 0, sizeof j);
+        j.in = in;
+        j.ignore = cfg->ignore_index;
+        j.fn = segloss__table()->stats;
+        j.gamma = segloss__gamma(cfg);
+        j.stats = st;
+        j.group0 = group0;
+        segloss__run(&j);
+    }
+    return SEGLOSS_OK;
+}
+
+/* ---- phase 2: finish ------------------------------------------------------------------------
+   From summed statistics: the loss, and the gradient coefficients
+     wcoef[c]   CE-family term: dL/dz_k += wcoef[y] * ff * (p_k - [k = y])
+     A, B[g,c]  Dice/Tversky:   dL/dp_c(i) = A[g,c] + B[g,c] * [y_i = c]                     */
+
+typedef struct segloss__terms {
+    double loss, ce, dice;
+    int64_t valid;
+} segloss__terms;
+
+SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *st, int64_t groups, int64_t C,
+                                      segloss__terms *out, float *wcoef, float *A, float *B)
+{
+    const segloss_loss_type t = cfg->loss_type;
+    const int mean = cfg->reduction == SEGLOSS_MEAN;
+    const double fw = t == SEGLOSS_FOCAL_DICE ? cfg->focal_weight : 1.0;
+    const double dw = t == SEGLOSS_FOCAL_DICE ? cfg->dice_weight : 1.0;
+    double total = 0.0, wsum = 0.0, num = 0.0;
+    int64_t g, c;
+    for (g = 0; g < groups; g++)
+        for (c = 0; c < C; c++) total += st[g * 4 * C + c];
+    out->valid = (int64_t)total;
+    out->ce = out->dice = 0.0;
+    if (SEGLOSS__HAS_CE_TERM(t)) {
+        for (c = 0; c < C; c++) {
+            double nc = 0.0, lc = 0.0, w = 1.0;
+            for (g = 0; g < groups; g++) {
+                nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
+                lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
+            }
+            if (cfg->class_weights) w = cfg->class_weights[c];
+            else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
+            if (wcoef) wcoef[c] = (float)w; /* scaled below */
+            wsum += w * nc;
+            num += w * lc;
+        }
+        out->ce = mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
+        if (wcoef)
+            for (c = 0; c < C; c++)
+                wcoef[c] = (float)(mean ? (wsum > 0.0 ? fw * wcoef[c] / wsum : 0.0) : fw * wcoef[c]);
+    } else if (wcoef) {
+        for (c = 0; c < C; c++) wcoef[c] = 0.0f;
+    }
+    if (SEGLOSS__HAS_DICE_TERM(t)) {
+        const int64_t c0 = cfg->include_background ? 0 : 1;
+        const double k = mean ? (double)(groups * (C - c0)) : 1.0;
+        const double s = cfg->dice_smooth;
+        const int tv = t == SEGLOSS_TVERSKY;
+        const double al = tv ? cfg->tversky_alpha : 0.5, be = tv ? cfg->tversky_beta : 0.5;
+        double sum = 0.0;
+        for (g = 0; g < groups; g++) {
+            const double *gs = st + g * 4 * C;
+            for (c = 0; c < C; c++) {
+                double si = gs[SEGLOSS__ST_I * C + c], sp = gs[SEGLOSS__ST_P * C + c], sg = gs[c];
+                double numr, den, a = 0.0, b = 0.0;
+                if (c >= c0) {
+                    /* Dice: D = (2I + s)/(P + G + s); Tversky: T = (I + s)/(I + al FP + be FN + s) */
+                    numr = tv ? si + s : 2.0 * si + s;
+                    den = tv ? (1.0 - al - be) * si + al * sp + be * sg + s : sp + sg + s;
+                    if (den > 0.0) {
+                        sum += 1.0 - numr / den;
+                        if (tv) {
+                            a = dw * al * numr / (k * den * den);
+                            b = -dw * (den - (1.0 - al - be) * numr) / (k * den * den);
+                        } else {
+                            a = dw * numr / (k * den * den);
+                            b = -dw * 2.0 / (k * den);
+                        }
+                    } /* 0/0: nothing to find and nothing found, a perfect score (D = 1) */
+                }
+                if (A) { A[g * C + c] = (float)a; B[g * C + c] = (float)b; }
+            }
+        }
+        out->dice = C - c0 > 0 ? (mean ? sum / k : sum) : 0.0;
+    }
+    out->loss = t == SEGLOSS_FOCAL_DICE ? fw * out->ce + dw * out->dice
+              : SEGLOSS__HAS_DICE_TERM(t) ? out->dice : out->ce;
+}
+
+SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms *t, segloss_status st, int64_t bad)
+{
+    if (!out) return;
+    if (st != SEGLOSS_OK) {
+        out->loss = out->ce_term = out->dice_term = NAN;
+        out->valid = 0;
+        out->bad_position = bad;
+        return;
+    }
+    out->loss = t->loss;
+    out->ce_term = t->ce;
+    out->dice_term = t->dice;
+    out->valid = t->valid;
+    out->bad_position = -1;
+}
+
+/* ---- phase 3: backward -------------------------------------------------------------------- */
+
+SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss_input *in, int64_t group0,
+                                        const float *wcoef, const float *A, const float *B,
+                                        float *grad, double *loss)
+{
+    segloss__job j;
+    memset(&j, 0, sizeof j);
+    j.in = in;
+    j.ignore = cfg->ignore_index;
+    j.fn = segloss__table()->grad;
+    j.gamma = segloss__gamma(cfg);
+    j.group0 = group0;
+    j.grad = grad;
+    j.wcoef = wcoef;
+    j.A = A;
+    j.B = B;
+    j.loss = loss;
+    segloss__run(&j);
+}
+
+/* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
+SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, float **wcoef,
+                                          float **A, float **B)
+{
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(C + 2 * groups * C) * sizeof(float);
+    double *st = (double *)SEGLOSS_MALLOC(bytes);
+    if (!st) return NULL;
+    memset(st, 0, (size_t)stats_len * sizeof(double));
+    *wcoef = (float *)(st + stats_len);
+    *A = *wcoef + C;
+    *B = *A + groups * C;
+    return st;
+}
+
+/* ---- the API ----------------------------------------------------------------------------- */
+
+SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
+                                            float *grad, segloss_result *out)
+{
+    segloss_status st;
+    segloss__terms terms;
+    int64_t groups, len, bad = -1;
+    double *stats;
+    float *wcoef, *A, *B;
+    memset(&terms, 0, sizeof terms);
+    if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(in)) != SEGLOSS_OK ||
+        (st = segloss__check_weights(cfg, in->c)) != SEGLOSS_OK || (st = segloss__check_alias(in, grad)) != SEGLOSS_OK) {
+        segloss__report(out, &terms, st, -1);
+        return st;
+    }
+    groups = segloss__groups(cfg, in->n);
+    len = groups * 4 * in->c;
+    if (!(stats = segloss__scratch(len, in->c, groups, &wcoef, &A, &B))) {
+        segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
+        return SEGLOSS_ERR_NOMEM;
+    }
+    if (grad && SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
+        /* CE and focal: count labels, then loss and gradient in one pass over the logits */
+        double loss = 0.0;
+        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 0, &bad);
+        if (st == SEGLOSS_OK) {
+            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, NULL, NULL);
+            segloss__backward(cfg, in, -1, wcoef, NULL, NULL, grad, &loss);
+            terms.ce = terms.loss = loss;
+        }
+    } else {
+        const int dice = SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 1, &bad);
+        if (st == SEGLOSS_OK) {
+            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
+            if (grad) segloss__backward(cfg, in, groups > 1 ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+        }
+    }
+    SEGLOSS_FREE(stats);
+    segloss__report(out, &terms, st, bad);
+    return st;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first, const segloss_stats *stats)
+{
+    segloss_status st;
+    if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(slice)) != SEGLOSS_OK)
+        return st;
+    if (!stats || !stats->sum) return SEGLOSS_ERR_NULL;
+    if (stats->c != slice->c || stats->n <= 0 || first < 0 || first > stats->n - slice->n) return SEGLOSS_ERR_STATS;
+    return segloss__check_weights(cfg, slice->c);
+}
+
+SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
+                                               int64_t first_sample, segloss_stats *stats)
+{
+    segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    int64_t groups, len, i, bad;
+    double *tmp;
+    float *wcoef, *A, *B;
+    if (st != SEGLOSS_OK) return st;
+    /* into scratch first, so that an error leaves the caller's sums untouched */
+    groups = segloss__groups(cfg, slice->n);
+    len = groups * 4 * slice->c;
+    if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
+    st = segloss__accumulate(cfg, slice, groups > 1 ? 0 : -1, tmp, 1, &bad);
+    if (st == SEGLOSS_OK) {
+        double *dst = stats->sum + (groups > 1 ? first_sample * 4 * slice->c : 0);
+        for (i = 0; i < len; i++) dst[i] += tmp[i];
+    }
+    SEGLOSS_FREE(tmp);
+    return st;
+}
+
+SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats, segloss_result *out)
+{
+    segloss_status st = segloss__check_config(cfg);
+    segloss__terms terms;
+    if (st == SEGLOSS_OK && (!stats || !stats->sum || !out)) st = SEGLOSS_ERR_NULL;
+    if (st == SEGLOSS_OK && (stats->n <= 0 || stats->c <= 0 || stats->c > INT32_MAX)) st = SEGLOSS_ERR_STATS;
+    if (st == SEGLOSS_OK) st = segloss__check_weights(cfg, stats->c);
+    if (st != SEGLOSS_OK) {
+        if (out) segloss__report(out, &terms, st, -1);
+        return st;
+    }
+    segloss__finish(cfg, stats->sum, segloss__groups(cfg, stats->n), stats->c, &terms, NULL, NULL, NULL);
+    segloss__report(out, &terms, SEGLOSS_OK, -1);
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
+                                             int64_t first_sample, const segloss_stats *stats, float *grad)
+{
+    segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    segloss__terms terms;
+    int64_t groups, bad;
+    double *dummy;
+    float *wcoef, *A, *B;
+    const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+    if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
+    if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
+    if (st == SEGLOSS_OK && (bad = segloss__bad_label(slice, cfg->ignore_index)) >= 0) st = SEGLOSS_ERR_LABEL;
+    if (st != SEGLOSS_OK) return st;
+    groups = segloss__groups(cfg, stats->n);
+    if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
+    segloss__finish(cfg, stats->sum, groups, stats->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
+    segloss__backward(cfg, slice, groups > 1 ? first_sample : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+    SEGLOSS_FREE(dummy);
+    return SEGLOSS_OK;
+}
+/* ---- kernels/text.h: loss names, configuration text, the "Loss Configuration:" printout ---- */
+
+/* Configuration text (segloss_config_parse)
+   ----------------------------------------
+   Entries are   key=value   separated by commas and/or newlines; a trailing comma is fine and
+   whitespace may appear anywhere between tokens. '#' starts a comment to the end of the line
+   (outside quotes). Values may be quoted with '...' or "..." (no escapes) or bare.
+       keys:       every segloss_config field by name (loss_type, focal_gamma, focal_weight,
+                   dice_weight, dice_smooth, tversky_alpha, tversky_beta, use_class_weighting,
+                   ignore_index, include_background, per_sample, reduction, check_finite) and
+                   the loss guide's short names gamma, smooth, alpha, beta.
+       booleans:   True False true false 1 0.      reduction: mean | sum.
+       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point).
+       ignore_index: a decimal 64-bit integer.
+   loss_type is applied first wherever it appears: the result is segloss_config_init(cfg, type)
+   (type 'ce' when absent) with the other keys applied on top. A key given twice (including a
+   short name and its long name) is an error. class_weights cannot be given as text: pass a
+   float array in code. The printout of segloss_config_format parses too: "Key words: value"
+   lines (e.g. "  - Focal gamma: 2.0") and the "Loss Configuration:" title line are accepted,
+   and "key: value" works for the field names as well. On any error *cfg is left untouched
+   and err receives one line naming the key or the offending text. */
+
+SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
+{
+    switch (loss_type) {
+    case SEGLOSS_CE: return "ce";
+    case SEGLOSS_WEIGHTED_CE: return "weighted_ce";
+    case SEGLOSS_FOCAL: return "focal";
+    case SEGLOSS_DICE: return "dice";
+    case SEGLOSS_FOCAL_DICE: return "focal_dice";
+    case SEGLOSS_TVERSKY: return "tversky";
+    }
+    return NULL;
+}
+
+SEGLOSS__API segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out)
+{
+    int i;
+    if (!name || !out) return SEGLOSS_ERR_NULL;
+    for (i = 0; i < SEGLOSS_LOSS_COUNT; i++) {
+        const char *s = segloss_loss_name((segloss_loss_type)i);
+        if (s && strcmp(s, name) == 0) {
+            *out = (segloss_loss_type)i;
+            return SEGLOSS_OK;
+        }
+    }
+    return SEGLOSS_ERR_ENUM;
+}
+
+/* Field ids of the keys. */
+enum {
+    SEGLOSS__K_LOSS_TYPE = 0, SEGLOSS__K_FOCAL_GAMMA, SEGLOSS__K_FOCAL_WEIGHT, SEGLOSS__K_DICE_WEIGHT,
+    SEGLOSS__K_DICE_SMOOTH, SEGLOSS__K_TVERSKY_ALPHA, SEGLOSS__K_TVERSKY_BETA,
+    SEGLOSS__K_USE_CLASS_WEIGHTING, SEGLOSS__K_IGNORE_INDEX, SEGLOSS__K_INCLUDE_BACKGROUND,
+    SEGLOSS__K_PER_SAMPLE, SEGLOSS__K_REDUCTION, SEGLOSS__K_CHECK_FINITE, SEGLOSS__K_CLASS_WEIGHTS,
+    SEGLOSS__K_COUNT
+};
+
+typedef struct segloss__tx_key {
+    const char *name;
+    int field;
+    int label;   /* 1: a printout label ("Focal gamma"), only valid before ':' */
+} segloss__tx_key;
+
+static const segloss__tx_key segloss__tx_keys[] = {
+    { "loss_type", SEGLOSS__K_LOSS_TYPE, 0 },
+    { "focal_gamma", SEGLOSS__K_FOCAL_GAMMA, 0 },
+    { "focal_weight", SEGLOSS__K_FOCAL_WEIGHT, 0 },
+    { "dice_weight", SEGLOSS__K_DICE_WEIGHT, 0 },
+    { "dice_smooth", SEGLOSS__K_DICE_SMOOTH, 0 },
+    { "tversky_alpha", SEGLOSS__K_TVERSKY_ALPHA, 0 },
+    { "tversky_beta", SEGLOSS__K_TVERSKY_BETA, 0 },
+    { "use_class_weighting", SEGLOSS__K_USE_CLASS_WEIGHTING, 0 },
+    { "ignore_index", SEGLOSS__K_IGNORE_INDEX, 0 },
+    { "include_background", SEGLOSS__K_INCLUDE_BACKGROUND, 0 },
+    { "per_sample", SEGLOSS__K_PER_SAMPLE, 0 },
+    { "reduction", SEGLOSS__K_REDUCTION, 0 },
+    { "check_finite", SEGLOSS__K_CHECK_FINITE, 0 },
+    { "class_weights", SEGLOSS__K_CLASS_WEIGHTS, 0 },
+    /* the loss guide's short names */
+    { "gamma", SEGLOSS__K_FOCAL_GAMMA, 0 },
+    { "smooth", SEGLOSS__K_DICE_SMOOTH, 0 },
+    { "alpha", SEGLOSS__K_TVERSKY_ALPHA, 0 },
+    { "beta", SEGLOSS__K_TVERSKY_BETA, 0 },
+    /* the labels of segloss_config_format's printout */
+    { "Loss type", SEGLOSS__K_LOSS_TYPE, 1 },
+    { "Focal gamma", SEGLOSS__K_FOCAL_GAMMA, 1 },
+    { "Focal weight", SEGLOSS__K_FOCAL_WEIGHT, 1 },
+    { "Dice weight", SEGLOSS__K_DICE_WEIGHT, 1 },
+    { "Dice smooth", SEGLOSS__K_DICE_SMOOTH, 1 },
+    { "Tversky alpha", SEGLOSS__K_TVERSKY_ALPHA, 1 },
+    { "Tversky beta", SEGLOSS__K_TVERSKY_BETA, 1 },
+    { "Class weights", SEGLOSS__K_CLASS_WEIGHTS, 1 }
+};
+
+typedef struct segloss__tx_entry {
+    const char *key, *val;
+    int key_len, val_len;
+    int colon;   /* written "key: value" rather than "key=value" */
+} segloss__tx_entry;
+
+static int segloss__tx_is_key_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '_';
+}
+
+static int segloss__tx_is_blank(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+/* Writes "what 'shown'what2" into err, shown cut to 40 bytes. */
+static void segloss__tx_err(char *err, size_t err_size, const char *what, const char *shown, int shown_len,
+                            const char *what2)
+{
+    if (!err || err_size == 0) return;
+    if (shown_len > 40) shown_len = 40;
+    if (shown_len < 0) shown_len = 0;
+    snprintf(err, err_size, "%s'%.*s'%s", what, shown_len, shown ? shown : "", what2);
+}
+
+/* Next entry: 1 found, 0 end of text, -1 syntax error (err written). */
+static int segloss__tx_next(const char **pp, segloss__tx_entry *e, char *err, size_t err_size)
+{
+    const char *p = *pp, *k;
+    int n;
+    for (;;) {
+        while (segloss__tx_is_blank(*p) || *p == '\n' || *p == ',') p++;
+        if (*p == '#') {
+            while (*p && *p != '\n') p++;
+            continue;
+        }
+        break;
+    }
+    if (!*p) {
+        *pp = p;
+        return 0;
+    }
+    if (*p == '-' && segloss__tx_is_blank(p[1])) { /* a printout bullet "  - Loss type: ce" */
+        p++;
+        while (segloss__tx_is_blank(*p)) p++;
+    }
+    if (!segloss__tx_is_key_char(*p)) {
+        for (n = 0; p[n] && p[n] != '\n' && n < 20; n++) {}
+        segloss__tx_err(err, err_size, "expected a key at ", p, n, "");
+        return -1;
+    }
+    /* a key: an identifier, or words separated by single spaces (printout labels) */
+    k = p;
+    while (segloss__tx_is_key_char(*p) || (*p == ' ' && segloss__tx_is_key_char(p[1]) && p > k)) p++;
+    e->key = k;
+    e->key_len = (int)(p - k);
+    while (segloss__tx_is_blank(*p)) p++;
+    if (*p != '=' && *p != ':') {
+        segloss__tx_err(err, err_size, "expected '=' after key ", e->key, e->key_len, "");
+        return -1;
+    }
+    e->colon = *p == ':';
+    p++;
+    while (segloss__tx_is_blank(*p)) p++;
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        e->val = p;
+        while (*p && *p != q && *p != '\n') p++;
+        if (*p != q) {
+            segloss__tx_err(err, err_size, "unterminated quote in the value of key ", e->key, e->key_len, "");
+            return -1;
+        }
+        e->val_len = (int)(p - e->val);
+        p++;
+    } else if (*p == '[' || *p == '(') {
+        char close = *p == '[' ? ']' : ')';
+        e->val = p;
+        while (*p && *p != close && *p != '\n') p++;
+        if (*p != close) {
+            segloss__tx_err(err, err_size, "unterminated list in the value of key ", e->key, e->key_len, "");
+            return -1;
+        }
+        p++;
+        e->val_len = (int)(p - e->val);
+    } else {
+        e->val = p;
+        while (*p && !segloss__tx_is_blank(*p) && *p != '\n' && *p != ',' && *p != '#') p++;
+        e->val_len = (int)(p - e->val);
+    }
+    while (segloss__tx_is_blank(*p)) p++;
+    if (*p && *p != ',' && *p != '\n' && *p != '#') {
+        for (n = 0; p[n] && p[n] != '\n' && n < 20; n++) {}
+        segloss__tx_err(err, err_size, "unexpected ", p, n, "");
+        if (err && err_size) {
+            size_t used = strlen(err);
+            if (used < err_size)
+                snprintf(err + used, err_size - used, " after the value of key '%.*s'",
+                         e->key_len > 40 ? 40 : e->key_len, e->key);
+        }
+        return -1;
+    }
+    *pp = p;
+    return 1;
+}
+
+static int segloss__tx_eq(const char *s, int len, const char *lit)
+{
+    return (int)strlen(lit) == len && strncmp(s, lit, (size_t)len) == 0;
+}
+
+/* Value parsers: 1 ok, 0 bad. */
+static int segloss__tx_float(const char *s, int len, float *out)
+{
+    char tmp[64];
+    char *end;
+    double v;
+    if (len <= 0 || len >= (int)sizeof tmp) return 0;
+    memcpy(tmp, s, (size_t)len);
+    tmp[len] = 0;
+    if (isspace((unsigned char)tmp[0])) return 0;
+    v = strtod(tmp, &end);
+    if (end != tmp + len) return 0;
+    if (!(v == v) || v > FLT_MAX || v < -FLT_MAX) return 0; /* NaN, inf, beyond float */
+    *out = (float)v;
+    return 1;
+}
+
+static int segloss__tx_bool(const char *s, int len, int *out)
+{
+    if (segloss__tx_eq(s, len, "True") || segloss__tx_eq(s, len, "true") || segloss__tx_eq(s, len, "1")) {
+        *out = 1;
+        return 1;
+    }
+    if (segloss__tx_eq(s, len, "False") || segloss__tx_eq(s, len, "false") || segloss__tx_eq(s, len, "0")) {
+        *out = 0;
+        return 1;
+    }
+    return 0;
+}
+
+static int segloss__tx_int64(const char *s, int len, int64_t *out)
+{
+    int i = 0, neg = 0;
+    uint64_t v = 0, lim;
+    if (len > 0 && (s[0] == '-' || s[0] == '+')) {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i >= len) return 0;
+    lim = neg ? (uint64_t)INT64_MAX + 1u : (uint64_t)INT64_MAX;
+    for (; i < len; i++) {
+        unsigned d;
+        if (s[i] < '0' || s[i] > '9') return 0;
+        d = (unsigned)(s[i] - '0');
+        if (v > (lim - d) / 10u) return 0;
+        v = v * 10u + d;
+    }
+    if (neg)
+        *out = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
+    else
+        *out = (int64_t)v;
+    return 1;
+}
+
+SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_config *cfg, char *err, size_t err_size)
+{
+    segloss_config parsed, result;
+    segloss_loss_type type = SEGLOSS_CE;
+    segloss__tx_entry e;
+    const char *p = text;
+    unsigned seen = 0;
+    int r;
+    if (err && err_size) err[0] = 0;
+    if (!text || !cfg) {
+        if (err && err_size) snprintf(err, err_size, "%s", "NULL text or config");
+        return SEGLOSS_ERR_NULL;
+    }
+    memset(&parsed, 0, sizeof parsed);
+    while ((r = segloss__tx_next(&p, &e, err, err_size)) == 1) {
+        const segloss__tx_key *key = NULL;
+        size_t i;
+        int ok = 1, f;
+        float *fp = NULL;
+        for (i = 0; i < sizeof segloss__tx_keys / sizeof segloss__tx_keys[0]; i++) {
+            const segloss__tx_key *kk = &segloss__tx_keys[i];
+            if ((!kk->label || e.colon) && segloss__tx_eq(e.key, e.key_len, kk->name)) {
+                key = kk;
+                break;
+            }
+        }
+        if (!key) {
+            if (e.colon && e.val_len == 0 && segloss__tx_eq(e.key, e.key_len, "Loss Configuration")) continue;
+            segloss__tx_err(err, err_size, "unknown key ", e.key, e.key_len, "");
+            return SEGLOSS_ERR_PARSE;
+        }
+        f = key->field;
+        if (f == SEGLOSS__K_CLASS_WEIGHTS) {
+            segloss__tx_err(err, err_size, "key ", e.key, e.key_len,
+                            ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
+            return SEGLOSS_ERR_PARSE;
+        }
+        if (seen & (1u << f)) {
+            segloss__tx_err(err, err_size, "duplicate key ", e.key, e.key_len, "");
+            return SEGLOSS_ERR_PARSE;
+        }
+        seen |= 1u << f;
+        switch (f) {
+        case SEGLOSS__K_LOSS_TYPE: {
+            char tmp[32];
+            ok = e.val_len > 0 && e.val_len < (int)sizeof tmp;
+            if (ok) {
+                memcpy(tmp, e.val, (size_t)e.val_len);
+                tmp[e.val_len] = 0;
+                ok = segloss_loss_from_name(tmp, &type) == SEGLOSS_OK;
+            }
+            break;
+        }
+        case SEGLOSS__K_FOCAL_GAMMA: fp = &parsed.focal_gamma; break;
+        case SEGLOSS__K_FOCAL_WEIGHT: fp = &parsed.focal_weight; break;
+        case SEGLOSS__K_DICE_WEIGHT: fp = &parsed.dice_weight; break;
+        case SEGLOSS__K_DICE_SMOOTH: fp = &parsed.dice_smooth; break;
+        case SEGLOSS__K_TVERSKY_ALPHA: fp = &parsed.tversky_alpha; break;
+        case SEGLOSS__K_TVERSKY_BETA: fp = &parsed.tversky_beta; break;
+        case SEGLOSS__K_USE_CLASS_WEIGHTING: ok = segloss__tx_bool(e.val, e.val_len, &parsed.use_class_weighting); break;
+        case SEGLOSS__K_INCLUDE_BACKGROUND: ok = segloss__tx_bool(e.val, e.val_len, &parsed.include_background); break;
+        case SEGLOSS__K_PER_SAMPLE: ok = segloss__tx_bool(e.val, e.val_len, &parsed.per_sample); break;
+        case SEGLOSS__K_CHECK_FINITE: ok = segloss__tx_bool(e.val, e.val_len, &parsed.check_finite); break;
+        case SEGLOSS__K_IGNORE_INDEX: ok = segloss__tx_int64(e.val, e.val_len, &parsed.ignore_index); break;
+        case SEGLOSS__K_REDUCTION:
+            if (segloss__tx_eq(e.val, e.val_len, "mean")) parsed.reduction = SEGLOSS_MEAN;
+            else if (segloss__tx_eq(e.val, e.val_len, "sum")) parsed.reduction = SEGLOSS_SUM;
+            else ok = 0;
+            break;
+        default: ok = 0; break;
+        }
+        if (fp) ok = segloss__tx_float(e.val, e.val_len, fp);
+        if (!ok) {
+            if (err && err_size)
+                snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e.val_len > 40 ? 40 : e.val_len, e.val,
+                         e.key_len > 40 ? 40 : e.key_len, e.key);
+            return SEGLOSS_ERR_PARSE;
+        }
+        if (fp && *fp < 0.0f) {
+            if (err && err_size) /* "focal_gamma must be >= 0" */
+                snprintf(err, err_size, "%.*s must be >= 0", e.key_len > 40 ? 40 : e.key_len, e.key);
+            return SEGLOSS_ERR_PARSE;
+        }
+    }
+    if (r < 0) return SEGLOSS_ERR_PARSE;
+
+    segloss_config_init(&result, type);
+    if (seen & (1u << SEGLOSS__K_FOCAL_GAMMA)) result.focal_gamma = parsed.focal_gamma;
+    if (seen & (1u << SEGLOSS__K_FOCAL_WEIGHT)) result.focal_weight = parsed.focal_weight;
+    if (seen & (1u << SEGLOSS__K_DICE_WEIGHT)) result.dice_weight = parsed.dice_weight;
+    if (seen & (1u << SEGLOSS__K_DICE_SMOOTH)) result.dice_smooth = parsed.dice_smooth;
+    if (seen & (1u << SEGLOSS__K_TVERSKY_ALPHA)) result.tversky_alpha = parsed.tversky_alpha;
+    if (seen & (1u << SEGLOSS__K_TVERSKY_BETA)) result.tversky_beta = parsed.tversky_beta;
+    if (seen & (1u << SEGLOSS__K_USE_CLASS_WEIGHTING)) result.use_class_weighting = parsed.use_class_weighting;
+    if (seen & (1u << SEGLOSS__K_IGNORE_INDEX)) result.ignore_index = parsed.ignore_index;
+    if (seen & (1u << SEGLOSS__K_INCLUDE_BACKGROUND)) result.include_background = parsed.include_background;
+    if (seen & (1u << SEGLOSS__K_PER_SAMPLE)) result.per_sample = parsed.per_sample;
+    if (seen & (1u << SEGLOSS__K_REDUCTION)) result.reduction = parsed.reduction;
+    if (seen & (1u << SEGLOSS__K_CHECK_FINITE)) result.check_finite = parsed.check_finite;
+    if (type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
+        if (err && err_size) snprintf(err, err_size, "%s", "focal_weight and dice_weight must not both be 0");
+        return SEGLOSS_ERR_PARSE;
+    }
+    *cfg = result;
+    return SEGLOSS_OK;
+}
+
+/* ---- printout ---- */
+
+#ifndef SEGLOSS__TX_OUT_DEFINED /* shared with metrics.h, whichever comes first */
+#define SEGLOSS__TX_OUT_DEFINED
+typedef struct segloss__tx_out {
+    char *buf;
+    size_t size, len;
+} segloss__tx_out;
+
+static void segloss__tx_puts(segloss__tx_out *o, const char *s)
+{
+    for (; *s; s++, o->len++)
+        if (o->len + 1 < o->size) o->buf[o->len] = *s;
+}
+
+static int segloss__tx_finish(segloss__tx_out *o)
+{
+    if (o->size > 0) o->buf[o->len < o->size ? o->len : o->size - 1] = 0;
+    return o->len > (size_t)INT_MAX ? -1 : (int)o->len;
+}
+#endif
+
+/* A parameter: one decimal when that reads back as the same float (2.0, 0.5, 1.0), else %g
+   (0.25, 0.05), else "%.9g" so that the printout always parses back to the same value. */
+static void segloss__tx_param(char *tmp, size_t n, float v)
+{
+    snprintf(tmp, n, "%.1f", (double)v);
+    if ((float)strtod(tmp, NULL) == v) return;
+    snprintf(tmp, n, "%g", (double)v);
+    if ((float)strtod(tmp, NULL) == v) return;
+    snprintf(tmp, n, "%.9g", (double)v);
+}
+
+static void segloss__tx_line(segloss__tx_out *o, const char *label, float v)
+{
+    char tmp[64];
+    segloss__tx_param(tmp, sizeof tmp, v);
+    segloss__tx_puts(o, "  - ");
+    segloss__tx_puts(o, label);
+    segloss__tx_puts(o, ": ");
+    segloss__tx_puts(o, tmp);
+    segloss__tx_puts(o, "\n");
+}
+
+/* Lines per loss type (each ends in '\n'):
+       ce           Loss type [, Class weights]
+       weighted_ce  Loss type [, Class weights]
+       focal        Loss type, Focal gamma [, Class weights]
+       dice         Loss type, Dice smooth
+       focal_dice   Loss type, Focal gamma, Focal weight, Dice weight, Dice smooth [, Class weights]
+       tversky      Loss type, Tversky alpha, Tversky beta, Dice smooth
+   [Class weights] when weights != NULL ("%#.3g" each, space separated, in brackets); Dice and
+   Tversky take no class weights, so none are printed for them. Returns -1 (and writes "" when
+   size > 0) if cfg is NULL, the loss type unknown, or weights given with c <= 0. */
+SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c, char *buf,
+                                       size_t size)
+{
+    segloss__tx_out o;
+    const char *name;
+    segloss_loss_type t;
+    o.buf = buf;
+    o.size = buf ? size : 0;
+    o.len = 0;
+    if (o.size > 0) buf[0] = 0;
+    if (!cfg) return -1;
+    t = cfg->loss_type;
+    name = segloss_loss_name(t);
+    if (!name) return -1;
+    if (weights && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
+    segloss__tx_puts(&o, "Loss Configuration:\n  - Loss type: ");
+    segloss__tx_puts(&o, name);
+    segloss__tx_puts(&o, "\n");
+    if (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (t == SEGLOSS_FOCAL_DICE) {
+        segloss__tx_line(&o, "Focal weight", cfg->focal_weight);
+        segloss__tx_line(&o, "Dice weight", cfg->dice_weight);
+    }
+    if (t == SEGLOSS_TVERSKY) {
+        segloss__tx_line(&o, "Tversky alpha", cfg->tversky_alpha);
+        segloss__tx_line(&o, "Tversky beta", cfg->tversky_beta);
+    }
+    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY)
+        segloss__tx_line(&o, "Dice smooth", cfg->dice_smooth);
+    if (weights && t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY) {
+        int64_t k;
+        char tmp[64];
+        segloss__tx_puts(&o, "  - Class weights: [");
+        for (k = 0; k < c; k++) {
+            snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)weights[k]);
+            segloss__tx_puts(&o, tmp);
+        }
+        segloss__tx_puts(&o, "]\n");
+    }
+    return segloss__tx_finish(&o);
+}
+/* ---- kernels/metrics.h: label counts, class weights, confusion, metrics, the advisor ---- */
+
+#ifndef SEGLOSS__TX_OUT_DEFINED /* shared with metrics.h, whichever comes first */
+#define SEGLOSS__TX_OUT_DEFINED
+typedef struct segloss__tx_out {
+    char *buf;
+    size_t size, len;
+} segloss__tx_out;
+
+static void segloss__tx_puts(segloss__tx_out *o, const char *s)
+{
+    for (; *s; s++, o->len++)
+        if (o->len + 1 < o->size) o->buf[o->len] = *s;
+}
+
+static int segloss__tx_finish(segloss__tx_out *o)
+{
+    if (o->size > 0) o->buf[o->len < o->size ? o->len : o->size - 1] = 0;
+    return o->len > (size_t)INT_MAX ? -1 : (int)o->len;
+}
+#endif
+
+
+static int64_t segloss__mx_label(const segloss_input *in, int64_t i)
+{
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: return ((const uint8_t *)in->labels)[i];
+    case SEGLOSS_LABEL_I32: return ((const int32_t *)in->labels)[i];
+    default: return ((const int64_t *)in->labels)[i];
+    }
+}
+
+/* Validates in (labels always, logits when need_logits) before anything is written. */
+static segloss_status segloss__mx_check(const segloss_input *in, int need_logits, int64_t ignore_index)
+{
+    int64_t i, ns;
+    if (!in || !in->labels || (need_logits && !in->logits)) return SEGLOSS_ERR_NULL;
+    if (in->n <= 0 || in->c <= 0 || in->s <= 0) return SEGLOSS_ERR_SHAPE;
+    if (in->n > INT64_MAX / in->s) return SEGLOSS_ERR_SHAPE;
+    ns = in->n * in->s;
+    if (ns > INT64_MAX / in->c) return SEGLOSS_ERR_SHAPE;
+    if ((uint64_t)(ns * in->c) > (uint64_t)SIZE_MAX / sizeof(float)) return SEGLOSS_ERR_SHAPE;
+    if ((int)in->label_type < (int)SEGLOSS_LABEL_U8 || (int)in->label_type > (int)SEGLOSS_LABEL_I64)
+        return SEGLOSS_ERR_ENUM;
+    if ((int)in->layout < (int)SEGLOSS_NCHW || (int)in->layout > (int)SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
+    for (i = 0; i < ns; i++) {
+        int64_t l = segloss__mx_label(in, i);
+        if (l != ignore_index && (l < 0 || l >= in->c)) return SEGLOSS_ERR_LABEL;
+    }
+    return SEGLOSS_OK;
+}
+
+/* Labels only: in->logits may be NULL. */
+SEGLOSS__API segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index, int64_t *counts)
+{
+    int64_t i, ns;
+    segloss_status st;
+    if (!counts) return SEGLOSS_ERR_NULL;
+    st = segloss__mx_check(in, 0, ignore_index);
+    if (st != SEGLOSS_OK) return st;
+    ns = in->n * in->s;
+    for (i = 0; i < ns; i++) {
+        int64_t l = segloss__mx_label(in, i);
+        if (l != ignore_index) counts[l]++;
+    }
+    return SEGLOSS_OK;
+}
+
+/* Smallest present count v with at least k+1 present counts <= v (k-th smallest, 0-based):
+   a bisection over the values, exact, no scratch memory, 64 passes at most. */
+static int64_t segloss__mx_kth(const int64_t *counts, int64_t c, int64_t k, int64_t lo, int64_t hi)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2, j, le = 0;
+        for (j = 0; j < c; j++)
+            if (counts[j] > 0 && counts[j] <= mid) le++;
+        if (le >= k + 1) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Class weights from counts (section 5 of the API). With V = sum of counts, m = number of
+   classes with n_c > 0, and weight 0 for every class with n_c = 0:
+       INVERSE    V / n_c
+       MEDIAN     median_k(f_k) / f_c,  f = n / V, median over present classes (the mean of the
+                  two middle values when m is even) = median_k(n_k) / n_c
+       INV_SQRT   sqrt(V / n_c)
+       EFFECTIVE  (1 - b) / (1 - b^n_c), b = 0.9999, scaled so the weights sum to m
+   Computed in double, stored as float. Errors: NULL, c <= 0, unknown method, a negative count. */
+SEGLOSS__API segloss_status segloss_class_weights(segloss_weighting method, const int64_t *counts, int64_t c,
+                                                  float *weights)
+{
+    int64_t k, m = 0, lo = INT64_MAX, hi = 0;
+    double total = 0.0, med = 0.0, sum = 0.0;
+    if (!counts || !weights) return SEGLOSS_ERR_NULL;
+    if (c <= 0) return SEGLOSS_ERR_SHAPE;
+    if ((int)method < (int)SEGLOSS_WEIGHT_INVERSE || (int)method > (int)SEGLOSS_WEIGHT_EFFECTIVE)
+        return SEGLOSS_ERR_ENUM;
+    for (k = 0; k < c; k++) {
+        if (counts[k] < 0) return SEGLOSS_ERR_PARAM;
+        if (counts[k] > 0) {
+            m++;
+            total += (double)counts[k];
+            if (counts[k] < lo) lo = counts[k];
+            if (counts[k] > hi) hi = counts[k];
+        }
+    }
+    if (method == SEGLOSS_WEIGHT_MEDIAN && m > 0)
+        med = 0.5 * ((double)segloss__mx_kth(counts, c, (m - 1) / 2, lo, hi) +
+                     (double)segloss__mx_kth(counts, c, m / 2, lo, hi));
+    if (method == SEGLOSS_WEIGHT_EFFECTIVE)
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) sum += 1e-4 / -expm1((double)counts[k] * log1p(-1e-4));
+    for (k = 0; k < c; k++) {
+        double n = (double)counts[k], w = 0.0;
+        if (counts[k] > 0) {
+            switch (method) {
+            case SEGLOSS_WEIGHT_INVERSE: w = total / n; break;
+            case SEGLOSS_WEIGHT_MEDIAN: w = med / n; break;
+            case SEGLOSS_WEIGHT_INV_SQRT: w = sqrt(total / n); break;
+            case SEGLOSS_WEIGHT_EFFECTIVE: w = 1e-4 / -expm1(n * log1p(-1e-4)) * (double)m / sum; break;
+            }
+        }
+        weights[k] = (float)w;
+    }
+    return SEGLOSS_OK;
+}
+
+/* The weights segloss_compute uses: cfg->class_weights when given; otherwise, when
+   use_class_weighting is set and the loss has a CE-family term (ce, weighted_ce, focal,
+   focal_dice), INVERSE weights |V| / n_c over this input's valid labels (0 for an absent
+   class); otherwise all 1. Labels are validated in every case (in->logits may be NULL).
+   No allocation: classes are counted in blocks of 256 per pass over the labels. */
+SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const segloss_input *in, float *weights)
+{
+    segloss_status st;
+    segloss_loss_type t;
+    int64_t k, c;
+    if (!cfg || !weights) return SEGLOSS_ERR_NULL;
+    t = cfg->loss_type;
+    if ((int)t < 0 || (int)t >= SEGLOSS_LOSS_COUNT) return SEGLOSS_ERR_ENUM;
+    st = segloss__mx_check(in, 0, cfg->ignore_index);
+    if (st != SEGLOSS_OK) return st;
+    c = in->c;
+    if (cfg->class_weights) {
+        for (k = 0; k < c; k++) {
+            float w = cfg->class_weights[k];
+            if (!(w >= 0.0f && w <= FLT_MAX)) return SEGLOSS_ERR_WEIGHTS;
+        }
+        memcpy(weights, cfg->class_weights, (size_t)c * sizeof(float));
+    } else if (cfg->use_class_weighting && t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY) {
+        int64_t ns = in->n * in->s, total = 0, i, b;
+        for (i = 0; i < ns; i++)
+            if (segloss__mx_label(in, i) != cfg->ignore_index) total++;
+        for (b = 0; b < c; b += 256) {
+            int64_t cnt[256];
+            int64_t nb = c - b < 256 ? c - b : 256;
+            memset(cnt, 0, sizeof cnt);
+            for (i = 0; i < ns; i++) {
+                int64_t l = segloss__mx_label(in, i);
+                if (l != cfg->ignore_index && l >= b && l < b + nb) cnt[l - b]++;
+            }
+            for (k = 0; k < nb; k++)
+                weights[b + k] = cnt[k] > 0 ? (float)((double)total / (double)cnt[k]) : 0.0f;
+        }
+    } else {
+        for (k = 0; k < c; k++) weights[k] = 1.0f;
+    }
+    return SEGLOSS_OK;
+}
+
+/* Confusion counts, prediction = argmax over classes with ties to the lowest class. A NaN logit
+   is never greater than anything, so the argmax is taken over the non-NaN logits of the
+   position (class 0 if all are NaN); +inf and -inf compare as usual. check_finite does not
+   apply here: metrics never fail on logits. */
+SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+{
+    segloss_status st;
+    int64_t n, c, s, C, S;
+    if (!confusion) return SEGLOSS_ERR_NULL;
+    st = segloss__mx_check(in, 1, ignore_index);
+    if (st != SEGLOSS_OK) return st;
+    C = in->c;
+    S = in->s;
+    if (C > INT64_MAX / C) return SEGLOSS_ERR_SHAPE;
+    for (n = 0; n < in->n; n++) {
+        if (in->layout == SEGLOSS_NCHW) {
+            int64_t s0;
+            for (s0 = 0; s0 < S; s0 += 256) {
+                float bestv[256];
+                int64_t besti[256];
+                int j, len = (int)(S - s0 < 256 ? S - s0 : 256);
+                for (j = 0; j < len; j++) {
+                    besti[j] = -1;
+                    bestv[j] = 0.0f;
+                }
+                for (c = 0; c < C; c++) {
+                    const float *z = in->logits + (n * C + c) * S + s0;
+                    for (j = 0; j < len; j++) {
+                        float v = z[j];
+                        if (v == v && (besti[j] < 0 || v > bestv[j])) {
+                            bestv[j] = v;
+                            besti[j] = c;
+                        }
+                    }
+                }
+                for (j = 0; j < len; j++) {
+                    int64_t l = segloss__mx_label(in, n * S + s0 + j);
+                    if (l == ignore_index) continue;
+                    confusion[l * C + (besti[j] < 0 ? 0 : besti[j])]++;
+                }
+            }
+        } else {
+            for (s = 0; s < S; s++) {
+                const float *z = in->logits + (n * S + s) * C;
+                int64_t l = segloss__mx_label(in, n * S + s), best = -1;
+                float bv = 0.0f;
+                if (l == ignore_index) continue;
+                for (c = 0; c < C; c++)
+                    if (z[c] == z[c] && (best < 0 || z[c] > bv)) {
+                        bv = z[c];
+                        best = c;
+                    }
+                confusion[l * C + (best < 0 ? 0 : best)]++;
+            }
+        }
+    }
+    return SEGLOSS_OK;
+}
+
+static double segloss__mx_ratio(int64_t num, int64_t den)
+{
+    return den > 0 ? (double)num / (double)den : (double)NAN;
+}
+
+/* Recall TP/(TP+FN), precision TP/(TP+FP), IoU TP/(TP+FP+FN), Dice 2TP/(2TP+FP+FN); 0/0 is
+   NaN. per_class may be NULL. Returns the mean IoU over classes whose IoU is not NaN (NaN if
+   none, or if confusion is NULL or c <= 0). */
+SEGLOSS__API double segloss_metrics(const int64_t *confusion, int64_t c, segloss_class_metrics *per_class)
+{
+    int64_t k, j, used = 0;
+    double sum = 0.0;
+    if (!confusion || c <= 0) return (double)NAN;
+    for (k = 0; k < c; k++) {
+        int64_t tp = confusion[k * c + k], row = 0, col = 0, fp, fn;
+        double iou;
+        for (j = 0; j < c; j++) {
+            row += confusion[k * c + j];
+            col += confusion[j * c + k];
+        }
+        fn = row - tp;
+        fp = col - tp;
+        iou = segloss__mx_ratio(tp, tp + fp + fn);
+        if (iou == iou) {
+            sum += iou;
+            used++;
+        }
+        if (per_class) {
+            per_class[k].tp = tp;
+            per_class[k].fp = fp;
+            per_class[k].fn = fn;
+            per_class[k].recall = segloss__mx_ratio(tp, tp + fn);
+            per_class[k].precision = segloss__mx_ratio(tp, tp + fp);
+            per_class[k].iou = iou;
+            per_class[k].dice = segloss__mx_ratio(2 * tp, 2 * tp + fp + fn);
+        }
+    }
+    return used ? sum / (double)used : (double)NAN;
+}
+
+/* Flag of one class: 1 over-predicting (recall - precision > 0.2), -1 under-predicting
+   (precision - recall > 0.2), 0 balanced, 2 unknown (recall or precision NaN). */
+static int segloss__mx_flag(const segloss_class_metrics *m)
+{
+    if (!(m->recall == m->recall) || !(m->precision == m->precision)) return 2;
+    if (m->recall - m->precision > 0.2) return 1;
+    if (m->precision - m->recall > 0.2) return -1;
+    return 0;
+}
+
+static void segloss__mx_num(char *tmp, size_t n, int width, double v)
+{
+    if (v == v) snprintf(tmp, n, "%*.2f", width, v);
+    else snprintf(tmp, n, "%*s", width, "n/a");
+}
+
+/* The table (every line ends in '\n'):
+       Class    Val Recall  Val Precision  Val IoU
+       ------------------------------------------------
+       bg            0.95        0.92        0.88  Good balance
+       mito          0.91        0.45        0.42  Over-predicting (high recall, low precision)
+   The name column is 8 wide (wider if a name needs it); values "%.2f" in columns of 10, 12, 12;
+   NaN prints "n/a", and a row whose recall or precision is NaN gets no flag. names NULL (or a
+   NULL entry): "class k". Returns the length needed like snprintf, -1 if m is NULL or c <= 0. */
+SEGLOSS__API int segloss_metrics_format(const segloss_class_metrics *m, int64_t c, const char *const *names,
+                                        char *buf, size_t size)
+{
+    segloss__tx_out o;
+    int64_t k;
+    int w = 8, i;
+    char tmp[96], nm[32];
+    o.buf = buf;
+    o.size = buf ? size : 0;
+    o.len = 0;
+    if (o.size > 0) buf[0] = 0;
+    if (!m || c <= 0 || c > (int64_t)(INT_MAX / 128)) return -1;
+    for (k = 0; k < c; k++) {
+        size_t len;
+        if (names && names[k]) len = strlen(names[k]);
+        else len = (size_t)snprintf(nm, sizeof nm, "class %lld", (long long)k);
+        if (len + 1 > (size_t)w && len < 64) w = (int)len + 1;
+    }
+    snprintf(tmp, sizeof tmp, "%-*s", w + 1, "Class");
+    segloss__tx_puts(&o, tmp);
+    segloss__tx_puts(&o, "Val Recall  Val Precision  Val IoU\n");
+    for (i = 0; i < w + 40; i++) segloss__tx_puts(&o, "-");
+    segloss__tx_puts(&o, "\n");
+    for (k = 0; k < c; k++) {
+        const char *name = names && names[k] ? names[k] : NULL;
+        int f = segloss__mx_flag(&m[k]);
+        if (!name) {
+            snprintf(nm, sizeof nm, "class %lld", (long long)k);
+            name = nm;
+        }
+        segloss__tx_puts(&o, name);
+        for (i = (int)strlen(name); i < w; i++) segloss__tx_puts(&o, " ");
+        segloss__mx_num(tmp, sizeof tmp, 10, m[k].recall);
+        segloss__tx_puts(&o, tmp);
+        segloss__mx_num(tmp, sizeof tmp, 12, m[k].precision);
+        segloss__tx_puts(&o, tmp);
+        segloss__mx_num(tmp, sizeof tmp, 12, m[k].iou);
+        segloss__tx_puts(&o, tmp);
+        if (f == 1) segloss__tx_puts(&o, "  Over-predicting (high recall, low precision)");
+        else if (f == -1) segloss__tx_puts(&o, "  Under-predicting (low recall, high precision)");
+        else if (f == 0) segloss__tx_puts(&o, "  Good balance");
+        segloss__tx_puts(&o, "\n");
+    }
+    return segloss__tx_finish(&o);
+}
+
+/* The advisor: the loss guide's decision tree and troubleshooting, deterministic.
+   Thresholds: imbalance = largest / smallest count among present classes >= 3; over-predicting
+   class = recall - precision > 0.2 (under: precision - recall > 0.2), the class with the
+   largest gap, over-prediction first; low IoU = mean IoU (non-NaN classes) < 0.5.
+   First matching rule wins:
+    1. diverged: keep the loss type (current's; else what rules 6-8 pick), dice_smooth raised
+       to 10; reason: lower the learning rate (e.g. 1e-4) and raise dice_smooth.
+    2. metrics show an over-predicting class:
+         current focal / focal_dice with gamma < 5: focal_gamma to the next of 2, 3, 5;
+         current focal / focal_dice with gamma >= 5: tversky alpha 0.7 beta 0.3;
+         current tversky: tversky_alpha to the next of 0.7, 0.8, 0.9 (beta = 1 - alpha);
+           at 0.9 already: keep, check the labels;
+         current dice: focal_dice (adds the focal term), use_class_weighting;
+         otherwise (ce, weighted_ce, none): focal gamma 2 with use_class_weighting.
+    3. metrics show an under-predicting class: tversky alpha 0.3 beta 0.7 (current tversky:
+       tversky_beta to the next of 0.7, 0.8, 0.9, alpha = 1 - beta; at 0.9: keep).
+    4. balanced but mean IoU < 0.5: focal_dice with use_class_weighting; current focal_dice:
+       focal_weight 0.3, dice_weight 0.7; already there: keep, check labels/capacity/epochs.
+    5. balanced, mean IoU >= 0.5, a current config: keep it.
+    6. counts known, no imbalance (ratio < 3 or fewer than 2 present classes): ce.
+    7. counts show imbalance: current NULL or ce: weighted_ce baseline; else keep current.
+    8. nothing known: keep current, or ce.
+   The suggestion keeps current's ignore_index, include_background, per_sample, reduction and
+   check_finite, and the parameters both loss types share (gamma; smooth); class_weights NULL. */
+
+static void segloss__adv_base(segloss_config *out, segloss_loss_type t, const segloss_config *cur)
+{
+    if (cur && cur->loss_type == t) {
+        *out = *cur;
+    } else {
+        segloss_config_init(out, t);
+        if (cur) {
+            segloss_loss_type ct = cur->loss_type;
+            out->ignore_index = cur->ignore_index;
+            out->include_background = cur->include_background;
+            out->per_sample = cur->per_sample;
+            out->reduction = cur->reduction;
+            out->check_finite = cur->check_finite;
+            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE))
+                out->focal_gamma = cur->focal_gamma;
+            if ((ct == SEGLOSS_DICE || ct == SEGLOSS_FOCAL_DICE || ct == SEGLOSS_TVERSKY) &&
+                (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY))
+                out->dice_smooth = cur->dice_smooth;
+        }
+    }
+    out->class_weights = NULL;
+}
+
+static const char *segloss__adv_name(const segloss_config *cur)
+{
+    const char *s = cur ? segloss_loss_name(cur->loss_type) : NULL;
+    return s ? s : "?";
+}
+
+/* Rules 6-8 (counts only). */
+static void segloss__adv_counts(const int64_t *counts, int64_t c, const segloss_config *cur, segloss_advice *out,
+                                char *why, size_t why_size)
+{
+    int64_t k, present = 0, lo = INT64_MAX, hi = 0;
+    double ratio;
+    if (counts && c > 0) {
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) {
+                present++;
+                if (counts[k] < lo) lo = counts[k];
+                if (counts[k] > hi) hi = counts[k];
+            }
+    }
+    if (!counts || c <= 0 || present == 0) {
+        if (cur && segloss_loss_name(cur->loss_type)) {
+            segloss__adv_base(&out->config, cur->loss_type, cur);
+            snprintf(why, why_size, "no class counts or metrics: keep '%s'", segloss__adv_name(cur));
+        } else {
+            segloss__adv_base(&out->config, SEGLOSS_CE, cur);
+            snprintf(why, why_size, "%s", "no class counts or metrics: start with 'ce' as a baseline");
+        }
+        return;
+    }
+    ratio = (double)hi / (double)lo;
+    if (present < 2 || ratio < 3.0) {
+        segloss__adv_base(&out->config, SEGLOSS_CE, cur);
+        snprintf(why, why_size,
+                 "classes balanced (largest/smallest frequency %.1f < 3): plain cross entropy 'ce'", ratio);
+    } else if (!cur || cur->loss_type == SEGLOSS_CE || !segloss_loss_name(cur->loss_type)) {
+        segloss__adv_base(&out->config, SEGLOSS_WEIGHTED_CE, cur);
+        out->config.use_class_weighting = 1;
+        snprintf(why, why_size,
+                 "class imbalance (largest/smallest frequency %.1f): 'weighted_ce' baseline, then check "
+                 "per-class recall and precision", ratio);
+    } else {
+        segloss__adv_base(&out->config, cur->loss_type, cur);
+        snprintf(why, why_size,
+                 "class imbalance (largest/smallest frequency %.1f), no metrics yet: keep '%s', then check "
+                 "per-class recall and precision", ratio, segloss__adv_name(cur));
+    }
+}
+
+/* Writes the reason into why. */
+static void segloss__advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                            const segloss_config *current, int diverged, segloss_advice *out, char *why,
+                            size_t why_size)
+{
+    const segloss_config *cur = current;
+    int64_t k, over = -1, under = -1, used = 0;
+    double gap_over = 0.0, gap_under = 0.0, miou = 0.0;
+    segloss_config *o;
+    o = &out->config;
+    if (cur && !segloss_loss_name(cur->loss_type)) cur = NULL; /* unknown type: treat as none */
+
+    if (diverged) {
+        if (cur) segloss__adv_base(o, cur->loss_type, cur);
+        else segloss__adv_counts(counts, c, NULL, out, why, why_size);
+        if (!(o->dice_smooth >= 10.0f)) o->dice_smooth = 10.0f;
+        snprintf(why, why_size,
+                 "loss diverged: lower the learning rate (e.g. 1e-4) and raise dice_smooth to %g; keep '%s'",
+                 (double)o->dice_smooth, segloss_loss_name(o->loss_type));
+        return;
+    }
+
+    if (metrics && c > 0) {
+        for (k = 0; k < c; k++) {
+            int f = segloss__mx_flag(&metrics[k]);
+            double d = metrics[k].recall - metrics[k].precision;
+            if (f == 1 && d > gap_over) {
+                gap_over = d;
+                over = k;
+            }
+            if (f == -1 && -d > gap_under) {
+                gap_under = -d;
+                under = k;
+            }
+            if (metrics[k].iou == metrics[k].iou) {
+                miou += metrics[k].iou;
+                used++;
+            }
+        }
+        if (used) miou /= (double)used;
+    }
+
+    if (over >= 0) {
+        const segloss_class_metrics *m = &metrics[over];
+        segloss_loss_type ct = cur ? cur->loss_type : SEGLOSS_CE;
+        if (cur && (ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE)) {
+            float g = cur->focal_gamma;
+            if (g < 5.0f) {
+                float ng = g < 2.0f ? 2.0f : g < 3.0f ? 3.0f : 5.0f;
+                segloss__adv_base(o, ct, cur);
+                o->focal_gamma = ng;
+                snprintf(why, why_size,
+                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+                         "raise focal_gamma to %g", (long long)over, (double)g, m->recall, m->precision, (double)ng);
+            } else {
+                segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+                o->tversky_alpha = 0.7f;
+                o->tversky_beta = 0.3f;
+                snprintf(why, why_size,
+                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+                         "tversky alpha 0.7 beta 0.3 penalises false positives", (long long)over, (double)g,
+                         m->recall, m->precision);
+            }
+        } else if (cur && ct == SEGLOSS_TVERSKY) {
+            float a = cur->tversky_alpha;
+            segloss__adv_base(o, ct, cur);
+            if (a < 0.9f - 1e-6f) {
+                float na = a < 0.7f - 1e-6f ? 0.7f : a < 0.8f - 1e-6f ? 0.8f : 0.9f;
+                o->tversky_alpha = na;
+                o->tversky_beta = na == 0.7f ? 0.3f : na == 0.8f ? 0.2f : 0.1f;
+                snprintf(why, why_size,
+                         "class %lld over-predicted with tversky alpha %g (recall %.2f vs precision %.2f): "
+                         "raise tversky_alpha to %g, beta %g", (long long)over, (double)a, m->recall,
+                         m->precision, (double)na, (double)o->tversky_beta);
+            } else {
+                snprintf(why, why_size,
+                         "class %lld over-predicted even with tversky alpha %g (recall %.2f vs precision %.2f): "
+                         "check label quality", (long long)over, (double)a, m->recall, m->precision);
+            }
+        } else if (cur && ct == SEGLOSS_DICE) {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "class %lld over-predicted with dice (recall %.2f vs precision %.2f): focal_dice adds focal "
+                     "loss, which down-weights easy background", (long long)over, m->recall, m->precision);
+        } else {
+            segloss__adv_base(o, SEGLOSS_FOCAL, cur);
+            o->focal_gamma = 2.0f;
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "class %lld over-predicted: recall %.2f vs precision %.2f; focal loss (gamma 2) down-weights "
+                     "easy background", (long long)over, m->recall, m->precision);
+        }
+        return;
+    }
+
+    if (under >= 0) {
+        const segloss_class_metrics *m = &metrics[under];
+        if (cur && cur->loss_type == SEGLOSS_TVERSKY) {
+            float b = cur->tversky_beta;
+            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+            if (b < 0.9f - 1e-6f) {
+                float nb = b < 0.7f - 1e-6f ? 0.7f : b < 0.8f - 1e-6f ? 0.8f : 0.9f;
+                o->tversky_beta = nb;
+                o->tversky_alpha = nb == 0.7f ? 0.3f : nb == 0.8f ? 0.2f : 0.1f;
+                snprintf(why, why_size,
+                         "class %lld under-predicted with tversky beta %g (recall %.2f vs precision %.2f): "
+                         "raise tversky_beta to %g, alpha %g", (long long)under, (double)b, m->recall,
+                         m->precision, (double)nb, (double)o->tversky_alpha);
+            } else {
+                snprintf(why, why_size,
+                         "class %lld under-predicted even with tversky beta %g (recall %.2f vs precision %.2f): "
+                         "check label quality", (long long)under, (double)b, m->recall, m->precision);
+            }
+        } else {
+            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+            o->tversky_alpha = 0.3f;
+            o->tversky_beta = 0.7f;
+            snprintf(why, why_size,
+                     "class %lld under-predicted: recall %.2f vs precision %.2f; tversky alpha 0.3 beta 0.7 "
+                     "penalises false negatives", (long long)under, m->recall, m->precision);
+        }
+        return;
+    }
+
+    if (used && miou < 0.5) {
+        if (cur && cur->loss_type == SEGLOSS_FOCAL_DICE) {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            if (cur->focal_weight > 0.3f + 1e-6f || cur->dice_weight < 0.7f - 1e-6f) {
+                o->focal_weight = 0.3f;
+                o->dice_weight = 0.7f;
+                snprintf(why, why_size,
+                         "mean IoU %.2f < 0.5 despite focal_dice, classes balanced: shift weight to Dice "
+                         "(focal_weight 0.3, dice_weight 0.7)", miou);
+            } else {
+                snprintf(why, why_size,
+                         "mean IoU %.2f < 0.5 despite focal_dice 0.3/0.7: check label quality, raise model "
+                         "capacity, train longer", miou);
+            }
+        } else {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "classes balanced but mean IoU %.2f < 0.5: focal_dice optimises overlap directly", miou);
+        }
+        return;
+    }
+
+    if (used && cur) {
+        segloss__adv_base(o, cur->loss_type, cur);
+        snprintf(why, why_size,
+                 "per-class metrics balanced and mean IoU %.2f >= 0.5: keep '%s'", miou, segloss__adv_name(cur));
+        return;
+    }
+
+    segloss__adv_counts(counts, c, cur, out, why, why_size);
+}
+
+SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                                 const segloss_config *current, int diverged, segloss_advice *out)
+{
+    char line[1024]; /* larger than any reason can be: no truncation warnings; cut to 159 below */
+    size_t len;
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    line[0] = 0;
+    segloss__advise(counts, metrics, c, current, diverged, out, line, sizeof line);
+    len = strlen(line);
+    if (len > sizeof out->reason - 1) len = sizeof out->reason - 1;
+    memcpy(out->reason, line, len);
+    out->reason[len] = 0;
+}
+#endif /* SEGLOSS__IMPL_INCLUDED */
+#endif /* SEGLOSS_IMPLEMENTATION */
+#else /* SEGLOSS__KERNEL_PASS ============================================================== */
+/* THE KERNELS, written once. The implementation re-includes this header once per ISA with
+   SEGLOSS__ISA set to avx512, avx2, neon or scalar; SEGLOSS__V(op) names that ISA's
+   vocabulary (kernels/isa_*.h), SEGLOSS__K(name) the instantiated function.
+
+   Reproducibility: every path runs the same operation sequence per position, with explicit
+   fused multiply-adds (never a product fed straight into an add, so no compiler contraction
+   can differ between paths), and sums in 16 virtual lanes combined in one fixed tree. The
+   FMA paths (avx512, avx2, native neon, scalar with fmaf) therefore give bit-identical
+   results; "sse2" has no FMA and differs by rounding. */
+
+#define SEGLOSS__V(op) SEGLOSS__CAT(SEGLOSS__CAT(segloss__, SEGLOSS__ISA), _##op)
+#define SEGLOSS__K(name) SEGLOSS__CAT(segloss__##name##__, SEGLOSS__ISA)
+#define SEGLOSS__F SEGLOSS__V(f)
+#define SEGLOSS__I SEGLOSS__V(i)
+#define SEGLOSS__M SEGLOSS__V(m)
+#define SEGLOSS__W SEGLOSS__CAT(SEGLOSS__CAT(SEGLOSS__, SEGLOSS__ISA), _W)
+#define SEGLOSS__U (SEGLOSS__LANES / SEGLOSS__W)  /* vectors per 16-lane group */
+#define SEGLOSS__C1(x) SEGLOSS__V(set1)(x)
+/* load/store cnt lanes (cnt == W in the main loop, so the branch folds away) */
+#define SEGLOSS__LD(p, cnt) ((cnt) == SEGLOSS__W ? SEGLOSS__V(load)(p) : SEGLOSS__V(loadn)(p, cnt))
+#define SEGLOSS__ST(p, v, cnt) \
+    do { if ((cnt) == SEGLOSS__W) SEGLOSS__V(store)(p, v); else SEGLOSS__V(storen)(p, v, cnt); } while (0)
+
+/* exp(x) for x <= 88. Results below FLT_MIN (x < -87.3365) are 0; NaN stays NaN.
+   Cephes polynomial after a two-step ln2 reduction; error bound: tests/test_vmath.cpp. */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
+{
+    const SEGLOSS__F lo = SEGLOSS__C1(-87.33654475f), magic = SEGLOSS__C1(12582912.0f);
+    SEGLOSS__F xc = SEGLOSS__V(min)(SEGLOSS__C1(88.0f), SEGLOSS__V(max)(lo, x)); /* NaN kept */
+    SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
+    SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
+    SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
+    SEGLOSS__F p, y;
+    r = SEGLOSS__V(fma)(n, SEGLOSS__C1(2.12194440e-4f), r);
+    p = SEGLOSS__V(fma)(SEGLOSS__C1(1.9875691500e-4f), r, SEGLOSS__C1(1.3981999507e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(8.3334519073e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(4.1665795894e-2f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(1.6666665459e-1f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(5.0000001201e-1f));
+    p = SEGLOSS__V(fma)(p, SEGLOSS__V(mul)(r, r), r);
+    p = SEGLOSS__V(add)(p, SEGLOSS__C1(1.0f));
+    /* 2^n: the low bits of t hold n + 0x400000 + magic's mantissa; shifting them into the
+       exponent field drops magic's bits. */
+    y = SEGLOSS__V(mul)(p, SEGLOSS__V(asflt)(SEGLOSS__V(shl23)(
+            SEGLOSS__V(iadd)(SEGLOSS__V(asint)(t), SEGLOSS__V(set1i)(127)))));
+    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, lo), SEGLOSS__C1(0.0f), y);
+}
+
+/* log(x) for x >= 0 (denormals included; log(0) = -inf; NaN stays NaN). Cephes polynomial
+   on the mantissa in [sqrt(1/2), sqrt(2)); error bound: tests/test_vmath.cpp. */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
+{
+    const SEGLOSS__F one = SEGLOSS__C1(1.0f), zero = SEGLOSS__C1(0.0f);
+    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__C1(FLT_MIN));
+    SEGLOSS__F xs = SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__C1(16777216.0f)), x);
+    SEGLOSS__I bits = SEGLOSS__V(asint)(xs);
+    /* exponent field as a float, exactly: 2^23 + k built from bits, minus 2^23 */
+    SEGLOSS__F e = SEGLOSS__V(sub)(SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(shr23)(bits), SEGLOSS__V(set1i)(0x4B000000))),
+                                   SEGLOSS__V(sel)(tiny, SEGLOSS__C1(8388608.0f + 150.0f), SEGLOSS__C1(8388608.0f + 126.0f)));
+    SEGLOSS__F m = SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(iand)(bits, SEGLOSS__V(set1i)(0x007FFFFF)),
+                                                    SEGLOSS__V(set1i)(0x3F000000))); /* [0.5, 1) */
+    SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__C1(0.707106781186547524f));
+    SEGLOSS__F f = SEGLOSS__V(add)(SEGLOSS__V(sub)(m, one), SEGLOSS__V(sel)(small, m, zero));
+    SEGLOSS__F z, p, y;
+    e = SEGLOSS__V(sub)(e, SEGLOSS__V(sel)(small, one, zero));
+    z = SEGLOSS__V(mul)(f, f);
+    p = SEGLOSS__V(fma)(SEGLOSS__C1(7.0376836292e-2f), f, SEGLOSS__C1(-1.1514610310e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.1676998740e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.2420140846e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.4249322787e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.6668057665e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(2.0000714765e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-2.4999993993e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(3.3333331174e-1f));
+    y = SEGLOSS__V(mul)(SEGLOSS__V(mul)(p, f), z);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(-2.12194440e-4f), y);
+    y = SEGLOSS__V(fma)(z, SEGLOSS__C1(-0.5f), y);
+    y = SEGLOSS__V(add)(f, y);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(0.693359375f), y);
+    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__C1(1e-45f)), SEGLOSS__C1(-INFINITY), y);
+}
+
+/* log(1 + u) for u >= 0, accurate for tiny u: log(w) of w = 1 + u, plus the rounding of w. */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
+{
+    SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__C1(1.0f));
+    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
+    return SEGLOSS__V(add)(SEGLOSS__K(log)(w), SEGLOSS__V(div)(c, w));
+}
+
+/* Softmax of one vector of positions: what every kernel needs per position. */
+typedef struct {
+    SEGLOSS__F m, inv_s, py, l, lf, ff; /* max, 1/sum, p_y, -log p_y, focal term, grad factor */
+    SEGLOSS__F ea, by;                  /* Dice: sum_c e_c A_c, B_y                         */
+} SEGLOSS__K(head_t);
+
+/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise when
+   g != NULL it is parked in the gradient buffer. want_grad adds ff, ea, by. */
+SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, const int C, int i, const int cnt,
+                                                    SEGLOSS__I y, SEGLOSS__F *e, const int want_grad)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
+    const float *z = a->z + i;
+    SEGLOSS__K(head_t) h;
+    SEGLOSS__F q_sum = zero, ey = zero, zy = zero, s, u, q;
+    SEGLOSS__M big;
+    int c;
+    h.m = SEGLOSS__LD(z, cnt);
+    SEGLOSS__UNROLL for (c = 1; c < C; c++) h.m = SEGLOSS__V(max)(h.m, SEGLOSS__LD(z + c * a->zs, cnt));
+    h.ea = zero;
+    h.by = zero;
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, h.m));
+        SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
+        if (e) e[c] = ec;
+        else if (want_grad) SEGLOSS__ST(a->g + c * a->gs + i, ec, cnt);
+        q_sum = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sel)(is, zero, ec)); /* sum over c != y */
+        ey = SEGLOSS__V(sel)(is, ec, ey);
+        zy = SEGLOSS__V(sel)(is, zc, zy);
+        if (want_grad && a->A) {
+            h.ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), h.ea);
+            h.by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), h.by);
+        }
+    }
+    s = SEGLOSS__V(add)(q_sum, ey);
+    h.inv_s = SEGLOSS__V(div)(one, s);
+    h.py = SEGLOSS__V(mul)(ey, h.inv_s);
+    q = SEGLOSS__V(mul)(q_sum, h.inv_s);                    /* 1 - p_y without cancellation */
+    /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
+    big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
+    u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
+    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p)(u), SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
+    h.lf = h.l;
+    h.ff = one;
+    if (a->gamma != 0.0f) {
+        SEGLOSS__F qg = q;
+        if (a->gamma_int > 0) {
+            for (c = 1; c < a->gamma_int; c++) qg = SEGLOSS__V(mul)(qg, q);
+        } else {
+            qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__C1(a->gamma), SEGLOSS__K(log)(q)));
+        }
+        h.lf = SEGLOSS__V(mul)(qg, h.l);
+        if (want_grad) {
+            /* dFL/dz = q^g (1 + g p_y r) (p - onehot), r = -log(p_y)/q -> 1 as q -> 0 */
+            SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(h.l, q), one);
+            SEGLOSS__F t = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, h.py), SEGLOSS__V(mul)(h.py, r), zero);
+            h.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), t, one));
+        }
+    }
+    return h;
+}
+
+/* Per-class statistics of one block: sum_l[c] += sum_{y=c} focal term, sum_i[c] += sum_{y=c}
+   p_c, sum_p[c] += sum p_c, over valid positions. Pass 1 finds each position's softmax; pass 2 runs
+   class by class so that the three sums of a class stay in registers. */
+SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
+{
+    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK];
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const int n = a->npos, W = SEGLOSS__W;
+    int i, c;
+    for (i = 0; i < n; i += W) {
+        const int cnt = n - i < W ? n - i : W;
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL, 0);
+        SEGLOSS__V(store)(bm + i, h.m);
+        SEGLOSS__V(store)(bi + i, h.inv_s);
+        SEGLOSS__V(store)(bl + i, h.lf);
+    }
+    for (c = 0; c < C; c++) {
+        SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
+        float lane[SEGLOSS__LANES];
+        const float *z = a->z + c * a->zs;
+        const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
+        int u;
+        for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
+        for (i = 0; i < n; i += W) {
+            const int cnt = n - i < W ? n - i : W;
+            const int k = (i / W) % SEGLOSS__U;
+            SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+            SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
+            SEGLOSS__F p = SEGLOSS__V(mul)(SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt),
+                                                                           SEGLOSS__V(load)(bm + i))),
+                                           SEGLOSS__V(load)(bi + i));
+            accp[k] = SEGLOSS__V(add)(accp[k], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
+            acci[k] = SEGLOSS__V(add)(acci[k], SEGLOSS__V(sel)(is, p, zero));
+            accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
+        }
+        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
+        a->sum_l[c] += segloss__lanes_sum(lane);
+        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
+        a->sum_i[c] += segloss__lanes_sum(lane);
+        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
+        a->sum_p[c] += segloss__lanes_sum(lane);
+    }
+}
+
+/* Gradient of one block, and with a->loss the weighted focal/CE loss in the same pass:
+   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = wy * ff, S = sum_j p_j A_j + p_y B_y.
+   Small C keeps the exponentials in registers; larger C parks them in the gradient buffer. */
+SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int in_regs)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const int n = a->npos, W = SEGLOSS__W;
+    SEGLOSS__F acc[SEGLOSS__U];
+    int i, c, u;
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+    for (i = 0; i < n; i += W) {
+        const int cnt = n - i < W ? n - i : W;
+        SEGLOSS__F e[4];
+        SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+        SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, 1);
+        SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
+        SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
+        SEGLOSS__F t, v;
+        if (a->loss) {
+            const int k = (i / W) % SEGLOSS__U;
+            acc[k] = SEGLOSS__V(add)(acc[k], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
+        }
+        if (a->A) {
+            SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
+            t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
+            v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
+        } else {
+            t = SEGLOSS__V(sub)(zero, nf);
+            v = nf;
+        }
+        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+            float *g = a->g + c * a->gs + i;
+            SEGLOSS__F p = SEGLOSS__V(mul)(in_regs ? e[c] : SEGLOSS__LD(g, cnt), h.inv_s);
+            SEGLOSS__F coef = a->A ? SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t) : t;
+            SEGLOSS__F gv = SEGLOSS__V(fma)(p, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
+            SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
+        }
+    }
+    if (a->loss) {
+        float lane[SEGLOSS__LANES];
+        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
+        *a->loss += segloss__lanes_sum(lane);
+    }
+}
+
+/* Entry points: small C compiled with C constant (loops unrolled, exponentials in registers). */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(stats)(const segloss__args *a)
+{
+    switch (a->c) {
+    case 2: SEGLOSS__K(stats_body)(a, 2); break;
+    case 3: SEGLOSS__K(stats_body)(a, 3); break;
+    case 4: SEGLOSS__K(stats_body)(a, 4); break;
+    default: SEGLOSS__K(stats_body)(a, a->c); break;
+    }
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
+{
+    switch (a->c) {
+    case 2: SEGLOSS__K(grad_body)(a, 2, 1); break;
+    case 3: SEGLOSS__K(grad_body)(a, 3, 1); break;
+    case 4: SEGLOSS__K(grad_body)(a, 4, 1); break;
+    default: SEGLOSS__K(grad_body)(a, a->c, 0); break;
+    }
+}
+
+#undef SEGLOSS__V
+#undef SEGLOSS__K
+#undef SEGLOSS__F
+#undef SEGLOSS__I
+#undef SEGLOSS__M
+#undef SEGLOSS__W
+#undef SEGLOSS__U
+#undef SEGLOSS__C1
+#undef SEGLOSS__LD
+#undef SEGLOSS__ST
+#endif /* SEGLOSS__KERNEL_PASS */
+
+/*
+------------------------------------------------------------------------------
+9. LICENCE (MIT)
+Copyright (c) 2026 the segloss authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software
+and associated documentation files (the "Software"), to deal in the Software without
+restriction, including without limitation the rights to use, copy, modify, merge, publish,
+distribute, sublicense, and/or sell copies of the Software, and to permit persons to whom the
+Software is furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING
+BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+------------------------------------------------------------------------------
+*/
