@@ -23,3 +23,18 @@ check-header:
 
 clean:
 	rm -rf $(BUILD)
+
+# ---- the test harness (Catch2 v2) --------------------------------------------------------
+CXXFLAGS_T = -std=c++11 -O2 -Wall -Wextra -Werror -I/usr/include
+TEST_OBJS  = $(patsubst tests/%.cpp,$(BUILD)/tests/%.o,$(wildcard tests/*.cpp))
+
+$(BUILD)/tests/%.o: tests/%.cpp segloss.h $(wildcard tests/*.hpp)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_T) -c $< -o $@
+
+$(BUILD)/test_segloss: $(TEST_OBJS)
+	$(CXX) $(TEST_OBJS) -o $@ -lm -lpthread
+
+.PHONY: test-unit
+test-unit: $(BUILD)/test_segloss
+	$(BUILD)/test_segloss

@@ -121,8 +121,9 @@ typedef struct segloss_result {
     double ce_term;         /* CE / weighted CE / focal term (unweighted by focal_weight)    */
     double dice_term;       /* Dice or Tversky term (unweighted by dice_weight)              */
     int64_t valid;          /* number of positions whose label is not ignore_index            */
-    int64_t bad_position;   /* on SEGLOSS_ERR_LABEL / _NONFINITE: first offending flat index
-                               (labels: n*S+s; logits: element index); otherwise -1          */
+    int64_t bad_position;   /* SEGLOSS_ERR_LABEL: first offending label, at n*S+s;
+                               SEGLOSS_ERR_NONFINITE: first offending logit (element index);
+                               otherwise -1                                                  */
 } segloss_result;
 
 typedef enum segloss_status {
@@ -150,8 +151,11 @@ SEGLOSSDEF int segloss_version(void);                                        /* 
 /* ---- 3. one call ----------------------------------------------------------------------- */
 
 /* Loss of the whole batch and, when grad != NULL, dL/dlogits in the logits' layout.
-   grad may be the logits buffer itself (in place); any other overlap is SEGLOSS_ERR_ALIAS.
-   Validates everything before writing: on error neither grad nor *out is touched. */
+   out is required. grad may be the logits buffer itself (in place); any other overlap is
+   SEGLOSS_ERR_ALIAS. Everything is validated before anything is written: on error grad is
+   untouched and *out only reports the error (loss, ce_term and dice_term NaN, valid 0,
+   bad_position the offending position or -1); *out is untouched only when out itself or cfg
+   or in is NULL. */
 SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
                                           float *grad, segloss_result *out);
 

@@ -135,9 +135,14 @@ SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
 #define SEGLOSS__ST_I 2
 #define SEGLOSS__ST_P 3
 
+SEGLOSS__PRIVATE int segloss__per_sample(const segloss_config *cfg)
+{
+    return cfg->per_sample && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+}
+
 SEGLOSS__PRIVATE int64_t segloss__groups(const segloss_config *cfg, int64_t n)
 {
-    return cfg->per_sample && SEGLOSS__HAS_DICE_TERM(cfg->loss_type) ? n : 1;
+    return segloss__per_sample(cfg) ? n : 1;
 }
 
 SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
@@ -349,7 +354,6 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
 
 SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms *t, segloss_status st, int64_t bad)
 {
-    if (!out) return;
     if (st != SEGLOSS_OK) {
         out->loss = out->ce_term = out->dice_term = NAN;
         out->valid = 0;
@@ -409,6 +413,7 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
     double *stats;
     float *wcoef, *A, *B;
     memset(&terms, 0, sizeof terms);
+    if (!cfg || !in || !out) return SEGLOSS_ERR_NULL;
     if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(in)) != SEGLOSS_OK ||
         (st = segloss__check_weights(cfg, in->c)) != SEGLOSS_OK || (st = segloss__check_alias(in, grad)) != SEGLOSS_OK) {
         segloss__report(out, &terms, st, -1);
@@ -423,7 +428,7 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
     if (grad && SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
         /* CE and focal: count labels, then loss and gradient in one pass over the logits */
         double loss = 0.0;
-        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 0, &bad);
+        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 0, &bad);
         if (st == SEGLOSS_OK) {
             segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, NULL, NULL);
             segloss__backward(cfg, in, -1, wcoef, NULL, NULL, grad, &loss);
@@ -431,10 +436,10 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         }
     } else {
         const int dice = SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
-        st = segloss__accumulate(cfg, in, groups > 1 ? 0 : -1, stats, 1, &bad);
+        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 1, &bad);
         if (st == SEGLOSS_OK) {
             segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-            if (grad) segloss__backward(cfg, in, groups > 1 ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+            if (grad) segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
         }
     }
     SEGLOSS_FREE(stats);
@@ -465,9 +470,9 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
     groups = segloss__groups(cfg, slice->n);
     len = groups * 4 * slice->c;
     if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, slice, groups > 1 ? 0 : -1, tmp, 1, &bad);
+    st = segloss__accumulate(cfg, slice, segloss__per_sample(cfg) ? 0 : -1, tmp, 1, &bad);
     if (st == SEGLOSS_OK) {
-        double *dst = stats->sum + (groups > 1 ? first_sample * 4 * slice->c : 0);
+        double *dst = stats->sum + (segloss__per_sample(cfg) ? first_sample * 4 * slice->c : 0);
         for (i = 0; i < len; i++) dst[i] += tmp[i];
     }
     SEGLOSS_FREE(tmp);
@@ -506,7 +511,7 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     groups = segloss__groups(cfg, stats->n);
     if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
     segloss__finish(cfg, stats->sum, groups, stats->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-    segloss__backward(cfg, slice, groups > 1 ? first_sample : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+    segloss__backward(cfg, slice, segloss__per_sample(cfg) ? first_sample : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
     SEGLOSS_FREE(dummy);
     return SEGLOSS_OK;
 }

@@ -6,6 +6,11 @@
 #endif
 /* The target string and the detection in kernels/dispatch.h must name the same features. */
 SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC 12's own avx512fintrin.h self-initialises _mm512_undefined_*(): a false positive in C++ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <simde/x86/avx512.h>
 typedef simde__m512 segloss__avx512_f;
 typedef simde__m512i segloss__avx512_i;
@@ -43,6 +48,9 @@ SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return sim
 #include SEGLOSS_HEADER_FILE
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 SEGLOSS__TARGET_END
 #endif /* SEGLOSS__HAVE_AVX512 */
 /* Our hand-set natives end here: what follows is compiled at the user's flags again. */
