@@ -2,15 +2,15 @@
 
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #ifdef SEGLOSS__HAVE_AVX512
-    { "avx512", segloss__stats__avx512, segloss__grad__avx512 },
+    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__vmath__avx512 },
 #endif
 #ifdef SEGLOSS__HAVE_AVX2
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2 },
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__vmath__avx2 },
 #endif
 #ifdef SEGLOSS__HAVE_NEON_API
-    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon },
+    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__vmath__neon },
 #endif
-    { "scalar", segloss__stats__scalar, segloss__grad__scalar },
+    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__vmath__scalar },
 };
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 
@@ -38,8 +38,17 @@ SEGLOSS__PRIVATE int segloss__cpu_runs(const char *name)
     if (!strcmp(name, "avx512")) return segloss__x86_level() >= 2;
     if (!strcmp(name, "avx2")) return segloss__x86_level() >= 1;
 #endif
+    (void)name;
     return 1; /* scalar; sse2 is x86-64's baseline; NEON is mandatory on AArch64 */
 }
+
+/* Whether a forced path may run. SEGLOSS_UNSAFE_FORCE_ISA is for test builds only: it lets
+   the qemu matrix prove that an AVX2 kernel really executes AVX2 (SIGILL on an older CPU). */
+#ifdef SEGLOSS_UNSAFE_FORCE_ISA
+#define SEGLOSS__MAY_FORCE(name) 1
+#else
+#define SEGLOSS__MAY_FORCE(name) segloss__cpu_runs(name)
+#endif
 
 SEGLOSS__PRIVATE const segloss__isa_table *segloss__find_isa(const char *name)
 {
@@ -75,7 +84,7 @@ SEGLOSS__PRIVATE const segloss__isa_table *segloss__table(void)
         t = segloss__best_isa();
         if (env && *env && strcmp(env, "auto")) {
             const segloss__isa_table *e = segloss__find_isa(env);
-            if (e && segloss__cpu_runs(env)) t = e;
+            if (e && SEGLOSS__MAY_FORCE(env)) t = e;
             else fprintf(stderr, "segloss: SEGLOSS_ISA=%s is not available here; using %s\n", env, t->name);
         }
         SEGLOSS__STORE_ACTIVE(t);
@@ -98,10 +107,7 @@ SEGLOSS__API segloss_status segloss_set_isa(const char *name)
         return SEGLOSS_OK;
     }
     t = segloss__find_isa(name);
-#ifndef SEGLOSS_UNSAFE_FORCE_ISA /* test builds only: lets the qemu matrix prove a SIGILL */
-    if (t && !segloss__cpu_runs(name)) t = NULL;
-#endif
-    if (!t) return SEGLOSS_ERR_ISA;
+    if (!t || !SEGLOSS__MAY_FORCE(name)) return SEGLOSS_ERR_ISA;
     SEGLOSS__STORE_ACTIVE(t);
     return SEGLOSS_OK;
 }

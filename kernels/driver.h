@@ -274,6 +274,8 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
 }
 
 /* ---- phase 2: finish ------------------------------------------------------------------------
+   Products that meet a sum are explicit fma(): a compiler that contracts a*b+c on one
+   machine and not on another would otherwise break bit-identical results across machines.
    From summed statistics: the loss, and the gradient coefficients
      wcoef[c]   CE-family term: dL/dz_k += wcoef[y] * ff * (p_k - [k = y])
      A, B[g,c]  Dice/Tversky:   dL/dp_c(i) = A[g,c] + B[g,c] * [y_i = c]                     */
@@ -306,8 +308,8 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
             if (cfg->class_weights) w = cfg->class_weights[c];
             else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
             if (wcoef) wcoef[c] = (float)w; /* scaled below */
-            wsum += w * nc;
-            num += w * lc;
+            wsum = fma(w, nc, wsum);
+            num = fma(w, lc, num);
         }
         out->ce = mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
         if (wcoef)
@@ -330,13 +332,13 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
                 double numr, den, a = 0.0, b = 0.0;
                 if (c >= c0) {
                     /* Dice: D = (2I + s)/(P + G + s); Tversky: T = (I + s)/(I + al FP + be FN + s) */
-                    numr = tv ? si + s : 2.0 * si + s;
-                    den = tv ? (1.0 - al - be) * si + al * sp + be * sg + s : sp + sg + s;
+                    numr = tv ? si + s : fma(2.0, si, s);
+                    den = tv ? fma(1.0 - al - be, si, fma(al, sp, fma(be, sg, s))) : sp + sg + s;
                     if (den > 0.0) {
                         sum += 1.0 - numr / den;
                         if (tv) {
                             a = dw * al * numr / (k * den * den);
-                            b = -dw * (den - (1.0 - al - be) * numr) / (k * den * den);
+                            b = -dw * fma(al + be - 1.0, numr, den) / (k * den * den);
                         } else {
                             a = dw * numr / (k * den * den);
                             b = -dw * 2.0 / (k * den);
@@ -348,7 +350,7 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
         }
         out->dice = C - c0 > 0 ? (mean ? sum / k : sum) : 0.0;
     }
-    out->loss = t == SEGLOSS_FOCAL_DICE ? fw * out->ce + dw * out->dice
+    out->loss = t == SEGLOSS_FOCAL_DICE ? fma(fw, out->ce, dw * out->dice)
               : SEGLOSS__HAS_DICE_TERM(t) ? out->dice : out->ce;
 }
 

@@ -63,6 +63,8 @@
 #if !defined(SEGLOSS_NO_AVX512)
 #define SEGLOSS__HAVE_AVX512 1
 #endif
+#elif SEGLOSS__ARM && defined(SEGLOSS_TEST_X86_API_ON_ARM)
+#define SEGLOSS__HAVE_AVX2 1 /* tests only: the AVX2-API kernels, which SIMDe maps to NEON */
 #endif
 #if (SEGLOSS__X86 || SEGLOSS__ARM) && !defined(SEGLOSS_NO_SIMD)
 #define SEGLOSS__HAVE_NEON_API 1 /* native NEON on ARM, SIMDe over SSE2 on x86 ("sse2") */
@@ -102,6 +104,7 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
+    void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
 } segloss__isa_table;
 
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
@@ -121,7 +124,10 @@ SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 #if !defined(SEGLOSS_NO_SIMD) && defined(SIMDE_X86_AVX_H) && !defined(SIMDE_X86_AVX2_NATIVE)
 #error "segloss: in the implementation file, include segloss.h before any SIMDe header"
 #endif
-#if defined(__clang__)
+#if !SEGLOSS__X86
+#define SEGLOSS__TARGET_BEGIN(t)
+#define SEGLOSS__TARGET_END
+#elif defined(__clang__)
 #define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(clang attribute push(__attribute__((target(t))), apply_to = function))
 #define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(clang attribute pop)
 #elif defined(__GNUC__)

@@ -2,7 +2,7 @@
 #ifdef SEGLOSS__HAVE_AVX2
 /* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header; we set them by
    hand for this region only (all three: AVX2 implies AVX and we want FMA), see P1/P5. */
-#if !defined(SIMDE_X86_AVX2_NATIVE)
+#if SEGLOSS__X86 && !defined(SIMDE_X86_AVX2_NATIVE)
 #define SEGLOSS__SET_AVX2 1
 #define SIMDE_X86_AVX_NATIVE
 #define SIMDE_X86_AVX2_NATIVE

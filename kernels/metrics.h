@@ -1,0 +1,572 @@
+/* ---- kernels/metrics.h: label counts, class weights, confusion, metrics, the advisor ---- */
+
+/* Uses segloss__tx_out / segloss__tx_puts / segloss__tx_finish from text.h (assembled before this). */
+
+/* The core's checks (driver.h), so shapes, enums and labels are judged exactly as segloss_compute
+   judges them; in->logits is only required when need_logits. Nothing is written before this. */
+SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int need_logits, int64_t ignore_index)
+{
+    segloss_input tmp;
+    segloss_status st;
+    if (!in) return SEGLOSS_ERR_NULL;
+    tmp = *in;
+    if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
+    if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
+    return segloss__bad_label(in, ignore_index) >= 0 ? SEGLOSS_ERR_LABEL : SEGLOSS_OK;
+}
+
+/* Labels only: in->logits may be NULL. */
+SEGLOSS__API segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index, int64_t *counts)
+{
+    int64_t i, ns;
+    segloss_status st;
+    if (!counts) return SEGLOSS_ERR_NULL;
+    st = segloss__mx_check(in, 0, ignore_index);
+    if (st != SEGLOSS_OK) return st;
+    ns = in->n * in->s;
+    for (i = 0; i < ns; i++) {
+        int64_t l = segloss__label(in, i);
+        if (l != ignore_index) counts[l]++;
+    }
+    return SEGLOSS_OK;
+}
+
+/* Smallest present count v with at least k+1 present counts <= v (k-th smallest, 0-based):
+   a bisection over the values, exact, no scratch memory, 64 passes at most. */
+SEGLOSS__PRIVATE int64_t segloss__mx_kth(const int64_t *counts, int64_t c, int64_t k, int64_t lo, int64_t hi)
+{
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2, j, le = 0;
+        for (j = 0; j < c; j++)
+            if (counts[j] > 0 && counts[j] <= mid) le++;
+        if (le >= k + 1) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Class weights from counts (section 5 of the API). With V = sum of counts, m = number of
+   classes with n_c > 0, and weight 0 for every class with n_c = 0:
+       INVERSE    V / n_c
+       MEDIAN     median_k(f_k) / f_c,  f = n / V, median over present classes (the mean of the
+                  two middle values when m is even) = median_k(n_k) / n_c
+       INV_SQRT   sqrt(V / n_c)
+       EFFECTIVE  (1 - b) / (1 - b^n_c), b = 0.9999, scaled so the weights sum to m
+   Computed in double, stored as float. Errors: NULL, c <= 0, unknown method, a negative count. */
+SEGLOSS__API segloss_status segloss_class_weights(segloss_weighting method, const int64_t *counts, int64_t c,
+                                                  float *weights)
+{
+    int64_t k, m = 0, lo = INT64_MAX, hi = 0;
+    double total = 0.0, med = 0.0, sum = 0.0;
+    if (!counts || !weights) return SEGLOSS_ERR_NULL;
+    if (c <= 0) return SEGLOSS_ERR_SHAPE;
+    if ((int)method < (int)SEGLOSS_WEIGHT_INVERSE || (int)method > (int)SEGLOSS_WEIGHT_EFFECTIVE)
+        return SEGLOSS_ERR_ENUM;
+    for (k = 0; k < c; k++) {
+        if (counts[k] < 0) return SEGLOSS_ERR_PARAM;
+        if (counts[k] > 0) {
+            m++;
+            total += (double)counts[k];
+            if (counts[k] < lo) lo = counts[k];
+            if (counts[k] > hi) hi = counts[k];
+        }
+    }
+    if (method == SEGLOSS_WEIGHT_MEDIAN && m > 0)
+        med = 0.5 * ((double)segloss__mx_kth(counts, c, (m - 1) / 2, lo, hi) +
+                     (double)segloss__mx_kth(counts, c, m / 2, lo, hi));
+    if (method == SEGLOSS_WEIGHT_EFFECTIVE)
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) sum += 1e-4 / -expm1((double)counts[k] * log1p(-1e-4));
+    for (k = 0; k < c; k++) {
+        double n = (double)counts[k], w = 0.0;
+        if (counts[k] > 0) {
+            switch (method) {
+            case SEGLOSS_WEIGHT_INVERSE: w = total / n; break;
+            case SEGLOSS_WEIGHT_MEDIAN: w = med / n; break;
+            case SEGLOSS_WEIGHT_INV_SQRT: w = sqrt(total / n); break;
+            case SEGLOSS_WEIGHT_EFFECTIVE: w = 1e-4 / -expm1(n * log1p(-1e-4)) * (double)m / sum; break;
+            }
+        }
+        weights[k] = (float)w;
+    }
+    return SEGLOSS_OK;
+}
+
+/* The weights segloss_compute uses. Losses with a CE-family term (ce, weighted_ce, focal,
+   focal_dice): cfg->class_weights when given; else, with use_class_weighting, INVERSE weights
+   (float)(|V| / n_c) over this input's valid labels (0 for an absent class), as the core
+   computes them; else all 1. dice and tversky take no class weights: all 1. The config,
+   the input (in->logits may be NULL) and given weights are validated as segloss_compute does.
+   No allocation: classes are counted in blocks of 256 per pass over the labels. */
+SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const segloss_input *in, float *weights)
+{
+    segloss_status st;
+    int64_t k, c;
+    if (!cfg || !weights) return SEGLOSS_ERR_NULL;
+    if ((st = segloss__check_config(cfg)) != SEGLOSS_OK) return st;
+    if ((st = segloss__mx_check(in, 0, cfg->ignore_index)) != SEGLOSS_OK) return st;
+    if ((st = segloss__check_weights(cfg, in->c)) != SEGLOSS_OK) return st;
+    c = in->c;
+    if (!SEGLOSS__HAS_CE_TERM(cfg->loss_type)) {
+        for (k = 0; k < c; k++) weights[k] = 1.0f;
+    } else if (cfg->class_weights) {
+        memcpy(weights, cfg->class_weights, (size_t)c * sizeof(float));
+    } else if (cfg->use_class_weighting) {
+        int64_t ns = in->n * in->s, total = 0, i, b;
+        for (i = 0; i < ns; i++)
+            if (segloss__label(in, i) != cfg->ignore_index) total++;
+        for (b = 0; b < c; b += 256) {
+            int64_t cnt[256];
+            int64_t nb = c - b < 256 ? c - b : 256;
+            memset(cnt, 0, sizeof cnt);
+            for (i = 0; i < ns; i++) {
+                int64_t l = segloss__label(in, i);
+                if (l != cfg->ignore_index && l >= b && l < b + nb) cnt[l - b]++;
+            }
+            for (k = 0; k < nb; k++)
+                weights[b + k] = cnt[k] > 0 ? (float)((double)total / (double)cnt[k]) : 0.0f;
+        }
+    } else {
+        for (k = 0; k < c; k++) weights[k] = 1.0f;
+    }
+    return SEGLOSS_OK;
+}
+
+/* Confusion counts, prediction = argmax over classes with ties to the lowest class. A NaN logit
+   is never greater than anything, so the argmax is taken over the non-NaN logits of the
+   position (class 0 if all are NaN); +inf and -inf compare as usual. check_finite does not
+   apply here: metrics never fail on logits. */
+SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+{
+    segloss_status st;
+    int64_t n, c, s, C, S;
+    if (!confusion) return SEGLOSS_ERR_NULL;
+    st = segloss__mx_check(in, 1, ignore_index);
+    if (st != SEGLOSS_OK) return st;
+    C = in->c;
+    S = in->s;
+    if (C > INT64_MAX / C) return SEGLOSS_ERR_SHAPE;
+    for (n = 0; n < in->n; n++) {
+        if (in->layout == SEGLOSS_NCHW) {
+            int64_t s0;
+            for (s0 = 0; s0 < S; s0 += 256) {
+                float bestv[256];
+                int64_t besti[256];
+                int j, len = (int)(S - s0 < 256 ? S - s0 : 256);
+                for (j = 0; j < len; j++) {
+                    besti[j] = -1;
+                    bestv[j] = 0.0f;
+                }
+                for (c = 0; c < C; c++) {
+                    const float *z = in->logits + (n * C + c) * S + s0;
+                    for (j = 0; j < len; j++) {
+                        float v = z[j];
+                        if (v == v && (besti[j] < 0 || v > bestv[j])) {
+                            bestv[j] = v;
+                            besti[j] = c;
+                        }
+                    }
+                }
+                for (j = 0; j < len; j++) {
+                    int64_t l = segloss__label(in, n * S + s0 + j);
+                    if (l == ignore_index) continue;
+                    confusion[l * C + (besti[j] < 0 ? 0 : besti[j])]++;
+                }
+            }
+        } else {
+            for (s = 0; s < S; s++) {
+                const float *z = in->logits + (n * S + s) * C;
+                int64_t l = segloss__label(in, n * S + s), best = -1;
+                float bv = 0.0f;
+                if (l == ignore_index) continue;
+                for (c = 0; c < C; c++)
+                    if (z[c] == z[c] && (best < 0 || z[c] > bv)) {
+                        bv = z[c];
+                        best = c;
+                    }
+                confusion[l * C + (best < 0 ? 0 : best)]++;
+            }
+        }
+    }
+    return SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE double segloss__mx_ratio(int64_t num, int64_t den)
+{
+    return den > 0 ? (double)num / (double)den : (double)NAN;
+}
+
+/* Recall TP/(TP+FN), precision TP/(TP+FP), IoU TP/(TP+FP+FN), Dice 2TP/(2TP+FP+FN); 0/0 is
+   NaN. per_class may be NULL. Returns the mean IoU over classes whose IoU is not NaN (NaN if
+   none, or if confusion is NULL or c <= 0). */
+SEGLOSS__API double segloss_metrics(const int64_t *confusion, int64_t c, segloss_class_metrics *per_class)
+{
+    int64_t k, j, used = 0;
+    double sum = 0.0;
+    if (!confusion || c <= 0) return (double)NAN;
+    for (k = 0; k < c; k++) {
+        int64_t tp = confusion[k * c + k], row = 0, col = 0, fp, fn;
+        double iou;
+        for (j = 0; j < c; j++) {
+            row += confusion[k * c + j];
+            col += confusion[j * c + k];
+        }
+        fn = row - tp;
+        fp = col - tp;
+        iou = segloss__mx_ratio(tp, tp + fp + fn);
+        if (iou == iou) {
+            sum += iou;
+            used++;
+        }
+        if (per_class) {
+            per_class[k].tp = tp;
+            per_class[k].fp = fp;
+            per_class[k].fn = fn;
+            per_class[k].recall = segloss__mx_ratio(tp, tp + fn);
+            per_class[k].precision = segloss__mx_ratio(tp, tp + fp);
+            per_class[k].iou = iou;
+            per_class[k].dice = segloss__mx_ratio(2 * tp, 2 * tp + fp + fn);
+        }
+    }
+    return used ? sum / (double)used : (double)NAN;
+}
+
+/* Flag of one class: 1 over-predicting (recall - precision > 0.2), -1 under-predicting
+   (precision - recall > 0.2), 0 balanced, 2 unknown (recall or precision NaN). */
+SEGLOSS__PRIVATE int segloss__mx_flag(const segloss_class_metrics *m)
+{
+    if (!(m->recall == m->recall) || !(m->precision == m->precision)) return 2;
+    if (m->recall - m->precision > 0.2) return 1;
+    if (m->precision - m->recall > 0.2) return -1;
+    return 0;
+}
+
+SEGLOSS__PRIVATE void segloss__mx_num(char *tmp, size_t n, int width, double v)
+{
+    if (v == v) snprintf(tmp, n, "%*.2f", width, v);
+    else snprintf(tmp, n, "%*s", width, "n/a");
+}
+
+/* The table (every line ends in '\n'):
+       Class    Val Recall  Val Precision  Val IoU
+       ------------------------------------------------
+       bg            0.95        0.92        0.88  Good balance
+       mito          0.91        0.45        0.42  Over-predicting (high recall, low precision)
+   The name column is 8 wide (wider if a name needs it); values "%.2f" in columns of 10, 12, 12;
+   NaN prints "n/a", and a row whose recall or precision is NaN gets no flag. names NULL (or a
+   NULL entry): "class k". Returns the length needed like snprintf, -1 if m is NULL or c <= 0. */
+SEGLOSS__API int segloss_metrics_format(const segloss_class_metrics *m, int64_t c, const char *const *names,
+                                        char *buf, size_t size)
+{
+    segloss__tx_out o;
+    int64_t k;
+    int w = 8, i;
+    char tmp[96], nm[32];
+    o.buf = buf;
+    o.size = buf ? size : 0;
+    o.len = 0;
+    if (o.size > 0) buf[0] = 0;
+    if (!m || c <= 0 || c > (int64_t)(INT_MAX / 128)) return -1;
+    for (k = 0; k < c; k++) {
+        size_t len;
+        if (names && names[k]) len = strlen(names[k]);
+        else len = (size_t)snprintf(nm, sizeof nm, "class %lld", (long long)k);
+        if (len + 1 > (size_t)w && len < 64) w = (int)len + 1;
+    }
+    snprintf(tmp, sizeof tmp, "%-*s", w + 1, "Class");
+    segloss__tx_puts(&o, tmp);
+    segloss__tx_puts(&o, "Val Recall  Val Precision  Val IoU\n");
+    for (i = 0; i < w + 40; i++) segloss__tx_puts(&o, "-");
+    segloss__tx_puts(&o, "\n");
+    for (k = 0; k < c; k++) {
+        const char *name = names && names[k] ? names[k] : NULL;
+        int f = segloss__mx_flag(&m[k]);
+        if (!name) {
+            snprintf(nm, sizeof nm, "class %lld", (long long)k);
+            name = nm;
+        }
+        segloss__tx_puts(&o, name);
+        for (i = (int)strlen(name); i < w; i++) segloss__tx_puts(&o, " ");
+        segloss__mx_num(tmp, sizeof tmp, 10, m[k].recall);
+        segloss__tx_puts(&o, tmp);
+        segloss__mx_num(tmp, sizeof tmp, 12, m[k].precision);
+        segloss__tx_puts(&o, tmp);
+        segloss__mx_num(tmp, sizeof tmp, 12, m[k].iou);
+        segloss__tx_puts(&o, tmp);
+        if (f == 1) segloss__tx_puts(&o, "  Over-predicting (high recall, low precision)");
+        else if (f == -1) segloss__tx_puts(&o, "  Under-predicting (low recall, high precision)");
+        else if (f == 0) segloss__tx_puts(&o, "  Good balance");
+        segloss__tx_puts(&o, "\n");
+    }
+    return segloss__tx_finish(&o);
+}
+
+/* The advisor: the loss guide's decision tree and troubleshooting, deterministic.
+   Thresholds: imbalance = largest / smallest count among present classes >= 3; over-predicting
+   class = recall - precision > 0.2 (under: precision - recall > 0.2), the class with the
+   largest gap, over-prediction first; low IoU = mean IoU (non-NaN classes) < 0.5.
+   First matching rule wins:
+    1. diverged: keep the loss type (current's; else what rules 6-8 pick), dice_smooth raised
+       to 10; reason: lower the learning rate (e.g. 1e-4) and raise dice_smooth.
+    2. metrics show an over-predicting class:
+         current focal / focal_dice with gamma < 5: focal_gamma to the next of 2, 3, 5;
+         current focal / focal_dice with gamma >= 5: tversky alpha 0.7 beta 0.3;
+         current tversky: tversky_alpha to the next of 0.7, 0.8, 0.9 (beta = 1 - alpha);
+           at 0.9 already: keep, check the labels;
+         current dice: focal_dice (adds the focal term), use_class_weighting;
+         otherwise (ce, weighted_ce, none): focal gamma 2 with use_class_weighting.
+    3. metrics show an under-predicting class: tversky alpha 0.3 beta 0.7 (current tversky:
+       tversky_beta to the next of 0.7, 0.8, 0.9, alpha = 1 - beta; at 0.9: keep).
+    4. balanced but mean IoU < 0.5: focal_dice with use_class_weighting; current focal_dice:
+       focal_weight 0.3, dice_weight 0.7; already there: keep, check labels/capacity/epochs.
+    5. balanced, mean IoU >= 0.5, a current config: keep it.
+    6. counts known, no imbalance (ratio < 3 or fewer than 2 present classes): ce.
+    7. counts show imbalance: current NULL or ce: weighted_ce baseline; else keep current.
+    8. nothing known: keep current, or ce.
+   The suggestion keeps current's ignore_index, include_background, per_sample, reduction and
+   check_finite, and the parameters both loss types share (gamma; smooth); class_weights NULL. */
+
+SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t, const segloss_config *cur)
+{
+    if (cur && cur->loss_type == t) {
+        *out = *cur;
+    } else {
+        segloss_config_init(out, t);
+        if (cur) {
+            segloss_loss_type ct = cur->loss_type;
+            out->ignore_index = cur->ignore_index;
+            out->include_background = cur->include_background;
+            out->per_sample = cur->per_sample;
+            out->reduction = cur->reduction;
+            out->check_finite = cur->check_finite;
+            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE))
+                out->focal_gamma = cur->focal_gamma;
+            if ((ct == SEGLOSS_DICE || ct == SEGLOSS_FOCAL_DICE || ct == SEGLOSS_TVERSKY) &&
+                (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY))
+                out->dice_smooth = cur->dice_smooth;
+        }
+    }
+    out->class_weights = NULL;
+}
+
+SEGLOSS__PRIVATE const char *segloss__adv_name(const segloss_config *cur)
+{
+    const char *s = cur ? segloss_loss_name(cur->loss_type) : NULL;
+    return s ? s : "?";
+}
+
+/* Rules 6-8 (counts only). */
+SEGLOSS__PRIVATE void segloss__adv_counts(const int64_t *counts, int64_t c, const segloss_config *cur, segloss_advice *out,
+                                char *why, size_t why_size)
+{
+    int64_t k, present = 0, lo = INT64_MAX, hi = 0;
+    double ratio;
+    if (counts && c > 0) {
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) {
+                present++;
+                if (counts[k] < lo) lo = counts[k];
+                if (counts[k] > hi) hi = counts[k];
+            }
+    }
+    if (!counts || c <= 0 || present == 0) {
+        if (cur && segloss_loss_name(cur->loss_type)) {
+            segloss__adv_base(&out->config, cur->loss_type, cur);
+            snprintf(why, why_size, "no class counts or metrics: keep '%s'", segloss__adv_name(cur));
+        } else {
+            segloss__adv_base(&out->config, SEGLOSS_CE, cur);
+            snprintf(why, why_size, "%s", "no class counts or metrics: start with 'ce' as a baseline");
+        }
+        return;
+    }
+    ratio = (double)hi / (double)lo;
+    if (present < 2 || ratio < 3.0) {
+        segloss__adv_base(&out->config, SEGLOSS_CE, cur);
+        snprintf(why, why_size,
+                 "classes balanced (largest/smallest frequency %.1f < 3): plain cross entropy 'ce'", ratio);
+    } else if (!cur || cur->loss_type == SEGLOSS_CE || !segloss_loss_name(cur->loss_type)) {
+        segloss__adv_base(&out->config, SEGLOSS_WEIGHTED_CE, cur);
+        out->config.use_class_weighting = 1;
+        snprintf(why, why_size,
+                 "class imbalance (largest/smallest frequency %.1f): 'weighted_ce' baseline, then check "
+                 "per-class recall and precision", ratio);
+    } else {
+        segloss__adv_base(&out->config, cur->loss_type, cur);
+        snprintf(why, why_size,
+                 "class imbalance (largest/smallest frequency %.1f), no metrics yet: keep '%s', then check "
+                 "per-class recall and precision", ratio, segloss__adv_name(cur));
+    }
+}
+
+/* Writes the reason into why. */
+SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                            const segloss_config *current, int diverged, segloss_advice *out, char *why,
+                            size_t why_size)
+{
+    const segloss_config *cur = current;
+    int64_t k, over = -1, under = -1, used = 0;
+    double gap_over = 0.0, gap_under = 0.0, miou = 0.0;
+    segloss_config *o;
+    o = &out->config;
+    if (cur && !segloss_loss_name(cur->loss_type)) cur = NULL; /* unknown type: treat as none */
+
+    if (diverged) {
+        if (cur) segloss__adv_base(o, cur->loss_type, cur);
+        else segloss__adv_counts(counts, c, NULL, out, why, why_size);
+        if (!(o->dice_smooth >= 10.0f)) o->dice_smooth = 10.0f;
+        snprintf(why, why_size,
+                 "loss diverged: lower the learning rate (e.g. 1e-4) and raise dice_smooth to %g; keep '%s'",
+                 (double)o->dice_smooth, segloss_loss_name(o->loss_type));
+        return;
+    }
+
+    if (metrics && c > 0) {
+        for (k = 0; k < c; k++) {
+            int f = segloss__mx_flag(&metrics[k]);
+            double d = metrics[k].recall - metrics[k].precision;
+            if (f == 1 && d > gap_over) {
+                gap_over = d;
+                over = k;
+            }
+            if (f == -1 && -d > gap_under) {
+                gap_under = -d;
+                under = k;
+            }
+            if (metrics[k].iou == metrics[k].iou) {
+                miou += metrics[k].iou;
+                used++;
+            }
+        }
+        if (used) miou /= (double)used;
+    }
+
+    if (over >= 0) {
+        const segloss_class_metrics *m = &metrics[over];
+        segloss_loss_type ct = cur ? cur->loss_type : SEGLOSS_CE;
+        if (cur && (ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE)) {
+            float g = cur->focal_gamma;
+            if (g < 5.0f) {
+                float ng = g < 2.0f ? 2.0f : g < 3.0f ? 3.0f : 5.0f;
+                segloss__adv_base(o, ct, cur);
+                o->focal_gamma = ng;
+                snprintf(why, why_size,
+                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+                         "raise focal_gamma to %g", (long long)over, (double)g, m->recall, m->precision, (double)ng);
+            } else {
+                segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+                o->tversky_alpha = 0.7f;
+                o->tversky_beta = 0.3f;
+                snprintf(why, why_size,
+                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+                         "tversky alpha 0.7 beta 0.3 penalises false positives", (long long)over, (double)g,
+                         m->recall, m->precision);
+            }
+        } else if (cur && ct == SEGLOSS_TVERSKY) {
+            float a = cur->tversky_alpha;
+            segloss__adv_base(o, ct, cur);
+            if (a < 0.9f - 1e-6f) {
+                float na = a < 0.7f - 1e-6f ? 0.7f : a < 0.8f - 1e-6f ? 0.8f : 0.9f;
+                o->tversky_alpha = na;
+                o->tversky_beta = na == 0.7f ? 0.3f : na == 0.8f ? 0.2f : 0.1f;
+                snprintf(why, why_size,
+                         "class %lld over-predicted with tversky alpha %g (recall %.2f vs precision %.2f): "
+                         "raise tversky_alpha to %g, beta %g", (long long)over, (double)a, m->recall,
+                         m->precision, (double)na, (double)o->tversky_beta);
+            } else {
+                snprintf(why, why_size,
+                         "class %lld over-predicted even with tversky alpha %g (recall %.2f vs precision %.2f): "
+                         "check label quality", (long long)over, (double)a, m->recall, m->precision);
+            }
+        } else if (cur && ct == SEGLOSS_DICE) {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "class %lld over-predicted with dice (recall %.2f vs precision %.2f): focal_dice adds focal "
+                     "loss, which down-weights easy background", (long long)over, m->recall, m->precision);
+        } else {
+            segloss__adv_base(o, SEGLOSS_FOCAL, cur);
+            o->focal_gamma = 2.0f;
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "class %lld over-predicted: recall %.2f vs precision %.2f; focal loss (gamma 2) down-weights "
+                     "easy background", (long long)over, m->recall, m->precision);
+        }
+        return;
+    }
+
+    if (under >= 0) {
+        const segloss_class_metrics *m = &metrics[under];
+        if (cur && cur->loss_type == SEGLOSS_TVERSKY) {
+            float b = cur->tversky_beta;
+            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+            if (b < 0.9f - 1e-6f) {
+                float nb = b < 0.7f - 1e-6f ? 0.7f : b < 0.8f - 1e-6f ? 0.8f : 0.9f;
+                o->tversky_beta = nb;
+                o->tversky_alpha = nb == 0.7f ? 0.3f : nb == 0.8f ? 0.2f : 0.1f;
+                snprintf(why, why_size,
+                         "class %lld under-predicted with tversky beta %g (recall %.2f vs precision %.2f): "
+                         "raise tversky_beta to %g, alpha %g", (long long)under, (double)b, m->recall,
+                         m->precision, (double)nb, (double)o->tversky_alpha);
+            } else {
+                snprintf(why, why_size,
+                         "class %lld under-predicted even with tversky beta %g (recall %.2f vs precision %.2f): "
+                         "check label quality", (long long)under, (double)b, m->recall, m->precision);
+            }
+        } else {
+            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+            o->tversky_alpha = 0.3f;
+            o->tversky_beta = 0.7f;
+            snprintf(why, why_size,
+                     "class %lld under-predicted: recall %.2f vs precision %.2f; tversky alpha 0.3 beta 0.7 "
+                     "penalises false negatives", (long long)under, m->recall, m->precision);
+        }
+        return;
+    }
+
+    if (used && miou < 0.5) {
+        if (cur && cur->loss_type == SEGLOSS_FOCAL_DICE) {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            if (cur->focal_weight > 0.3f + 1e-6f || cur->dice_weight < 0.7f - 1e-6f) {
+                o->focal_weight = 0.3f;
+                o->dice_weight = 0.7f;
+                snprintf(why, why_size,
+                         "mean IoU %.2f < 0.5 despite focal_dice, classes balanced: shift weight to Dice "
+                         "(focal_weight 0.3, dice_weight 0.7)", miou);
+            } else {
+                snprintf(why, why_size,
+                         "mean IoU %.2f < 0.5 despite focal_dice 0.3/0.7: check label quality, raise model "
+                         "capacity, train longer", miou);
+            }
+        } else {
+            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
+            o->use_class_weighting = 1;
+            snprintf(why, why_size,
+                     "classes balanced but mean IoU %.2f < 0.5: focal_dice optimises overlap directly", miou);
+        }
+        return;
+    }
+
+    if (used && cur) {
+        segloss__adv_base(o, cur->loss_type, cur);
+        snprintf(why, why_size,
+                 "per-class metrics balanced and mean IoU %.2f >= 0.5: keep '%s'", miou, segloss__adv_name(cur));
+        return;
+    }
+
+    segloss__adv_counts(counts, c, cur, out, why, why_size);
+}
+
+SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                                 const segloss_config *current, int diverged, segloss_advice *out)
+{
+    char line[1024]; /* larger than any reason can be: no truncation warnings; cut to 159 below */
+    size_t len;
+    if (!out) return;
+    memset(out, 0, sizeof *out);
+    line[0] = 0;
+    segloss__advise(counts, metrics, c, current, diverged, out, line, sizeof line);
+    len = strlen(line);
+    if (len > sizeof out->reason - 1) len = sizeof out->reason - 1;
+    memcpy(out->reason, line, len);
+    out->reason[len] = 0;
+}

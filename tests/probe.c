@@ -1,0 +1,155 @@
+/* tests/probe.c — a user's translation unit (the implementation is in tests/compile/impl.c).
+   Run natively, under qemu-x86_64 -cpu MODEL and under qemu-aarch64, it checks:
+     - which path dispatch selected (--expect NAME), and, on x86, that it agrees with the
+       compiler's own __builtin_cpu_supports;
+     - every path this CPU runs against the scalar path on every loss, both layouts, ragged
+       sizes and extreme logits: the FMA paths (avx512, avx2, neon) must be bit-identical to
+       scalar, sse2 within 2e-6 (relative loss, and of max|grad|);
+     - --fingerprint: prints a hash of the scalar path's losses and gradients, which must be the
+       same on every machine (the Makefile compares x86 with aarch64).
+   Ends with "N passed, M failed". */
+#include "../segloss.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int passed, failed;
+
+static void check(int ok, const char *what, const char *isa, const char *detail)
+{
+    if (ok) passed++;
+    else {
+        failed++;
+        printf("FAIL %s [%s] %s\n", what, isa, detail);
+    }
+}
+
+static uint32_t rng = 12345u;
+static float frand(float lo, float hi)
+{
+    rng = rng * 1664525u + 1013904223u;
+    return lo + (hi - lo) * (float)(rng >> 8) / 16777216.0f;
+}
+
+typedef struct { int n, c, s; segloss_layout layout; float scale; } shape;
+
+static const shape shapes[] = {
+    { 1, 4, 1, SEGLOSS_NCHW, 3 },  { 2, 4, 37, SEGLOSS_NCHW, 3 }, { 1, 2, 16, SEGLOSS_NHWC, 3 },
+    { 3, 3, 67, SEGLOSS_NHWC, 3 }, { 2, 21, 100, SEGLOSS_NCHW, 4 }, { 1, 150, 33, SEGLOSS_NHWC, 4 },
+    { 2, 5, 300, SEGLOSS_NCHW, 3 }, { 1, 4, 257, SEGLOSS_NCHW, 1e4f },
+};
+
+/* Hash of raw bits, order-sensitive (FNV-1a). */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = (const unsigned char *)p;
+    size_t i;
+    for (i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Runs every loss on every shape on `isa`; returns a hash, and compares with `ref` outputs. */
+static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int compare, int exact)
+{
+    uint64_t h = 1469598103934665603ull;
+    int k = 0, si, t, g;
+    static const float gammas[] = { 0.5f, 2.0f };
+    if (segloss_set_isa(isa) != SEGLOSS_OK) return 0;
+    for (si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
+        const shape sh = shapes[si];
+        size_t total = (size_t)sh.n * sh.c * sh.s, np = (size_t)sh.n * sh.s, i;
+        float *z = (float *)malloc(total * sizeof(float));
+        int64_t *y = (int64_t *)malloc(np * sizeof(int64_t));
+        rng = 777u + (uint32_t)si;
+        for (i = 0; i < total; i++) z[i] = frand(-sh.scale, sh.scale);
+        for (i = 0; i < np; i++) y[i] = i % 11 == 5 ? -100 : (int64_t)(frand(0, 1) * sh.c) % sh.c;
+        for (t = 0; t < SEGLOSS_LOSS_COUNT; t++)
+            for (g = 0; g < 2; g++, k++) {
+                segloss_config cfg;
+                segloss_input in;
+                segloss_result r;
+                float *grad = (float *)malloc(total * sizeof(float));
+                char detail[160];
+                segloss_config_init(&cfg, (segloss_loss_type)t);
+                cfg.focal_gamma = gammas[g];
+                cfg.per_sample = g;
+                cfg.include_background = !g;
+                in.logits = z; in.labels = y; in.label_type = SEGLOSS_LABEL_I64;
+                in.n = sh.n; in.c = sh.c; in.s = sh.s; in.layout = sh.layout;
+                if (segloss_compute(&cfg, &in, grad, &r) != SEGLOSS_OK) {
+                    check(0, "compute", isa, segloss_loss_name(cfg.loss_type));
+                    free(grad);
+                    continue;
+                }
+                h = fnv(h, &r.loss, sizeof r.loss);
+                h = fnv(h, grad, total * sizeof(float));
+                if (!compare) {
+                    ref_loss[k] = r.loss;
+                    ref_grad[k] = grad;
+                    continue;
+                }
+                {
+                    double gmax = 0, gerr = 0, lerr = fabs(r.loss - ref_loss[k]) / fmax(fabs(ref_loss[k]), 1e-30);
+                    int same = r.loss == ref_loss[k] && !memcmp(grad, ref_grad[k], total * sizeof(float));
+                    for (i = 0; i < total; i++) {
+                        gmax = fmax(gmax, fabs(ref_grad[k][i]));
+                        gerr = fmax(gerr, fabs(grad[i] - ref_grad[k][i]));
+                    }
+                    snprintf(detail, sizeof detail, "%s shape %d gamma %.1f: loss rel %.3g grad %.3g of max",
+                             segloss_loss_name(cfg.loss_type), si, cfg.focal_gamma, lerr, gmax > 0 ? gerr / gmax : gerr);
+                    check(exact ? same : lerr <= 2e-6 && gerr <= 2e-6 * gmax, exact ? "bit-identical to scalar" : "close to scalar", isa, detail);
+                }
+                free(grad);
+            }
+        free(z);
+        free(y);
+    }
+    return h;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *isas[] = { "avx512", "avx2", "neon", "sse2" };
+    const char *expect = NULL;
+    float *ref_grad[256];
+    double ref_loss[256];
+    uint64_t fp;
+    int i, fingerprint = 0;
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--expect") && i + 1 < argc) expect = argv[++i];
+        else if (!strcmp(argv[i], "--fingerprint")) fingerprint = 1;
+    }
+    printf("segloss %d, selected path: %s\n", segloss_version(), segloss_active_isa());
+    if (expect) check(!strcmp(segloss_active_isa(), expect), "selected path", segloss_active_isa(), expect);
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+    {   /* the compiler's detection (libgcc / compiler-rt) must agree with ours */
+        int level = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+                    __builtin_cpu_supports("fma") ? 2
+                  : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 1 : 0;
+        check(segloss_isa_supported("avx2") == (level >= 1), "detection agrees on avx2", "cpuid", "");
+        if (segloss_isa_supported("avx512") || level == 2)
+            check(segloss_isa_supported("avx512") == (level >= 2), "detection agrees on avx512", "cpuid", "");
+    }
+#endif
+    if (getenv("SEGLOSS_ISA")) { /* negative control: run the forced path as the user would */
+        const char *isa = segloss_active_isa();
+        run_all(isa, ref_grad, ref_loss, 0, 0);
+        printf("ran %s\n", isa);
+        return 0;
+    }
+    fp = run_all("scalar", ref_grad, ref_loss, 0, 0);
+    if (fingerprint) printf("fingerprint %016llx\n", (unsigned long long)fp);
+    for (i = 0; i < 4; i++) {
+        if (!segloss_isa_supported(isas[i])) {
+            printf("SKIP: %s not available on this CPU%s\n", isas[i],
+                   !strcmp(isas[i], "avx512") ? " (AVX-512 is checked only where the CPU has it)" : "");
+            continue;
+        }
+        run_all(isas[i], ref_grad, ref_loss, 1, strcmp(isas[i], "sse2") != 0);
+        printf("checked %s against scalar\n", isas[i]);
+    }
+    segloss_set_isa(NULL);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed != 0;
+}
