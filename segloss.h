@@ -79,13 +79,14 @@ typedef enum segloss_loss_type {
     SEGLOSS_FOCAL,           /* 'focal'       focal loss, gamma                              */
     SEGLOSS_DICE,            /* 'dice'        soft Dice, smooth                              */
     SEGLOSS_FOCAL_DICE,      /* 'focal_dice'  focal_weight*focal + dice_weight*dice          */
-    SEGLOSS_TVERSKY          /* 'tversky'     alpha on false positives, beta on false neg.   */
+    SEGLOSS_TVERSKY,         /* 'tversky'     alpha on false positives, beta on false neg.   */
+    SEGLOSS_LOSS_MAX_ENUM = 0x7FFFFFFF /* any int is a value: C++ may pass garbage safely */
 } segloss_loss_type;
 #define SEGLOSS_LOSS_COUNT 6
 
-typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64 } segloss_label_type;
-typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC } segloss_layout;
-typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM } segloss_reduction;
+typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64, SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF } segloss_label_type;
+typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC, SEGLOSS_LAYOUT_MAX_ENUM = 0x7FFFFFFF } segloss_layout;
+typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM, SEGLOSS_REDUCTION_MAX_ENUM = 0x7FFFFFFF } segloss_reduction;
 
 /* Field names are the loss guide's. Fill with segloss_config_init, then change what you need. */
 typedef struct segloss_config {
@@ -188,7 +189,8 @@ typedef enum segloss_weighting {
     SEGLOSS_WEIGHT_INVERSE = 0,   /* |V| / n_c                           (the default)       */
     SEGLOSS_WEIGHT_MEDIAN,        /* median_k(f_k) / f_c                 (Eigen & Fergus 2015) */
     SEGLOSS_WEIGHT_INV_SQRT,      /* sqrt(|V| / n_c)                                          */
-    SEGLOSS_WEIGHT_EFFECTIVE      /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+    SEGLOSS_WEIGHT_EFFECTIVE,     /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+    SEGLOSS_WEIGHT_MAX_ENUM = 0x7FFFFFFF
 } segloss_weighting;
 
 /* Count labels per class over valid positions, adding into counts[C] (accumulates across calls). */
@@ -404,6 +406,10 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 #define SEGLOSS__LANES 16
 /* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
 #define SEGLOSS__TBUF 4096
+/* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
+#define SEGLOSS__EBUF 16
+/* Label counting uses small integer histograms up to this many classes (a power of two). */
+#define SEGLOSS__HIST 64
 
 /* Arguments of one kernel call: one block of positions of one sample, class-planar. */
 typedef struct segloss__args {
@@ -897,13 +903,43 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
+/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type.
+   Returns nonzero when one of them is neither a class nor ignore_index. */
+#define SEGLOSS__LABEL_LOOP(T)                                                                  \
+    do {                                                                                        \
+        const T *src = (const T *)in->labels + pos;                                             \
+        for (i = 0; i < len; i++) {                                                             \
+            const int64_t v = (int64_t)src[i];                                                  \
+            const int skip = v == ignore;                                                       \
+            bad |= !skip & ((uint64_t)v >= (uint64_t)in->c);                                    \
+            y[i] = skip ? -1 : (int32_t)v;                                                      \
+        }                                                                                       \
+    } while (0)
+SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
+{
+    int i, bad = 0;
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t); break;
+    default: SEGLOSS__LABEL_LOOP(int64_t); break;
+    }
+    return bad;
+}
+
 /* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
+#define SEGLOSS__BAD_LOOP(T)                                                                    \
+    do {                                                                                        \
+        const T *src = (const T *)in->labels;                                                   \
+        for (i = 0; i < total; i++)                                                             \
+            if ((uint64_t)(int64_t)src[i] >= (uint64_t)in->c && (int64_t)src[i] != ignore) return i; \
+    } while (0)
 SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ignore)
 {
     int64_t i, total = in->n * in->s;
-    for (i = 0; i < total; i++) {
-        int64_t v = segloss__label(in, i);
-        if (v != ignore && (v < 0 || v >= in->c)) return i;
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: SEGLOSS__BAD_LOOP(uint8_t); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__BAD_LOOP(int32_t); break;
+    default: SEGLOSS__BAD_LOOP(int64_t); break;
     }
     return -1;
 }
@@ -995,12 +1031,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
             const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
             const int64_t pos = n * S + s0;
             int i, c;
-            for (i = 0; i < np; i++) {
-                int64_t v = segloss__label(in, pos + i);
-                y[i] = v == j->ignore ? -1 : (int32_t)v;
-                wy[i] = y[i] < 0 || !j->wcoef ? 0.0f : j->wcoef[y[i]];
-            }
-            for (; i < padded; i++) { y[i] = -1; wy[i] = 0.0f; }
+            segloss__labels(in, j->ignore, pos, np, y);
+            for (i = np; i < padded; i++) y[i] = -1;
+            if (j->wcoef)
+                for (i = 0; i < padded; i++) wy[i] = y[i] < 0 ? 0.0f : j->wcoef[y[i]];
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -1038,17 +1072,37 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                                                     int64_t *bad)
 {
     const int64_t C = in->c;
-    int64_t n, s, pos = 0;
-    *bad = segloss__bad_label(in, cfg->ignore_index);
-    if (*bad >= 0) return SEGLOSS_ERR_LABEL;
-    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
+    int64_t n, s;
+    /* Validate and count in one pass over the labels (st is scratch: an error discards it).
+       Small C counts into four interleaved integer histograms: one counter per class would
+       make every increment wait for the previous one. */
+    uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
-        for (s = 0; s < in->s; s++, pos++) {
-            int64_t v = segloss__label(in, pos);
-            if (v != cfg->ignore_index) cnt[v] += 1.0;
+        int k, c;
+        memset(hist, 0, sizeof hist);
+        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
+            int32_t y[SEGLOSS__BLOCK];
+            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
+            int i;
+            if (segloss__labels(in, cfg->ignore_index, n * in->s + s, len, y)) {
+                *bad = segloss__bad_label(in, cfg->ignore_index);
+                return SEGLOSS_ERR_LABEL;
+            }
+            if (C <= SEGLOSS__HIST) {
+                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
+                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
+                    for (k = 0; k < 4; k++)
+                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
+                    memset(hist, 0, sizeof hist);
+                }
+            } else {
+                for (i = 0; i < len; i++)
+                    if (y[i] >= 0) cnt[y[i]] += 1.0;
+            }
         }
     }
+    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
         segloss__job j;
         memset(&j, 0, sizeof j);
@@ -1338,6 +1392,7 @@ SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
     case SEGLOSS_DICE: return "dice";
     case SEGLOSS_FOCAL_DICE: return "focal_dice";
     case SEGLOSS_TVERSKY: return "tversky";
+    default: break;
     }
     return NULL;
 }
@@ -1854,6 +1909,7 @@ SEGLOSS__API segloss_status segloss_class_weights(segloss_weighting method, cons
             case SEGLOSS_WEIGHT_MEDIAN: w = med / n; break;
             case SEGLOSS_WEIGHT_INV_SQRT: w = sqrt(total / n); break;
             case SEGLOSS_WEIGHT_EFFECTIVE: w = 1e-4 / -expm1(n * log1p(-1e-4)) * (double)m / sum; break;
+            default: break;
             }
         }
         weights[k] = (float)w;
@@ -2365,13 +2421,14 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
 #define SEGLOSS__ST(p, v, cnt) \
     do { if ((cnt) == SEGLOSS__W) SEGLOSS__V(store)(p, v); else SEGLOSS__V(storen)(p, v, cnt); } while (0)
 
-/* exp(x) for x <= 88. Results below FLT_MIN (x < -87.3365) are 0; NaN stays NaN. Cephes
+/* exp(x) for x <= 0, all the kernels need. Results below FLT_MIN (x < -87.3365) are 0; NaN
+   stays NaN. Cephes
    polynomial after a two-step ln2 reduction. Measured over every float in [-87.3365, 0]
    against the correctly rounded result: at most 1.01 ULP (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
     const SEGLOSS__F lo = SEGLOSS__C1(-87.33654475f), magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(min)(SEGLOSS__C1(88.0f), SEGLOSS__V(max)(lo, x)); /* NaN kept */
+    SEGLOSS__F xc = SEGLOSS__V(max)(lo, x); /* NaN kept */
     SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
     SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
@@ -2428,12 +2485,17 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
 }
 
 /* log(1 + u) for finite u >= 0, accurate for tiny u: log(w) of w = 1 + u, plus the rounding
-   error of w. Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
+   error of w times inv_w ~ 1/w (the correction is tiny, so 1/w to a few ULP is plenty).
+   Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p_w)(SEGLOSS__F u, SEGLOSS__F w, SEGLOSS__F inv_w)
+{
+    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
+    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log)(w));
+}
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 {
     SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__C1(1.0f));
-    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
-    return SEGLOSS__V(add)(SEGLOSS__K(log)(w), SEGLOSS__V(div)(c, w));
+    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
 }
 
 /* Softmax of one vector of positions: what every kernel needs per position. */
@@ -2442,10 +2504,12 @@ typedef struct {
     SEGLOSS__F ea, by;                  /* Dice: sum_c e_c A_c, B_y                         */
 } SEGLOSS__K(head_t);
 
-/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise when
-   g != NULL it is parked in the gradient buffer. want_grad adds ff, ea, by. */
+/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise, when
+   park != NULL, it is parked in memory at park[c * ps] for the caller to reuse.
+   want_grad adds ff, ea, by. */
 SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, const int C, int i, const int cnt,
-                                                    SEGLOSS__I y, SEGLOSS__F *e, const int want_grad)
+                                                    SEGLOSS__I y, SEGLOSS__F *e, float *park, int64_t ps,
+                                                    const int want_grad)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
     const float *z = a->z + i;
@@ -2462,7 +2526,7 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
         SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, h.m));
         SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
         if (e) e[c] = ec;
-        else if (want_grad) SEGLOSS__ST(a->g + c * a->gs + i, ec, cnt);
+        else if (park) SEGLOSS__ST(park + c * ps, ec, cnt);
         q_sum = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sel)(is, zero, ec)); /* sum over c != y */
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
@@ -2478,7 +2542,9 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
     /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
     big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
     u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
-    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p)(u), SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
+    /* 1 + u = s / e_y, so p_y ~ 1/(1 + u) serves the log1p correction (1/s when big) */
+    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, h.inv_s, h.py)),
+                          SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
     h.lf = h.l;
     h.ff = one;
     if (a->gamma != 0.0f) {
@@ -2504,13 +2570,14 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
    class by class so that the three sums of a class stay in registers. */
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
-    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK];
+    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK], eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W;
+    const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
     int i, c;
     for (i = 0; i < n; i += W) {
         const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL, 0);
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL,
+                                                keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
         SEGLOSS__V(store)(bl + i, h.lf);
@@ -2527,9 +2594,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
             const int k = (i / W) % SEGLOSS__U;
             SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
             SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-            SEGLOSS__F p = SEGLOSS__V(mul)(SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt),
-                                                                           SEGLOSS__V(load)(bm + i))),
-                                           SEGLOSS__V(load)(bi + i));
+            SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + i)
+                                 : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt), SEGLOSS__V(load)(bm + i)));
+            SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(bi + i));
             accp[k] = SEGLOSS__V(add)(accp[k], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
             acci[k] = SEGLOSS__V(add)(acci[k], SEGLOSS__V(sel)(is, p, zero));
             accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
@@ -2558,10 +2625,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         SEGLOSS__F e[4];
         SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
         SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, 1);
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g + i, a->gs, 1);
         SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
         SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-        SEGLOSS__F t, v;
+        SEGLOSS__F t, v, ts;
         if (a->loss) {
             const int k = (i / W) % SEGLOSS__U;
             acc[k] = SEGLOSS__V(add)(acc[k], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
@@ -2574,11 +2641,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
             t = SEGLOSS__V(sub)(zero, nf);
             v = nf;
         }
+        ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
         SEGLOSS__UNROLL for (c = 0; c < C; c++) {
             float *g = a->g + c * a->gs + i;
-            SEGLOSS__F p = SEGLOSS__V(mul)(in_regs ? e[c] : SEGLOSS__LD(g, cnt), h.inv_s);
-            SEGLOSS__F coef = a->A ? SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t) : t;
-            SEGLOSS__F gv = SEGLOSS__V(fma)(p, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
+            SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
+            SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
+            SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
             SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
         }
     }

@@ -79,13 +79,14 @@ typedef enum segloss_loss_type {
     SEGLOSS_FOCAL,           /* 'focal'       focal loss, gamma                              */
     SEGLOSS_DICE,            /* 'dice'        soft Dice, smooth                              */
     SEGLOSS_FOCAL_DICE,      /* 'focal_dice'  focal_weight*focal + dice_weight*dice          */
-    SEGLOSS_TVERSKY          /* 'tversky'     alpha on false positives, beta on false neg.   */
+    SEGLOSS_TVERSKY,         /* 'tversky'     alpha on false positives, beta on false neg.   */
+    SEGLOSS_LOSS_MAX_ENUM = 0x7FFFFFFF /* any int is a value: C++ may pass garbage safely */
 } segloss_loss_type;
 #define SEGLOSS_LOSS_COUNT 6
 
-typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64 } segloss_label_type;
-typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC } segloss_layout;
-typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM } segloss_reduction;
+typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64, SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF } segloss_label_type;
+typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC, SEGLOSS_LAYOUT_MAX_ENUM = 0x7FFFFFFF } segloss_layout;
+typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM, SEGLOSS_REDUCTION_MAX_ENUM = 0x7FFFFFFF } segloss_reduction;
 
 /* Field names are the loss guide's. Fill with segloss_config_init, then change what you need. */
 typedef struct segloss_config {
@@ -188,7 +189,8 @@ typedef enum segloss_weighting {
     SEGLOSS_WEIGHT_INVERSE = 0,   /* |V| / n_c                           (the default)       */
     SEGLOSS_WEIGHT_MEDIAN,        /* median_k(f_k) / f_c                 (Eigen & Fergus 2015) */
     SEGLOSS_WEIGHT_INV_SQRT,      /* sqrt(|V| / n_c)                                          */
-    SEGLOSS_WEIGHT_EFFECTIVE      /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+    SEGLOSS_WEIGHT_EFFECTIVE,     /* (1 - b) / (1 - b^n_c), b = 0.9999, mean-normalised (Cui 2019) */
+    SEGLOSS_WEIGHT_MAX_ENUM = 0x7FFFFFFF
 } segloss_weighting;
 
 /* Count labels per class over valid positions, adding into counts[C] (accumulates across calls). */

@@ -107,13 +107,43 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
+/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type.
+   Returns nonzero when one of them is neither a class nor ignore_index. */
+#define SEGLOSS__LABEL_LOOP(T)                                                                  \
+    do {                                                                                        \
+        const T *src = (const T *)in->labels + pos;                                             \
+        for (i = 0; i < len; i++) {                                                             \
+            const int64_t v = (int64_t)src[i];                                                  \
+            const int skip = v == ignore;                                                       \
+            bad |= !skip & ((uint64_t)v >= (uint64_t)in->c);                                    \
+            y[i] = skip ? -1 : (int32_t)v;                                                      \
+        }                                                                                       \
+    } while (0)
+SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
+{
+    int i, bad = 0;
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t); break;
+    default: SEGLOSS__LABEL_LOOP(int64_t); break;
+    }
+    return bad;
+}
+
 /* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
+#define SEGLOSS__BAD_LOOP(T)                                                                    \
+    do {                                                                                        \
+        const T *src = (const T *)in->labels;                                                   \
+        for (i = 0; i < total; i++)                                                             \
+            if ((uint64_t)(int64_t)src[i] >= (uint64_t)in->c && (int64_t)src[i] != ignore) return i; \
+    } while (0)
 SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ignore)
 {
     int64_t i, total = in->n * in->s;
-    for (i = 0; i < total; i++) {
-        int64_t v = segloss__label(in, i);
-        if (v != ignore && (v < 0 || v >= in->c)) return i;
+    switch (in->label_type) {
+    case SEGLOSS_LABEL_U8: SEGLOSS__BAD_LOOP(uint8_t); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__BAD_LOOP(int32_t); break;
+    default: SEGLOSS__BAD_LOOP(int64_t); break;
     }
     return -1;
 }
@@ -205,12 +235,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
             const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
             const int64_t pos = n * S + s0;
             int i, c;
-            for (i = 0; i < np; i++) {
-                int64_t v = segloss__label(in, pos + i);
-                y[i] = v == j->ignore ? -1 : (int32_t)v;
-                wy[i] = y[i] < 0 || !j->wcoef ? 0.0f : j->wcoef[y[i]];
-            }
-            for (; i < padded; i++) { y[i] = -1; wy[i] = 0.0f; }
+            segloss__labels(in, j->ignore, pos, np, y);
+            for (i = np; i < padded; i++) y[i] = -1;
+            if (j->wcoef)
+                for (i = 0; i < padded; i++) wy[i] = y[i] < 0 ? 0.0f : j->wcoef[y[i]];
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -248,17 +276,37 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                                                     int64_t *bad)
 {
     const int64_t C = in->c;
-    int64_t n, s, pos = 0;
-    *bad = segloss__bad_label(in, cfg->ignore_index);
-    if (*bad >= 0) return SEGLOSS_ERR_LABEL;
-    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
+    int64_t n, s;
+    /* Validate and count in one pass over the labels (st is scratch: an error discards it).
+       Small C counts into four interleaved integer histograms: one counter per class would
+       make every increment wait for the previous one. */
+    uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
-        for (s = 0; s < in->s; s++, pos++) {
-            int64_t v = segloss__label(in, pos);
-            if (v != cfg->ignore_index) cnt[v] += 1.0;
+        int k, c;
+        memset(hist, 0, sizeof hist);
+        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
+            int32_t y[SEGLOSS__BLOCK];
+            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
+            int i;
+            if (segloss__labels(in, cfg->ignore_index, n * in->s + s, len, y)) {
+                *bad = segloss__bad_label(in, cfg->ignore_index);
+                return SEGLOSS_ERR_LABEL;
+            }
+            if (C <= SEGLOSS__HIST) {
+                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
+                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
+                    for (k = 0; k < 4; k++)
+                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
+                    memset(hist, 0, sizeof hist);
+                }
+            } else {
+                for (i = 0; i < len; i++)
+                    if (y[i] >= 0) cnt[y[i]] += 1.0;
+            }
         }
     }
+    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
         segloss__job j;
         memset(&j, 0, sizeof j);

@@ -83,6 +83,10 @@
 #define SEGLOSS__LANES 16
 /* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
 #define SEGLOSS__TBUF 4096
+/* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
+#define SEGLOSS__EBUF 16
+/* Label counting uses small integer histograms up to this many classes (a power of two). */
+#define SEGLOSS__HIST 64
 
 /* Arguments of one kernel call: one block of positions of one sample, class-planar. */
 typedef struct segloss__args {

@@ -22,13 +22,14 @@
 #define SEGLOSS__ST(p, v, cnt) \
     do { if ((cnt) == SEGLOSS__W) SEGLOSS__V(store)(p, v); else SEGLOSS__V(storen)(p, v, cnt); } while (0)
 
-/* exp(x) for x <= 88. Results below FLT_MIN (x < -87.3365) are 0; NaN stays NaN. Cephes
+/* exp(x) for x <= 0, all the kernels need. Results below FLT_MIN (x < -87.3365) are 0; NaN
+   stays NaN. Cephes
    polynomial after a two-step ln2 reduction. Measured over every float in [-87.3365, 0]
    against the correctly rounded result: at most 1.01 ULP (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
     const SEGLOSS__F lo = SEGLOSS__C1(-87.33654475f), magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(min)(SEGLOSS__C1(88.0f), SEGLOSS__V(max)(lo, x)); /* NaN kept */
+    SEGLOSS__F xc = SEGLOSS__V(max)(lo, x); /* NaN kept */
     SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
     SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
@@ -85,12 +86,17 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
 }
 
 /* log(1 + u) for finite u >= 0, accurate for tiny u: log(w) of w = 1 + u, plus the rounding
-   error of w. Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
+   error of w times inv_w ~ 1/w (the correction is tiny, so 1/w to a few ULP is plenty).
+   Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p_w)(SEGLOSS__F u, SEGLOSS__F w, SEGLOSS__F inv_w)
+{
+    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
+    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log)(w));
+}
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 {
     SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__C1(1.0f));
-    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
-    return SEGLOSS__V(add)(SEGLOSS__K(log)(w), SEGLOSS__V(div)(c, w));
+    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
 }
 
 /* Softmax of one vector of positions: what every kernel needs per position. */
@@ -99,10 +105,12 @@ typedef struct {
     SEGLOSS__F ea, by;                  /* Dice: sum_c e_c A_c, B_y                         */
 } SEGLOSS__K(head_t);
 
-/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise when
-   g != NULL it is parked in the gradient buffer. want_grad adds ff, ea, by. */
+/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise, when
+   park != NULL, it is parked in memory at park[c * ps] for the caller to reuse.
+   want_grad adds ff, ea, by. */
 SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, const int C, int i, const int cnt,
-                                                    SEGLOSS__I y, SEGLOSS__F *e, const int want_grad)
+                                                    SEGLOSS__I y, SEGLOSS__F *e, float *park, int64_t ps,
+                                                    const int want_grad)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
     const float *z = a->z + i;
@@ -119,7 +127,7 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
         SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, h.m));
         SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
         if (e) e[c] = ec;
-        else if (want_grad) SEGLOSS__ST(a->g + c * a->gs + i, ec, cnt);
+        else if (park) SEGLOSS__ST(park + c * ps, ec, cnt);
         q_sum = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sel)(is, zero, ec)); /* sum over c != y */
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
@@ -135,7 +143,9 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
     /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
     big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
     u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
-    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p)(u), SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
+    /* 1 + u = s / e_y, so p_y ~ 1/(1 + u) serves the log1p correction (1/s when big) */
+    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, h.inv_s, h.py)),
+                          SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
     h.lf = h.l;
     h.ff = one;
     if (a->gamma != 0.0f) {
@@ -161,13 +171,14 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
    class by class so that the three sums of a class stay in registers. */
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
-    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK];
+    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK], eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W;
+    const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
     int i, c;
     for (i = 0; i < n; i += W) {
         const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL, 0);
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL,
+                                                keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
         SEGLOSS__V(store)(bl + i, h.lf);
@@ -184,9 +195,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
             const int k = (i / W) % SEGLOSS__U;
             SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
             SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-            SEGLOSS__F p = SEGLOSS__V(mul)(SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt),
-                                                                           SEGLOSS__V(load)(bm + i))),
-                                           SEGLOSS__V(load)(bi + i));
+            SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + i)
+                                 : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt), SEGLOSS__V(load)(bm + i)));
+            SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(bi + i));
             accp[k] = SEGLOSS__V(add)(accp[k], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
             acci[k] = SEGLOSS__V(add)(acci[k], SEGLOSS__V(sel)(is, p, zero));
             accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
@@ -215,10 +226,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         SEGLOSS__F e[4];
         SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
         SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, 1);
+        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g + i, a->gs, 1);
         SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
         SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-        SEGLOSS__F t, v;
+        SEGLOSS__F t, v, ts;
         if (a->loss) {
             const int k = (i / W) % SEGLOSS__U;
             acc[k] = SEGLOSS__V(add)(acc[k], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
@@ -231,11 +242,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
             t = SEGLOSS__V(sub)(zero, nf);
             v = nf;
         }
+        ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
         SEGLOSS__UNROLL for (c = 0; c < C; c++) {
             float *g = a->g + c * a->gs + i;
-            SEGLOSS__F p = SEGLOSS__V(mul)(in_regs ? e[c] : SEGLOSS__LD(g, cnt), h.inv_s);
-            SEGLOSS__F coef = a->A ? SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t) : t;
-            SEGLOSS__F gv = SEGLOSS__V(fma)(p, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
+            SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
+            SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
+            SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
             SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
         }
     }

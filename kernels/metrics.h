@@ -85,6 +85,7 @@ SEGLOSS__API segloss_status segloss_class_weights(segloss_weighting method, cons
             case SEGLOSS_WEIGHT_MEDIAN: w = med / n; break;
             case SEGLOSS_WEIGHT_INV_SQRT: w = sqrt(total / n); break;
             case SEGLOSS_WEIGHT_EFFECTIVE: w = 1e-4 / -expm1(n * log1p(-1e-4)) * (double)m / sum; break;
+            default: break;
             }
         }
         weights[k] = (float)w;

@@ -29,6 +29,7 @@ SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
     case SEGLOSS_DICE: return "dice";
     case SEGLOSS_FOCAL_DICE: return "focal_dice";
     case SEGLOSS_TVERSKY: return "tversky";
+    default: break;
     }
     return NULL;
 }
