@@ -35,7 +35,7 @@ test:
 	 $(MAKE) --no-print-directory -k $(TESTS); st=$$?; \
 	 echo "==== segloss test summary ===="; cat $(RESULTS)/*.txt; \
 	 awk '{p += $$2; f += $$4} END {print "total: " p " passed, " f " failed"; exit f > 0}' $(RESULTS)/*.txt && \
-	 [ $$(ls $(RESULTS) | wc -l) -ge 8 ] && exit $$st
+	 [ $$(ls $(RESULTS) | wc -l) -ge 9 ] && exit $$st
 
 # record NAME "N passed, M failed" (from a log's last such line)
 define record
@@ -144,5 +144,12 @@ test-vmath: $(BUILD)/vmath
 	$< | tee $(BUILD)/vmath.log
 	$(call record,vmath,$(BUILD)/vmath.log)
 
--include examples/demo.mk
--include bench/bench.mk
+# ---- the demo, short run: loss falls and validation mean IoU beats chance for every loss --
+EXTRA_TESTS += test-demo
+test-demo: $(BUILD)/demo
+	sh tests/test_demo.sh $(BUILD)/demo > $(BUILD)/demo-test.log 2>&1; tail -n 25 $(BUILD)/demo-test.log
+	$(call record,demo,$(BUILD)/demo-test.log)
+
+include examples/demo.mk
+include bench/bench.mk
+-include tests/reliability.mk

@@ -178,6 +178,7 @@ typedef struct segloss_stats {
 SEGLOSSDEF int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c); /* 0 if invalid */
 SEGLOSSDEF segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
                                              int64_t first_sample, segloss_stats *stats);
+/* Errors are reported in *out as by segloss_compute (untouched when cfg, stats or out is NULL). */
 SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats,
                                          segloss_result *out);
 SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
@@ -274,7 +275,8 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
      batch ("batch Dice"); per_sample computes them per sample and averages over (n, c in K).
      SEGLOSS_SUM drops the divisions: sum_V w[y] term for the CE family, sum over (groups, K)
      of (1 - D) for Dice/Tversky. A Dice/Tversky ratio whose denominator is 0 (s = 0 and a
-     class neither present nor predicted) counts as 1, with zero gradient. No valid position:
+     class neither present nor predicted) counts as 1, with zero gradient; so does, with
+     per_sample, a sample without valid positions (MONAI's convention). No valid position:
      loss 0, gradient 0, valid 0. Class weights do not apply to dice and tversky.
 
    DEFAULTS  (segloss_config_init, the loss guide's) gamma 2, focal_weight 0.5, dice_weight 0.5,
@@ -368,6 +370,11 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 #define SEGLOSS__UNROLL
 #endif
 
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#define SEGLOSS__RESTRICT __restrict
+#else
+#define SEGLOSS__RESTRICT
+#endif
 #define SEGLOSS__CAT_(a, b) a##b
 #define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
 
@@ -903,25 +910,30 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
-/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type.
-   Returns nonzero when one of them is neither a class nor ignore_index. */
-#define SEGLOSS__LABEL_LOOP(T)                                                                  \
+/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type, in
+   that type's width (an ignore_index the type cannot hold matches nothing). Returns nonzero
+   when one of them is neither a class nor ignore_index. */
+#define SEGLOSS__LABEL_LOOP(T, W, MIN, MAX, LIM)                                                \
     do {                                                                                        \
-        const T *src = (const T *)in->labels + pos;                                             \
+        const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
+        int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
+        const W fits = ignore >= (MIN) && ignore <= (MAX); /* else no label is ignored */      \
+        const W ign = fits ? (W)ignore : 0, lim = (W)(LIM);                                     \
+        W any = 0;                                                                              \
         for (i = 0; i < len; i++) {                                                             \
-            const int64_t v = (int64_t)src[i];                                                  \
-            const int skip = v == ignore;                                                       \
-            bad |= !skip & ((uint64_t)v >= (uint64_t)in->c);                                    \
-            y[i] = skip ? -1 : (int32_t)v;                                                      \
+            const W v = (W)src[i], skip = fits & (v == ign);                                    \
+            any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                         \
+            dst[i] = skip ? -1 : (int32_t)v;                                                    \
         }                                                                                       \
+        bad = any != 0;                                                                         \
     } while (0)
 SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
 {
     int i, bad = 0;
-    switch (in->label_type) {
-    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t); break;
-    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t); break;
-    default: SEGLOSS__LABEL_LOOP(int64_t); break;
+    switch (in->label_type) { /* in->c <= INT32_MAX, checked with the input */
+    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t, int32_t, 0, 255, in->c < 256 ? in->c : 256); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t, int32_t, INT32_MIN, INT32_MAX, in->c); break;
+    default: SEGLOSS__LABEL_LOOP(int64_t, int64_t, INT64_MIN, INT64_MAX, in->c); break;
     }
     return bad;
 }
@@ -1045,7 +1057,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 for (i = 0; i < np; i++)
                     for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
                 a.z = zt;
-                a.g = gt;
+                a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
@@ -1271,8 +1283,8 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
     }
-    if (grad && SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
-        /* CE and focal: count labels, then loss and gradient in one pass over the logits */
+    if (SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
+        /* CE and focal: count labels, then loss (and gradient) in one pass over the logits */
         double loss = 0.0;
         st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 0, &bad);
         if (st == SEGLOSS_OK) {
@@ -1327,13 +1339,15 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
 
 SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats, segloss_result *out)
 {
-    segloss_status st = segloss__check_config(cfg);
+    segloss_status st;
     segloss__terms terms;
-    if (st == SEGLOSS_OK && (!stats || !stats->sum || !out)) st = SEGLOSS_ERR_NULL;
+    if (!cfg || !stats || !out) return SEGLOSS_ERR_NULL;
+    st = segloss__check_config(cfg);
+    if (st == SEGLOSS_OK && !stats->sum) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK && (stats->n <= 0 || stats->c <= 0 || stats->c > INT32_MAX)) st = SEGLOSS_ERR_STATS;
     if (st == SEGLOSS_OK) st = segloss__check_weights(cfg, stats->c);
     if (st != SEGLOSS_OK) {
-        if (out) segloss__report(out, &terms, st, -1);
+        segloss__report(out, &terms, st, -1);
         return st;
     }
     segloss__finish(cfg, stats->sum, segloss__groups(cfg, stats->n), stats->c, &terms, NULL, NULL, NULL);
@@ -2575,9 +2589,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
     int i, c;
     for (i = 0; i < n; i += W) {
-        const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL,
-                                                keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
+        SEGLOSS__K(head_t) h;
+        if (i + W <= n) h = SEGLOSS__K(head)(a, C, i, W, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
+        else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
         SEGLOSS__V(store)(bl + i, h.lf);
@@ -2610,46 +2624,51 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
 }
 
-/* Gradient of one block, and with a->loss the weighted focal/CE loss in the same pass:
+/* One vector of positions i .. i+cnt-1 (cnt == W but at the block's end). */
+SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, const int in_regs, int i,
+                                           const int cnt, SEGLOSS__F *acc)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    SEGLOSS__F e[4];
+    SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+    SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
+    SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g ? a->g + i : NULL, a->gs, 1);
+    SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
+    SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
+    SEGLOSS__F t, v, ts;
+    int c;
+    if (a->loss) *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
+    if (!a->g) return;
+    if (a->A) {
+        SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
+        t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
+        v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
+    } else {
+        t = SEGLOSS__V(sub)(zero, nf);
+        v = nf;
+    }
+    ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        float *g = a->g + c * a->gs + i;
+        SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
+        SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
+        SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
+        SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
+    }
+}
+
+/* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
+   same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = wy * ff, S = sum_j p_j A_j + p_y B_y.
    Small C keeps the exponentials in registers; larger C parks them in the gradient buffer. */
 SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int in_regs)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W;
+    const int n = a->npos, W = SEGLOSS__W, full = n - n % W;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, c, u;
-    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
-    for (i = 0; i < n; i += W) {
-        const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__F e[4];
-        SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-        SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g + i, a->gs, 1);
-        SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
-        SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-        SEGLOSS__F t, v, ts;
-        if (a->loss) {
-            const int k = (i / W) % SEGLOSS__U;
-            acc[k] = SEGLOSS__V(add)(acc[k], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
-        }
-        if (a->A) {
-            SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
-            t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
-            v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
-        } else {
-            t = SEGLOSS__V(sub)(zero, nf);
-            v = nf;
-        }
-        ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
-        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-            float *g = a->g + c * a->gs + i;
-            SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
-            SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
-            SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
-            SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
-        }
-    }
+    int i, u;
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__C1(0.0f);
+    for (i = 0; i < full; i += W) SEGLOSS__K(grad_vec)(a, C, in_regs, i, W, &acc[(i / W) % SEGLOSS__U]);
+    if (i < n) SEGLOSS__K(grad_vec)(a, C, in_regs, i, n - i, &acc[(i / W) % SEGLOSS__U]);
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);

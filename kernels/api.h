@@ -178,6 +178,7 @@ typedef struct segloss_stats {
 SEGLOSSDEF int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c); /* 0 if invalid */
 SEGLOSSDEF segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
                                              int64_t first_sample, segloss_stats *stats);
+/* Errors are reported in *out as by segloss_compute (untouched when cfg, stats or out is NULL). */
 SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats,
                                          segloss_result *out);
 SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
@@ -274,7 +275,8 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
      batch ("batch Dice"); per_sample computes them per sample and averages over (n, c in K).
      SEGLOSS_SUM drops the divisions: sum_V w[y] term for the CE family, sum over (groups, K)
      of (1 - D) for Dice/Tversky. A Dice/Tversky ratio whose denominator is 0 (s = 0 and a
-     class neither present nor predicted) counts as 1, with zero gradient. No valid position:
+     class neither present nor predicted) counts as 1, with zero gradient; so does, with
+     per_sample, a sample without valid positions (MONAI's convention). No valid position:
      loss 0, gradient 0, valid 0. Class weights do not apply to dice and tversky.
 
    DEFAULTS  (segloss_config_init, the loss guide's) gamma 2, focal_weight 0.5, dice_weight 0.5,

@@ -107,25 +107,30 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
-/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type.
-   Returns nonzero when one of them is neither a class nor ignore_index. */
-#define SEGLOSS__LABEL_LOOP(T)                                                                  \
+/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type, in
+   that type's width (an ignore_index the type cannot hold matches nothing). Returns nonzero
+   when one of them is neither a class nor ignore_index. */
+#define SEGLOSS__LABEL_LOOP(T, W, MIN, MAX, LIM)                                                \
     do {                                                                                        \
-        const T *src = (const T *)in->labels + pos;                                             \
+        const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
+        int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
+        const W fits = ignore >= (MIN) && ignore <= (MAX); /* else no label is ignored */      \
+        const W ign = fits ? (W)ignore : 0, lim = (W)(LIM);                                     \
+        W any = 0;                                                                              \
         for (i = 0; i < len; i++) {                                                             \
-            const int64_t v = (int64_t)src[i];                                                  \
-            const int skip = v == ignore;                                                       \
-            bad |= !skip & ((uint64_t)v >= (uint64_t)in->c);                                    \
-            y[i] = skip ? -1 : (int32_t)v;                                                      \
+            const W v = (W)src[i], skip = fits & (v == ign);                                    \
+            any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                         \
+            dst[i] = skip ? -1 : (int32_t)v;                                                    \
         }                                                                                       \
+        bad = any != 0;                                                                         \
     } while (0)
 SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
 {
     int i, bad = 0;
-    switch (in->label_type) {
-    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t); break;
-    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t); break;
-    default: SEGLOSS__LABEL_LOOP(int64_t); break;
+    switch (in->label_type) { /* in->c <= INT32_MAX, checked with the input */
+    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t, int32_t, 0, 255, in->c < 256 ? in->c : 256); break;
+    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t, int32_t, INT32_MIN, INT32_MAX, in->c); break;
+    default: SEGLOSS__LABEL_LOOP(int64_t, int64_t, INT64_MIN, INT64_MAX, in->c); break;
     }
     return bad;
 }
@@ -249,7 +254,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 for (i = 0; i < np; i++)
                     for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
                 a.z = zt;
-                a.g = gt;
+                a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
@@ -475,8 +480,8 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
     }
-    if (grad && SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
-        /* CE and focal: count labels, then loss and gradient in one pass over the logits */
+    if (SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
+        /* CE and focal: count labels, then loss (and gradient) in one pass over the logits */
         double loss = 0.0;
         st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 0, &bad);
         if (st == SEGLOSS_OK) {
@@ -531,13 +536,15 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
 
 SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats, segloss_result *out)
 {
-    segloss_status st = segloss__check_config(cfg);
+    segloss_status st;
     segloss__terms terms;
-    if (st == SEGLOSS_OK && (!stats || !stats->sum || !out)) st = SEGLOSS_ERR_NULL;
+    if (!cfg || !stats || !out) return SEGLOSS_ERR_NULL;
+    st = segloss__check_config(cfg);
+    if (st == SEGLOSS_OK && !stats->sum) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK && (stats->n <= 0 || stats->c <= 0 || stats->c > INT32_MAX)) st = SEGLOSS_ERR_STATS;
     if (st == SEGLOSS_OK) st = segloss__check_weights(cfg, stats->c);
     if (st != SEGLOSS_OK) {
-        if (out) segloss__report(out, &terms, st, -1);
+        segloss__report(out, &terms, st, -1);
         return st;
     }
     segloss__finish(cfg, stats->sum, segloss__groups(cfg, stats->n), stats->c, &terms, NULL, NULL, NULL);

@@ -45,6 +45,11 @@
 #define SEGLOSS__UNROLL
 #endif
 
+#if defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#define SEGLOSS__RESTRICT __restrict
+#else
+#define SEGLOSS__RESTRICT
+#endif
 #define SEGLOSS__CAT_(a, b) a##b
 #define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
 

@@ -176,9 +176,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
     int i, c;
     for (i = 0; i < n; i += W) {
-        const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, SEGLOSS__V(loadi)(a->y + i), NULL,
-                                                keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
+        SEGLOSS__K(head_t) h;
+        if (i + W <= n) h = SEGLOSS__K(head)(a, C, i, W, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
+        else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
         SEGLOSS__V(store)(bl + i, h.lf);
@@ -211,46 +211,51 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
 }
 
-/* Gradient of one block, and with a->loss the weighted focal/CE loss in the same pass:
+/* One vector of positions i .. i+cnt-1 (cnt == W but at the block's end). */
+SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, const int in_regs, int i,
+                                           const int cnt, SEGLOSS__F *acc)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    SEGLOSS__F e[4];
+    SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+    SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
+    SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g ? a->g + i : NULL, a->gs, 1);
+    SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
+    SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
+    SEGLOSS__F t, v, ts;
+    int c;
+    if (a->loss) *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
+    if (!a->g) return;
+    if (a->A) {
+        SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
+        t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
+        v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
+    } else {
+        t = SEGLOSS__V(sub)(zero, nf);
+        v = nf;
+    }
+    ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        float *g = a->g + c * a->gs + i;
+        SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
+        SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
+        SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
+        SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
+    }
+}
+
+/* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
+   same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = wy * ff, S = sum_j p_j A_j + p_y B_y.
    Small C keeps the exponentials in registers; larger C parks them in the gradient buffer. */
 SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int in_regs)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W;
+    const int n = a->npos, W = SEGLOSS__W, full = n - n % W;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, c, u;
-    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
-    for (i = 0; i < n; i += W) {
-        const int cnt = n - i < W ? n - i : W;
-        SEGLOSS__F e[4];
-        SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-        SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-        SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g + i, a->gs, 1);
-        SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
-        SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-        SEGLOSS__F t, v, ts;
-        if (a->loss) {
-            const int k = (i / W) % SEGLOSS__U;
-            acc[k] = SEGLOSS__V(add)(acc[k], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
-        }
-        if (a->A) {
-            SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
-            t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
-            v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
-        } else {
-            t = SEGLOSS__V(sub)(zero, nf);
-            v = nf;
-        }
-        ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
-        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-            float *g = a->g + c * a->gs + i;
-            SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
-            SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
-            SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
-            SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
-        }
-    }
+    int i, u;
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__C1(0.0f);
+    for (i = 0; i < full; i += W) SEGLOSS__K(grad_vec)(a, C, in_regs, i, W, &acc[(i / W) % SEGLOSS__U]);
+    if (i < n) SEGLOSS__K(grad_vec)(a, C, in_regs, i, n - i, &acc[(i / W) % SEGLOSS__U]);
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
