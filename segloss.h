@@ -917,13 +917,21 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     do {                                                                                        \
         const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
         int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
-        const W fits = ignore >= (MIN) && ignore <= (MAX); /* else no label is ignored */      \
-        const W ign = fits ? (W)ignore : 0, lim = (W)(LIM);                                     \
+        const W lim = (W)(LIM);                                                                 \
         W any = 0;                                                                              \
-        for (i = 0; i < len; i++) {                                                             \
-            const W v = (W)src[i], skip = fits & (v == ign);                                    \
-            any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                         \
-            dst[i] = skip ? -1 : (int32_t)v;                                                    \
+        if (ignore >= (MIN) && ignore <= (MAX)) {                                               \
+            const W ign = (W)ignore;                                                            \
+            for (i = 0; i < len; i++) {                                                         \
+                const W v = (W)src[i], skip = v == ign;                                         \
+                any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                     \
+                dst[i] = skip ? -1 : (int32_t)v;                                                \
+            }                                                                                   \
+        } else { /* an ignore_index this type cannot hold: nothing is ignored */                \
+            for (i = 0; i < len; i++) {                                                         \
+                const W v = (W)src[i];                                                          \
+                any |= (v < 0) | (v >= lim);                                                    \
+                dst[i] = (int32_t)v;                                                            \
+            }                                                                                   \
         }                                                                                       \
         bad = any != 0;                                                                         \
     } while (0)
@@ -2462,18 +2470,15 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
     return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, lo), SEGLOSS__C1(0.0f), y);
 }
 
-/* log(x) for finite x >= 0 (denormals included; log(0) = -inf; NaN stays NaN). Cephes
-   polynomial on the mantissa in [sqrt(1/2), sqrt(2)). Measured over every float in
-   (0, FLT_MAX] against the correctly rounded result: at most 0.83 ULP (tests/vmath.c). */
-SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
+/* log of a normal positive x (or NaN), its exponent field biased by 8388608 + bias (126, or
+   150 for an input scaled by 2^24). Cephes polynomial on the mantissa in [sqrt(1/2), sqrt(2)). */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log_core)(SEGLOSS__F x, SEGLOSS__F bias)
 {
     const SEGLOSS__F one = SEGLOSS__C1(1.0f), zero = SEGLOSS__C1(0.0f);
-    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__C1(FLT_MIN));
-    SEGLOSS__F xs = SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__C1(16777216.0f)), x);
-    SEGLOSS__I bits = SEGLOSS__V(asint)(xs);
+    SEGLOSS__I bits = SEGLOSS__V(asint)(x);
     /* exponent field as a float, exactly: 2^23 + k built from bits, minus 2^23 */
     SEGLOSS__F e = SEGLOSS__V(sub)(SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(shr23)(bits), SEGLOSS__V(set1i)(0x4B000000))),
-                                   SEGLOSS__V(sel)(tiny, SEGLOSS__C1(8388608.0f + 150.0f), SEGLOSS__C1(8388608.0f + 126.0f)));
+                                   bias);
     SEGLOSS__F m = SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(iand)(bits, SEGLOSS__V(set1i)(0x007FFFFF)),
                                                     SEGLOSS__V(set1i)(0x3F000000))); /* [0.5, 1) */
     SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__C1(0.707106781186547524f));
@@ -2494,7 +2499,17 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
     y = SEGLOSS__V(fma)(z, SEGLOSS__C1(-0.5f), y);
     y = SEGLOSS__V(add)(f, y);
     y = SEGLOSS__V(fma)(e, SEGLOSS__C1(0.693359375f), y);
-    y = SEGLOSS__V(add)(y, SEGLOSS__V(sub)(x, x)); /* + 0, or NaN for a NaN x */
+    return SEGLOSS__V(add)(y, SEGLOSS__V(sub)(x, x)); /* + 0, or NaN for a NaN x */
+}
+
+/* log(x) for finite x >= 0 (denormals included; log(0) = -inf; NaN stays NaN). Measured over
+   every float in (0, FLT_MAX] against the correctly rounded result: at most 0.83 ULP
+   (tests/vmath.c). */
+SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
+{
+    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__C1(FLT_MIN));
+    SEGLOSS__F y = SEGLOSS__K(log_core)(SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__C1(16777216.0f)), x),
+                                        SEGLOSS__V(sel)(tiny, SEGLOSS__C1(8388608.0f + 150.0f), SEGLOSS__C1(8388608.0f + 126.0f)));
     return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__C1(1e-45f)), SEGLOSS__C1(-INFINITY), y);
 }
 
@@ -2504,7 +2519,7 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p_w)(SEGLOSS__F u, SEGLOSS__F w, SEGLOSS__F inv_w)
 {
     SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
-    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log)(w));
+    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log_core)(w, SEGLOSS__C1(8388608.0f + 126.0f))); /* w >= 1 */
 }
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 {

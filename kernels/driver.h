@@ -114,13 +114,21 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     do {                                                                                        \
         const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
         int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
-        const W fits = ignore >= (MIN) && ignore <= (MAX); /* else no label is ignored */      \
-        const W ign = fits ? (W)ignore : 0, lim = (W)(LIM);                                     \
+        const W lim = (W)(LIM);                                                                 \
         W any = 0;                                                                              \
-        for (i = 0; i < len; i++) {                                                             \
-            const W v = (W)src[i], skip = fits & (v == ign);                                    \
-            any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                         \
-            dst[i] = skip ? -1 : (int32_t)v;                                                    \
+        if (ignore >= (MIN) && ignore <= (MAX)) {                                               \
+            const W ign = (W)ignore;                                                            \
+            for (i = 0; i < len; i++) {                                                         \
+                const W v = (W)src[i], skip = v == ign;                                         \
+                any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                     \
+                dst[i] = skip ? -1 : (int32_t)v;                                                \
+            }                                                                                   \
+        } else { /* an ignore_index this type cannot hold: nothing is ignored */                \
+            for (i = 0; i < len; i++) {                                                         \
+                const W v = (W)src[i];                                                          \
+                any |= (v < 0) | (v >= lim);                                                    \
+                dst[i] = (int32_t)v;                                                            \
+            }                                                                                   \
         }                                                                                       \
         bad = any != 0;                                                                         \
     } while (0)
