@@ -140,7 +140,8 @@ typedef enum segloss_status {
     SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
     SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
     SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
-    SEGLOSS_ERR_PARSE        /* configuration text: unknown key or bad value                  */
+    SEGLOSS_ERR_PARSE,       /* configuration text: unknown key or bad value                  */
+    SEGLOSS_STATUS_MAX_ENUM = 0x7FFFFFFF
 } segloss_status;
 
 SEGLOSSDEF void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type);
@@ -411,6 +412,9 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
    fixed tree, so every FMA path sums in the same order. */
 #define SEGLOSS__BLOCK 256
 #define SEGLOSS__LANES 16
+/* Loss terms enter the float lanes scaled by 1/16 (exact): a lane adds 16 per block, so any
+   finite per-position loss sums without overflow. */
+#define SEGLOSS__LOSS_SCALE 0.0625f
 /* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
 #define SEGLOSS__TBUF 4096
 /* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
@@ -844,6 +848,7 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_ERR_NOMEM: return "out of memory";
     case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU";
     case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value";
+    default: break;
     }
     return "unknown status";
 }
@@ -1024,11 +1029,14 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     const int C = (int)in->c;
     const int64_t S = in->s;
     const int nhwc = in->layout == SEGLOSS_NHWC;
-    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. */
+    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. Beyond
+       SEGLOSS__TBUF classes one position is one block, read in place: its classes are
+       contiguous, so they are already a class-planar block of one position (plane stride 1). */
+    const int direct = nhwc && C > SEGLOSS__TBUF;
     const int B = !nhwc ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : SEGLOSS__TBUF / C > 0 ? SEGLOSS__TBUF / C : 1;
+                : direct ? 1 : SEGLOSS__TBUF / C;
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
@@ -1063,6 +1071,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.z = in->logits + n * C * S + s0;
                 a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
                 a.zs = a.gs = S;
+            } else if (direct) {
+                a.z = in->logits + pos * C;
+                a.g = j->grad ? j->grad + pos * C : NULL;
+                a.zs = a.gs = 1;
             } else {
                 const float *src = in->logits + pos * C;
                 for (i = 0; i < np; i++)
@@ -1072,7 +1084,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && j->grad) {
+            if (nhwc && !direct && j->grad) {
                 float *dst = j->grad + pos * C;
                 for (i = 0; i < np; i++)
                     for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];
@@ -2612,7 +2624,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
-        SEGLOSS__V(store)(bl + i, h.lf);
+        SEGLOSS__V(store)(bl + i, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
@@ -2634,7 +2646,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
             accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
         }
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
-        a->sum_l[c] += segloss__lanes_sum(lane);
+        a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
         a->sum_i[c] += segloss__lanes_sum(lane);
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
@@ -2655,7 +2667,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, 
     SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
     SEGLOSS__F t, v, ts;
     int c;
-    if (a->loss) *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
+    if (a->loss)
+        *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
     if (!a->g) return;
     if (a->A) {
         SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
@@ -2690,7 +2703,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
-        *a->loss += segloss__lanes_sum(lane);
+        *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
 }
 

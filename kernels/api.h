@@ -140,7 +140,8 @@ typedef enum segloss_status {
     SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
     SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
     SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
-    SEGLOSS_ERR_PARSE        /* configuration text: unknown key or bad value                  */
+    SEGLOSS_ERR_PARSE,       /* configuration text: unknown key or bad value                  */
+    SEGLOSS_STATUS_MAX_ENUM = 0x7FFFFFFF
 } segloss_status;
 
 SEGLOSSDEF void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type);

@@ -38,6 +38,7 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_ERR_NOMEM: return "out of memory";
     case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU";
     case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value";
+    default: break;
     }
     return "unknown status";
 }
@@ -218,11 +219,14 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     const int C = (int)in->c;
     const int64_t S = in->s;
     const int nhwc = in->layout == SEGLOSS_NHWC;
-    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. */
+    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. Beyond
+       SEGLOSS__TBUF classes one position is one block, read in place: its classes are
+       contiguous, so they are already a class-planar block of one position (plane stride 1). */
+    const int direct = nhwc && C > SEGLOSS__TBUF;
     const int B = !nhwc ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : SEGLOSS__TBUF / C > 0 ? SEGLOSS__TBUF / C : 1;
+                : direct ? 1 : SEGLOSS__TBUF / C;
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
@@ -257,6 +261,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.z = in->logits + n * C * S + s0;
                 a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
                 a.zs = a.gs = S;
+            } else if (direct) {
+                a.z = in->logits + pos * C;
+                a.g = j->grad ? j->grad + pos * C : NULL;
+                a.zs = a.gs = 1;
             } else {
                 const float *src = in->logits + pos * C;
                 for (i = 0; i < np; i++)
@@ -266,7 +274,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && j->grad) {
+            if (nhwc && !direct && j->grad) {
                 float *dst = j->grad + pos * C;
                 for (i = 0; i < np; i++)
                     for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];

@@ -86,6 +86,9 @@
    fixed tree, so every FMA path sums in the same order. */
 #define SEGLOSS__BLOCK 256
 #define SEGLOSS__LANES 16
+/* Loss terms enter the float lanes scaled by 1/16 (exact): a lane adds 16 per block, so any
+   finite per-position loss sums without overflow. */
+#define SEGLOSS__LOSS_SCALE 0.0625f
 /* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
 #define SEGLOSS__TBUF 4096
 /* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */

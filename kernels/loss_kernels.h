@@ -188,7 +188,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
         SEGLOSS__V(store)(bm + i, h.m);
         SEGLOSS__V(store)(bi + i, h.inv_s);
-        SEGLOSS__V(store)(bl + i, h.lf);
+        SEGLOSS__V(store)(bl + i, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
@@ -210,7 +210,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
             accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
         }
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
-        a->sum_l[c] += segloss__lanes_sum(lane);
+        a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
         a->sum_i[c] += segloss__lanes_sum(lane);
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
@@ -231,7 +231,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, 
     SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
     SEGLOSS__F t, v, ts;
     int c;
-    if (a->loss) *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, h.lf), zero));
+    if (a->loss)
+        *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
     if (!a->g) return;
     if (a->A) {
         SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
@@ -266,7 +267,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
-        *a->loss += segloss__lanes_sum(lane);
+        *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
 }
 
