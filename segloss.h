@@ -511,7 +511,6 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { r
 SEGLOSS__VINLINE simde__m256 segloss__avx2_div(simde__m256 a, simde__m256 b) { return simde_mm256_div_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_fma(simde__m256 a, simde__m256 b, simde__m256 c) { return simde_mm256_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { return simde_mm256_max_ps(a, b); }
-SEGLOSS__VINLINE simde__m256 segloss__avx2_min(simde__m256 a, simde__m256 b) { return simde_mm256_min_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
@@ -563,7 +562,6 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) { return simde_mm512_div_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
-SEGLOSS__VINLINE simde__m512 segloss__avx512_min(simde__m512 a, simde__m512 b) { return simde_mm512_min_ps(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
@@ -631,9 +629,8 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_div(simde_float32x4_t a, simde_
 }
 /* Fused on aarch64; on SSE2 SIMDe computes a*b rounded, then +c: the one unfused path. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_float32x4_t b, simde_float32x4_t c) { return simde_vfmaq_f32(c, a, b); }
-/* NEON max/min propagate NaN from either side; x86 returns b. Either way a NaN in b survives. */
+/* NEON max propagates NaN from either side; x86 returns b. Either way a NaN in b survives. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
-SEGLOSS__VINLINE simde_float32x4_t segloss__neon_min(simde_float32x4_t a, simde_float32x4_t b) { return simde_vminq_f32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
@@ -669,9 +666,8 @@ SEGLOSS__VINLINE float segloss__scalar_sub(float a, float b) { return a - b; }
 SEGLOSS__VINLINE float segloss__scalar_mul(float a, float b) { return a * b; }
 SEGLOSS__VINLINE float segloss__scalar_div(float a, float b) { return a / b; }
 SEGLOSS__VINLINE float segloss__scalar_fma(float a, float b, float c) { return fmaf(a, b, c); }
-/* max/min return b when either is NaN, like x86 maxps: NaN in b propagates. */
+/* max returns b when either is NaN, like x86 maxps: NaN in b propagates. */
 SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a : b; }
-SEGLOSS__VINLINE float segloss__scalar_min(float a, float b) { return a < b ? a : b; }
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }

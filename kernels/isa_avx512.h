@@ -29,7 +29,6 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) { return simde_mm512_div_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
-SEGLOSS__VINLINE simde__m512 segloss__avx512_min(simde__m512 a, simde__m512 b) { return simde_mm512_min_ps(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }

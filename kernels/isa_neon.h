@@ -33,9 +33,8 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_div(simde_float32x4_t a, simde_
 }
 /* Fused on aarch64; on SSE2 SIMDe computes a*b rounded, then +c: the one unfused path. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_float32x4_t b, simde_float32x4_t c) { return simde_vfmaq_f32(c, a, b); }
-/* NEON max/min propagate NaN from either side; x86 returns b. Either way a NaN in b survives. */
+/* NEON max propagates NaN from either side; x86 returns b. Either way a NaN in b survives. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
-SEGLOSS__VINLINE simde_float32x4_t segloss__neon_min(simde_float32x4_t a, simde_float32x4_t b) { return simde_vminq_f32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }

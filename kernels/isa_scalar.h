@@ -13,9 +13,8 @@ SEGLOSS__VINLINE float segloss__scalar_sub(float a, float b) { return a - b; }
 SEGLOSS__VINLINE float segloss__scalar_mul(float a, float b) { return a * b; }
 SEGLOSS__VINLINE float segloss__scalar_div(float a, float b) { return a / b; }
 SEGLOSS__VINLINE float segloss__scalar_fma(float a, float b, float c) { return fmaf(a, b, c); }
-/* max/min return b when either is NaN, like x86 maxps: NaN in b propagates. */
+/* max returns b when either is NaN, like x86 maxps: NaN in b propagates. */
 SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a : b; }
-SEGLOSS__VINLINE float segloss__scalar_min(float a, float b) { return a < b ? a : b; }
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
