@@ -350,6 +350,33 @@ SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t
     out->class_weights = NULL;
 }
 
+/* Tversky already in use and class cls still over-predicted (raise alpha) or under-predicted
+   (raise beta): step the raised weight 0.7 -> 0.8 -> 0.9, the other one 1 minus it; past 0.9,
+   keep the configuration and point at the labels. */
+SEGLOSS__PRIVATE void segloss__adv_tversky_step(segloss_config *o, const segloss_config *cur, int over_side,
+                                                int64_t cls, const segloss_class_metrics *m, char *why,
+                                                size_t why_size)
+{
+    const char *side = over_side ? "over" : "under", *name = over_side ? "alpha" : "beta";
+    const float w = over_side ? cur->tversky_alpha : cur->tversky_beta;
+    segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
+    if (w < 0.9f - 1e-6f) {
+        const float nw = w < 0.7f - 1e-6f ? 0.7f : w < 0.8f - 1e-6f ? 0.8f : 0.9f;
+        const float rest = nw == 0.7f ? 0.3f : nw == 0.8f ? 0.2f : 0.1f;
+        o->tversky_alpha = over_side ? nw : rest;
+        o->tversky_beta = over_side ? rest : nw;
+        snprintf(why, why_size,
+                 "class %lld %s-predicted with tversky %s %g (recall %.2f vs precision %.2f): "
+                 "raise tversky_%s to %g, %s %g", (long long)cls, side, name, (double)w, m->recall,
+                 m->precision, name, (double)nw, over_side ? "beta" : "alpha", (double)rest);
+    } else {
+        snprintf(why, why_size,
+                 "class %lld %s-predicted even with tversky %s %g (recall %.2f vs precision %.2f): "
+                 "check label quality", (long long)cls, side, name, (double)w, m->recall, m->precision);
+    }
+}
+
+
 SEGLOSS__PRIVATE const char *segloss__adv_name(const segloss_config *cur)
 {
     const char *s = cur ? segloss_loss_name(cur->loss_type) : NULL;
@@ -463,21 +490,7 @@ SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class
                          m->recall, m->precision);
             }
         } else if (cur && ct == SEGLOSS_TVERSKY) {
-            float a = cur->tversky_alpha;
-            segloss__adv_base(o, ct, cur);
-            if (a < 0.9f - 1e-6f) {
-                float na = a < 0.7f - 1e-6f ? 0.7f : a < 0.8f - 1e-6f ? 0.8f : 0.9f;
-                o->tversky_alpha = na;
-                o->tversky_beta = na == 0.7f ? 0.3f : na == 0.8f ? 0.2f : 0.1f;
-                snprintf(why, why_size,
-                         "class %lld over-predicted with tversky alpha %g (recall %.2f vs precision %.2f): "
-                         "raise tversky_alpha to %g, beta %g", (long long)over, (double)a, m->recall,
-                         m->precision, (double)na, (double)o->tversky_beta);
-            } else {
-                snprintf(why, why_size,
-                         "class %lld over-predicted even with tversky alpha %g (recall %.2f vs precision %.2f): "
-                         "check label quality", (long long)over, (double)a, m->recall, m->precision);
-            }
+            segloss__adv_tversky_step(o, cur, 1, over, m, why, why_size);
         } else if (cur && ct == SEGLOSS_DICE) {
             segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
             o->use_class_weighting = 1;
@@ -498,21 +511,7 @@ SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class
     if (under >= 0) {
         const segloss_class_metrics *m = &metrics[under];
         if (cur && cur->loss_type == SEGLOSS_TVERSKY) {
-            float b = cur->tversky_beta;
-            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
-            if (b < 0.9f - 1e-6f) {
-                float nb = b < 0.7f - 1e-6f ? 0.7f : b < 0.8f - 1e-6f ? 0.8f : 0.9f;
-                o->tversky_beta = nb;
-                o->tversky_alpha = nb == 0.7f ? 0.3f : nb == 0.8f ? 0.2f : 0.1f;
-                snprintf(why, why_size,
-                         "class %lld under-predicted with tversky beta %g (recall %.2f vs precision %.2f): "
-                         "raise tversky_beta to %g, alpha %g", (long long)under, (double)b, m->recall,
-                         m->precision, (double)nb, (double)o->tversky_alpha);
-            } else {
-                snprintf(why, why_size,
-                         "class %lld under-predicted even with tversky beta %g (recall %.2f vs precision %.2f): "
-                         "check label quality", (long long)under, (double)b, m->recall, m->precision);
-            }
+            segloss__adv_tversky_step(o, cur, 0, under, m, why, why_size);
         } else {
             segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
             o->tversky_alpha = 0.3f;
