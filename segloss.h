@@ -42,6 +42,9 @@
                                itself once per ISA); default "segloss.h".
        SEGLOSS_MALLOC/FREE     implementation file: allocator for segloss_compute's scratch
                                (both or neither). Kernels never allocate.
+       SEGLOSS_STREAM_BYTES    implementation file: gradients of at least this many bytes
+                               (default 16 MiB) are written with non-temporal stores on x86,
+                               around the caches; define it larger to keep them cached.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
 
@@ -421,7 +424,9 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 #define SEGLOSS__TBUF 4096
 /* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
 #define SEGLOSS__EBUF 16
-/* Label counting uses small integer histograms up to this many classes (a power of two). */
+/* Labels are counted with vector compares up to this many classes, above with small integer
+   histograms up to SEGLOSS__HIST classes (a power of two), above that one by one. */
+#define SEGLOSS__VCOUNT 8
 #define SEGLOSS__HIST 64
 
 /* Arguments of one kernel call: one block of positions of one sample, class-planar. */
@@ -430,13 +435,15 @@ typedef struct segloss__args {
     float *g;            /* gradient, same addressing with gs (may equal z: in place)       */
     int64_t zs, gs;
     const int32_t *y;    /* label per position, -1 = ignored; padded with -1 to a x16       */
-    const float *wy;     /* grad/loss weight of the CE-family term per position (grad only) */
+    const float *w;      /* grad/loss: the CE-family term's coefficient per class, or NULL   */
     int npos, c;
+    int ce;              /* the loss has a CE-family term (else its terms are not computed)  */
     float gamma;         /* focal gamma (0 = cross entropy)                                   */
     int gamma_int;       /* gamma as an integer 1..16, or 0 when gamma is 0 or not integral   */
     const float *A, *B;  /* Dice/Tversky: dL/dp_c(i) = A[c] + B[c] * [y_i == c]; NULL = none  */
     double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
-    double *loss;        /* grad with loss: adds sum of wy * focal term                        */
+    double *loss;        /* grad with loss: adds sum of w[y] * focal term                      */
+    int stream;          /* grad: write aligned vectors with non-temporal stores              */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -444,8 +451,24 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
+    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
 } segloss__isa_table;
+
+/* Gradients of at least this many bytes are written around the caches (non-temporal stores,
+   x86): they would only evict the logits and labels still to be read, and the write skips
+   reading each line first. Smaller ones stay in cache for the caller's next step. */
+#ifndef SEGLOSS_STREAM_BYTES
+#define SEGLOSS_STREAM_BYTES (16u << 20)
+#endif
+
+/* Orders non-temporal stores before whatever the caller does next. */
+SEGLOSS__PRIVATE void segloss__sfence(void)
+{
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+    __asm__ __volatile__("sfence" ::: "memory");
+#endif
+}
 
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
@@ -505,6 +528,7 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
 { float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a) { simde_mm256_stream_ps(p, a); } /* p 32-byte aligned */
 SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }
@@ -514,14 +538,18 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { r
 SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_loadu8(const uint8_t *p) { return simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p)); }
+SEGLOSS__VINLINE void segloss__avx2_storei(int32_t *p, simde__m256i a) { simde_mm256_storeu_si256((simde__m256i *)(void *)p, a); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_set1i(int32_t a) { return simde_mm256_set1_epi32(a); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_ieq(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpeq_epi32(a, b)); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_igt(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpgt_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_imask(simde__m256 m) { return simde_mm256_castps_si256(m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_asint(simde__m256 a) { return simde_mm256_castps_si256(a); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_asflt(simde__m256i a) { return simde_mm256_castsi256_ps(a); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iadd(simde__m256i a, simde__m256i b) { return simde_mm256_add_epi32(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iand(simde__m256i a, simde__m256i b) { return simde_mm256_and_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) { return simde_mm256_or_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iandn(simde__m256i a, simde__m256i b) { return simde_mm256_andnot_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
 #define SEGLOSS__ISA avx2
@@ -556,6 +584,14 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
 { float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 64-byte aligned */
+{
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+    _mm512_stream_ps(p, a);
+#else
+    simde_mm512_storeu_ps(p, a);
+#endif
+}
 SEGLOSS__VINLINE simde__m512 segloss__avx512_add(simde__m512 a, simde__m512 b) { return simde_mm512_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sub(simde__m512 a, simde__m512 b) { return simde_mm512_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) { return simde_mm512_mul_ps(a, b); }
@@ -565,14 +601,24 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
+/* SIMDe 0.7.4 has no 512-bit cvtepu8_epi32: two 256-bit halves (vpmovzxbd ymm is AVX2) */
+SEGLOSS__VINLINE simde__m512i segloss__avx512_loadu8(const uint8_t *p)
+{
+    simde__m256i lo = simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p));
+    simde__m256i hi = simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)(p + 8)));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+SEGLOSS__VINLINE void segloss__avx512_storei(int32_t *p, simde__m512i a) { simde_mm512_storeu_si512((void *)p, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_set1i(int32_t a) { return simde_mm512_set1_epi32(a); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ieq(simde__m512i a, simde__m512i b) { return simde_mm512_cmpeq_epi32_mask(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_igt(simde__m512i a, simde__m512i b) { return simde_mm512_cmpgt_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_imask(simde__mmask16 m) { return simde_mm512_maskz_mov_epi32(m, simde_mm512_set1_epi32(-1)); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_asint(simde__m512 a) { return simde_mm512_castps_si512(a); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_asflt(simde__m512i a) { return simde_mm512_castsi512_ps(a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iadd(simde__m512i a, simde__m512i b) { return simde_mm512_add_epi32(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iand(simde__m512i a, simde__m512i b) { return simde_mm512_and_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b) { return simde_mm512_or_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iandn(simde__m512i a, simde__m512i b) { return simde_mm512_andnot_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
 #define SEGLOSS__ISA avx512
@@ -608,6 +654,15 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__neon_store(float *p, simde_float32x4_t a) { simde_vst1q_f32(p, a); }
 SEGLOSS__VINLINE void segloss__neon_storen(float *p, simde_float32x4_t a, int n)
 { float t[4]; simde_vst1q_f32(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+/* a non-temporal store on x86 (p 16-byte aligned); aarch64 has no such hint worth its cost */
+SEGLOSS__VINLINE void segloss__neon_stream(float *p, simde_float32x4_t a)
+{
+#if defined(SIMDE_X86_SSE_NATIVE) && !defined(SIMDE_ARM_NEON_A32V7_NATIVE)
+    _mm_stream_ps(p, a);
+#else
+    simde_vst1q_f32(p, a);
+#endif
+}
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_add(simde_float32x4_t a, simde_float32x4_t b) { return simde_vaddq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sub(simde_float32x4_t a, simde_float32x4_t b) { return simde_vsubq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_mul(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmulq_f32(a, b); }
@@ -634,14 +689,23 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadu8(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return simde_vreinterpretq_s32_u32(simde_vmovl_u16(simde_vget_low_u16(simde_vmovl_u8(simde_vcreate_u8(w)))));
+}
+SEGLOSS__VINLINE void segloss__neon_storei(int32_t *p, simde_int32x4_t a) { simde_vst1q_s32(p, a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_set1i(int32_t a) { return simde_vdupq_n_s32(a); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ieq(simde_int32x4_t a, simde_int32x4_t b) { return simde_vceqq_s32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_igt(simde_int32x4_t a, simde_int32x4_t b) { return simde_vcgtq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_imask(simde_uint32x4_t m) { return simde_vreinterpretq_s32_u32(m); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_asint(simde_float32x4_t a) { return simde_vreinterpretq_s32_f32(a); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_asflt(simde_int32x4_t a) { return simde_vreinterpretq_f32_s32(a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iadd(simde_int32x4_t a, simde_int32x4_t b) { return simde_vaddq_s32(a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iand(simde_int32x4_t a, simde_int32x4_t b) { return simde_vandq_s32(a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_ior(simde_int32x4_t a, simde_int32x4_t b) { return simde_vorrq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iandn(simde_int32x4_t a, simde_int32x4_t b) { return simde_vbicq_s32(b, a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
 { return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }
@@ -661,6 +725,7 @@ SEGLOSS__VINLINE float segloss__scalar_load(const float *p) { return *p; }
 SEGLOSS__VINLINE float segloss__scalar_loadn(const float *p, int n) { return n > 0 ? *p : 0.0f; }
 SEGLOSS__VINLINE void segloss__scalar_store(float *p, float a) { *p = a; }
 SEGLOSS__VINLINE void segloss__scalar_storen(float *p, float a, int n) { if (n > 0) *p = a; }
+SEGLOSS__VINLINE void segloss__scalar_stream(float *p, float a) { *p = a; }
 SEGLOSS__VINLINE float segloss__scalar_add(float a, float b) { return a + b; }
 SEGLOSS__VINLINE float segloss__scalar_sub(float a, float b) { return a - b; }
 SEGLOSS__VINLINE float segloss__scalar_mul(float a, float b) { return a * b; }
@@ -671,14 +736,18 @@ SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a 
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
+SEGLOSS__VINLINE int32_t segloss__scalar_loadu8(const uint8_t *p) { return *p; }
+SEGLOSS__VINLINE void segloss__scalar_storei(int32_t *p, int32_t a) { *p = a; }
 SEGLOSS__VINLINE int32_t segloss__scalar_set1i(int32_t a) { return a; }
 SEGLOSS__VINLINE int segloss__scalar_ieq(int32_t a, int32_t b) { return a == b; }
 SEGLOSS__VINLINE int segloss__scalar_igt(int32_t a, int32_t b) { return a > b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_imask(int m) { return -m; }
 SEGLOSS__VINLINE int32_t segloss__scalar_asint(float a) { int32_t r; memcpy(&r, &a, 4); return r; }
 SEGLOSS__VINLINE float segloss__scalar_asflt(int32_t a) { float r; memcpy(&r, &a, 4); return r; }
 SEGLOSS__VINLINE int32_t segloss__scalar_iadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 SEGLOSS__VINLINE int32_t segloss__scalar_iand(int32_t a, int32_t b) { return a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_ior(int32_t a, int32_t b) { return a | b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_iandn(int32_t a, int32_t b) { return ~a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_shl23(int32_t a) { return (int32_t)((uint32_t)a << 23); }
 SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((uint32_t)a >> 23); }
 /* SIMDe is done with: drop the complex.h macro it may have brought */
@@ -694,18 +763,18 @@ SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((ui
 
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #ifdef SEGLOSS__HAVE_AVX512
-    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__vmath__avx512 },
+    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__labels__avx512, segloss__vmath__avx512 },
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && SEGLOSS__X86
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__vmath__avx2 },
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
 #endif
 #ifdef SEGLOSS__HAVE_NEON_API
-    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__vmath__neon },
+    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__labels__neon, segloss__vmath__neon },
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: AVX2 API over NEON, never the best */
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__vmath__avx2 },
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
 #endif
-    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__vmath__scalar },
+    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__labels__scalar, segloss__vmath__scalar },
 };
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 
@@ -916,42 +985,6 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
-/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type, in
-   that type's width (an ignore_index the type cannot hold matches nothing). Returns nonzero
-   when one of them is neither a class nor ignore_index. */
-#define SEGLOSS__LABEL_LOOP(T, W, MIN, MAX, LIM)                                                \
-    do {                                                                                        \
-        const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
-        int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
-        const W lim = (W)(LIM);                                                                 \
-        W any = 0;                                                                              \
-        if (ignore >= (MIN) && ignore <= (MAX)) {                                               \
-            const W ign = (W)ignore;                                                            \
-            for (i = 0; i < len; i++) {                                                         \
-                const W v = (W)src[i], skip = v == ign;                                         \
-                any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                     \
-                dst[i] = skip ? -1 : (int32_t)v;                                                \
-            }                                                                                   \
-        } else { /* an ignore_index this type cannot hold: nothing is ignored */                \
-            for (i = 0; i < len; i++) {                                                         \
-                const W v = (W)src[i];                                                          \
-                any |= (v < 0) | (v >= lim);                                                    \
-                dst[i] = (int32_t)v;                                                            \
-            }                                                                                   \
-        }                                                                                       \
-        bad = any != 0;                                                                         \
-    } while (0)
-SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
-{
-    int i, bad = 0;
-    switch (in->label_type) { /* in->c <= INT32_MAX, checked with the input */
-    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t, int32_t, 0, 255, in->c < 256 ? in->c : 256); break;
-    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t, int32_t, INT32_MIN, INT32_MAX, in->c); break;
-    default: SEGLOSS__LABEL_LOOP(int64_t, int64_t, INT64_MIN, INT64_MAX, in->c); break;
-    }
-    return bad;
-}
-
 /* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
 #define SEGLOSS__BAD_LOOP(T)                                                                    \
     do {                                                                                        \
@@ -1012,6 +1045,7 @@ typedef struct segloss__job {
     const segloss_input *in;
     int64_t ignore;
     segloss__kernel_fn fn;
+    int ce;               /* the loss has a CE-family term                                     */
     float gamma;
     double *stats;        /* stats kernel: the group's arrays are at stats + g * 4C           */
     int64_t group0;       /* group of the slice's first sample (per-sample groups), or -1     */
@@ -1019,7 +1053,36 @@ typedef struct segloss__job {
     const float *wcoef;   /* grad: CE-family coefficient per class                            */
     const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
     double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
+    int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
+
+/* np NHWC rows of C classes <-> C class planes of stride B (to_planes picks the direction);
+   small C is a constant, so that the class loop unrolls. */
+SEGLOSS__VINLINE void segloss__transpose_c(float *rows, float *planes, int np, const int C, int B, const int to_planes)
+{
+    int i, c;
+    for (i = 0; i < np; i++)
+        for (c = 0; c < C; c++) {
+            if (to_planes) planes[c * B + i] = rows[i * C + c];
+            else rows[i * C + c] = planes[c * B + i];
+        }
+}
+SEGLOSS__PRIVATE void segloss__transpose(const float *rows, float *planes, int np, int C, int B, int to_planes)
+{
+    float *r = (float *)(uintptr_t)rows; /* written only when !to_planes: the gradient */
+    switch (C * 2 + !!to_planes) {
+    case 4: segloss__transpose_c(r, planes, np, 2, B, 0); break;
+    case 5: segloss__transpose_c(r, planes, np, 2, B, 1); break;
+    case 6: segloss__transpose_c(r, planes, np, 3, B, 0); break;
+    case 7: segloss__transpose_c(r, planes, np, 3, B, 1); break;
+    case 8: segloss__transpose_c(r, planes, np, 4, B, 0); break;
+    case 9: segloss__transpose_c(r, planes, np, 4, B, 1); break;
+    default:
+        if (to_planes) segloss__transpose_c(r, planes, np, C, B, 1);
+        else segloss__transpose_c(r, planes, np, C, B, 0);
+        break;
+    }
+}
 
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
@@ -1035,17 +1098,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
                 : direct ? 1 : SEGLOSS__TBUF / C;
-    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
+    const segloss__isa_table *t = segloss__table();
+    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     int64_t n, s0;
     memset(&a, 0, sizeof a);
     a.c = C;
+    a.ce = j->ce;
     a.gamma = j->gamma;
     a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
     a.y = y;
-    a.wy = wy;
+    a.w = j->wcoef;
     a.loss = j->loss;
+    a.stream = j->stream && !nhwc;
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -1057,13 +1123,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         a.B = j->B ? j->B + g * C : NULL;
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
-            const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
             const int64_t pos = n * S + s0;
-            int i, c;
-            segloss__labels(in, j->ignore, pos, np, y);
-            for (i = np; i < padded; i++) y[i] = -1;
-            if (j->wcoef)
-                for (i = 0; i < padded; i++) wy[i] = y[i] < 0 ? 0.0f : j->wcoef[y[i]];
+            t->labels(in, j->ignore, pos, np, y, NULL);
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -1074,19 +1135,13 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                const float *src = in->logits + pos * C;
-                for (i = 0; i < np; i++)
-                    for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
+                segloss__transpose(in->logits + pos * C, zt, np, C, B, 1);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && !direct && j->grad) {
-                float *dst = j->grad + pos * C;
-                for (i = 0; i < np; i++)
-                    for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];
-            }
+            if (nhwc && !direct && j->grad) segloss__transpose(j->grad + pos * C, gt, np, C, B, 0);
         }
     }
 }
@@ -1107,21 +1162,25 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
     const int64_t C = in->c;
     int64_t n, s;
     /* Validate and count in one pass over the labels (st is scratch: an error discards it).
-       Small C counts into four interleaved integer histograms: one counter per class would
-       make every increment wait for the previous one. */
+       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
+       do: one counter per class would make every increment wait for the previous one. */
+    const segloss__isa_table *t = segloss__table();
+    const int vcount = C <= SEGLOSS__VCOUNT;
     uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
+        int64_t vc[SEGLOSS__VCOUNT] = {0};
         int k, c;
         memset(hist, 0, sizeof hist);
         for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (segloss__labels(in, cfg->ignore_index, n * in->s + s, len, y)) {
+            if (t->labels(in, cfg->ignore_index, n * in->s + s, len, y, vcount ? vc : NULL)) {
                 *bad = segloss__bad_label(in, cfg->ignore_index);
                 return SEGLOSS_ERR_LABEL;
             }
+            if (vcount) continue;
             if (C <= SEGLOSS__HIST) {
                 for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
                 if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
@@ -1134,6 +1193,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                     if (y[i] >= 0) cnt[y[i]] += 1.0;
             }
         }
+        for (c = 0; vcount && c < C; c++) cnt[c] += (double)vc[c];
     }
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
@@ -1142,6 +1202,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.in = in;
         j.ignore = cfg->ignore_index;
         j.fn = segloss__table()->stats;
+        j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
         j.gamma = segloss__gamma(cfg);
         j.stats = st;
         j.group0 = group0;
@@ -1257,6 +1318,7 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.in = in;
     j.ignore = cfg->ignore_index;
     j.fn = segloss__table()->grad;
+    j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
     j.gamma = segloss__gamma(cfg);
     j.group0 = group0;
     j.grad = grad;
@@ -1264,7 +1326,9 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.A = A;
     j.B = B;
     j.loss = loss;
+    j.stream = (uint64_t)in->n * (uint64_t)in->c * (uint64_t)in->s * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
     segloss__run(&j);
+    if (j.stream) segloss__sfence();
 }
 
 /* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
@@ -2455,18 +2519,19 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
 #define SEGLOSS__ST(p, v, cnt) \
     do { if ((cnt) == SEGLOSS__W) SEGLOSS__V(store)(p, v); else SEGLOSS__V(storen)(p, v, cnt); } while (0)
 
-/* exp(x) for x <= 0, all the kernels need. Results below FLT_MIN (x < -87.3365) are 0; NaN
-   stays NaN. Cephes
-   polynomial after a two-step ln2 reduction. Measured over every float in [-87.3365, 0]
-   against the correctly rounded result: at most 1.01 ULP (tests/vmath.c). */
+/* exp(x) for x <= 0, all the kernels need: Cephes polynomial after a two-step ln2 reduction.
+   Measured over every float in [-87.3365, 0] against the correctly rounded result: at most
+   1.01 ULP (tests/vmath.c). Below, x is clamped: the result is at most FLT_MIN (2^-126), an
+   absolute error no softmax sum (>= 1) can see, and it is never 0, so e_y / s stays defined.
+   NaN stays NaN. */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
-    const SEGLOSS__F lo = SEGLOSS__C1(-87.33654475f), magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(max)(lo, x); /* NaN kept */
+    const SEGLOSS__F magic = SEGLOSS__C1(12582912.0f);
+    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__C1(-87.33654475f), x); /* NaN kept */
     SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
     SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
-    SEGLOSS__F p, y;
+    SEGLOSS__F p;
     r = SEGLOSS__V(fma)(n, SEGLOSS__C1(2.12194440e-4f), r);
     p = SEGLOSS__V(fma)(SEGLOSS__C1(1.9875691500e-4f), r, SEGLOSS__C1(1.3981999507e-3f));
     p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(8.3334519073e-3f));
@@ -2475,11 +2540,10 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
     p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(5.0000001201e-1f));
     p = SEGLOSS__V(fma)(p, SEGLOSS__V(mul)(r, r), r);
     p = SEGLOSS__V(add)(p, SEGLOSS__C1(1.0f));
-    /* 2^n: the low bits of t hold n + 0x400000 + magic's mantissa; shifting them into the
-       exponent field drops magic's bits. */
-    y = SEGLOSS__V(mul)(p, SEGLOSS__V(asflt)(SEGLOSS__V(shl23)(
-            SEGLOSS__V(iadd)(SEGLOSS__V(asint)(t), SEGLOSS__V(set1i)(127)))));
-    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, lo), SEGLOSS__C1(0.0f), y);
+    /* times 2^n, n in [-126, 0], by adding n to p's exponent field: the low bits of t hold
+       n + 0x400000 + magic's mantissa, and shifting them up by 23 keeps n mod 2^9, which
+       the 32-bit add turns into n. p >= 0.7 has exponent field >= 126, so the sum stays >= 0. */
+    return SEGLOSS__V(asflt)(SEGLOSS__V(iadd)(SEGLOSS__V(asint)(p), SEGLOSS__V(shl23)(SEGLOSS__V(asint)(t))));
 }
 
 /* log of a normal positive x (or NaN), its exponent field biased by 8388608 + bias (126, or
@@ -2539,55 +2603,174 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
     return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
 }
 
-/* Softmax of one vector of positions: what every kernel needs per position. */
-typedef struct {
-    SEGLOSS__F m, inv_s, py, l, lf, ff; /* max, 1/sum, p_y, -log p_y, focal term, grad factor */
-    SEGLOSS__F ea, by;                  /* Dice: sum_c e_c A_c, B_y                         */
-} SEGLOSS__K(head_t);
-
-/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise, when
-   park != NULL, it is parked in memory at park[c * ps] for the caller to reuse.
-   want_grad adds ff, ea, by. */
-SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, const int C, int i, const int cnt,
-                                                    SEGLOSS__I y, SEGLOSS__F *e, float *park, int64_t ps,
-                                                    const int want_grad)
+/* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
+   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt (C <=
+   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. Returns nonzero when a label is
+   neither a class nor ignore_index. uint8 and int32 labels go W at a time. */
+SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, int32_t C, int32_t ign,
+                                            const int u8, const int has_ign)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
-    const float *z = a->z + i;
-    SEGLOSS__K(head_t) h;
-    SEGLOSS__F q_sum = zero, ey = zero, zy = zero, s, u, q;
-    SEGLOSS__M big;
-    int c;
-    h.m = SEGLOSS__LD(z, cnt);
-    SEGLOSS__UNROLL for (c = 1; c < C; c++) h.m = SEGLOSS__V(max)(h.m, SEGLOSS__LD(z + c * a->zs, cnt));
-    h.ea = zero;
-    h.by = zero;
-    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
-        SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, h.m));
-        SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
-        if (e) e[c] = ec;
-        else if (park) SEGLOSS__ST(park + c * ps, ec, cnt);
-        q_sum = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sel)(is, zero, ec)); /* sum over c != y */
-        ey = SEGLOSS__V(sel)(is, ec, ey);
-        zy = SEGLOSS__V(sel)(is, zc, zy);
-        if (want_grad && a->A) {
-            h.ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), h.ea);
-            h.by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), h.by);
+    const SEGLOSS__I cm1 = SEGLOSS__V(set1i)(C - 1), zero = SEGLOSS__V(set1i)(0), ignv = SEGLOSS__V(set1i)(ign);
+    SEGLOSS__I bad = zero;
+    int32_t t[SEGLOSS__W];
+    int i, k;
+    for (i = 0; i < n; i += SEGLOSS__W) {
+        const int cnt = n - i < SEGLOSS__W ? n - i : SEGLOSS__W;
+        SEGLOSS__I v, s, v0;
+        if (cnt == SEGLOSS__W) {
+            v = u8 ? SEGLOSS__V(loadu8)((const uint8_t *)src + i) : SEGLOSS__V(loadi)((const int32_t *)src + i);
+        } else { /* the tail, padded with class 0 */
+            for (k = 0; k < SEGLOSS__W; k++)
+                t[k] = k >= cnt ? 0 : u8 ? ((const uint8_t *)src)[i + k] : ((const int32_t *)src)[i + k];
+            v = SEGLOSS__V(loadi)(t);
+        }
+        s = has_ign ? SEGLOSS__V(imask)(SEGLOSS__V(ieq)(v, ignv)) : zero;   /* ignored lanes */
+        v0 = SEGLOSS__V(iandn)(s, v);                                         /* ... as class 0 */
+        bad = SEGLOSS__V(ior)(bad, SEGLOSS__V(ior)(SEGLOSS__V(imask)(SEGLOSS__V(igt)(v0, cm1)),
+                                                    SEGLOSS__V(imask)(SEGLOSS__V(igt)(zero, v0))));
+        v = SEGLOSS__V(ior)(v, s);
+        if (cnt == SEGLOSS__W) SEGLOSS__V(storei)(y + i, v);
+        else {
+            SEGLOSS__V(storei)(t, v);
+            for (k = 0; k < cnt; k++) y[i + k] = t[k];
         }
     }
-    s = SEGLOSS__V(add)(q_sum, ey);
-    h.inv_s = SEGLOSS__V(div)(one, s);
-    h.py = SEGLOSS__V(mul)(ey, h.inv_s);
-    q = SEGLOSS__V(mul)(q_sum, h.inv_s);                    /* 1 - p_y without cancellation */
+    SEGLOSS__V(storei)(t, bad);
+    for (k = 1; k < SEGLOSS__W; k++) t[0] |= t[k];
+    return t[0] != 0;
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n,
+                                                       int32_t *y, int64_t *cnt)
+{
+    const int32_t C = (int32_t)in->c; /* in->c <= INT32_MAX, checked with the input */
+    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i, c, bad = 0;
+    if (in->label_type == SEGLOSS_LABEL_I64) {
+        const int64_t *src = (const int64_t *)in->labels + pos;
+        for (i = 0; i < n; i++) {
+            const int64_t v = src[i];
+            const int skip = v == ignore;
+            bad |= !skip & ((uint64_t)v >= (uint64_t)C);
+            y[i] = skip ? -1 : (int32_t)v;
+        }
+    } else {
+        /* an ignore_index the type cannot hold matches nothing */
+        const int u8 = in->label_type == SEGLOSS_LABEL_U8;
+        const int has_ign = u8 ? ignore >= 0 && ignore <= 255 : ignore >= INT32_MIN && ignore <= INT32_MAX;
+        const void *src = u8 ? (const void *)((const uint8_t *)in->labels + pos) : (const void *)((const int32_t *)in->labels + pos);
+        if (u8) bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 1, 1)
+                              : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 1, 0);
+        else bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 0, 1)
+                           : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 0, 0);
+    }
+    for (i = n; i < padded; i++) y[i] = -1;
+    if (cnt)
+        for (c = 0; c < C; c++) { /* counted as -1 per match */
+            const SEGLOSS__I cls = SEGLOSS__V(set1i)(c);
+            SEGLOSS__I acc = SEGLOSS__V(set1i)(0);
+            int32_t t[SEGLOSS__W];
+            int64_t sum = 0;
+            for (i = 0; i < padded; i += SEGLOSS__W)
+                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(SEGLOSS__V(ieq)(SEGLOSS__V(loadi)(y + i), cls)));
+            SEGLOSS__V(storei)(t, acc);
+            for (i = 0; i < SEGLOSS__W; i++) sum -= t[i];
+            cnt[c] += sum;
+        }
+    return bad;
+}
+
+/* A block is processed in phases, each a loop over the block's vectors that hands its
+   results to the next through these L1-resident arrays. Short loop bodies let the CPU overlap
+   the long dependency chain of one position (max, exp, sum, divide, log) with its
+   neighbours'; one fused body per vector would leave it waiting on that chain. */
+typedef struct {
+    float m[SEGLOSS__BLOCK], d[SEGLOSS__BLOCK];    /* max, max - z_y                        */
+    float q[SEGLOSS__BLOCK], ey[SEGLOSS__BLOCK];   /* sum_{c != y} e_c, e_y (e_c = e^(z_c - m)) */
+    float wy[SEGLOSS__BLOCK];                      /* CE-family coefficient w[y]            */
+    float ea[SEGLOSS__BLOCK], by[SEGLOSS__BLOCK];  /* Dice: sum_c e_c A_c, B_y              */
+    float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
+} SEGLOSS__K(blk_t);
+
+/* Lanes of vector i that hold positions of the block (0 for the padding past n). */
+#define SEGLOSS__CNT(n, i) ((n) - (i) >= SEGLOSS__W ? SEGLOSS__W : (n) > (i) ? (n) - (i) : 0)
+
+/* Phase 1, one vector of positions: the max, the exponentials (parked at park[c * ps], pcnt
+   lanes, when park != NULL) and the sums the later phases need (w[y] for the grad kernel,
+   the Dice sums when dice). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
+                                      float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const float *z = a->z + i;
+    const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+    SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
+    int c;
+    SEGLOSS__UNROLL for (c = 1; c < C; c++) m = SEGLOSS__V(max)(m, SEGLOSS__LD(z + c * a->zs, cnt));
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, m));
+        SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
+        if (park) SEGLOSS__ST(park + c * ps + i, ec, pcnt);
+        q = SEGLOSS__V(add)(q, SEGLOSS__V(sel)(is, zero, ec));
+        ey = SEGLOSS__V(sel)(is, ec, ey);
+        zy = SEGLOSS__V(sel)(is, zc, zy);
+        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->w[c]), wy);
+        if (dice) {
+            ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), ea);
+            by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), by);
+        }
+    }
+    SEGLOSS__V(store)(b->m + i, m);
+    SEGLOSS__V(store)(b->d + i, SEGLOSS__V(sub)(m, zy));
+    SEGLOSS__V(store)(b->q + i, q);
+    SEGLOSS__V(store)(b->ey + i, ey);
+    if (grad) SEGLOSS__V(store)(b->wy + i, wy);
+    if (dice) {
+        SEGLOSS__V(store)(b->ea + i, ea);
+        SEGLOSS__V(store)(b->by + i, by);
+    }
+}
+
+/* Phase 1 over the block, padding included (its labels are -1, its logits read as 0). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, const int grad, const int dice, float *park,
+                                          int64_t ps, const int own_park, SEGLOSS__K(blk_t) *b)
+{
+    const int n = a->npos, full = n - n % SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i;
+    for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(a, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
+    for (; i < padded; i += SEGLOSS__W) {
+        const int cnt = SEGLOSS__CNT(n, i);
+        SEGLOSS__K(soft)(a, C, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b);
+    }
+}
+
+/* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
+typedef struct {
+    SEGLOSS__F inv_s, py, lf, ff; /* 1/sum, p_y, focal term (-log p_y for CE), its grad factor */
+} SEGLOSS__K(tail_t);
+SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
+                                                    const int want_l, const int want_grad)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
+    const SEGLOSS__F ey = SEGLOSS__V(load)(b->ey + i), q_sum = SEGLOSS__V(load)(b->q + i);
+    const SEGLOSS__F s = SEGLOSS__V(add)(q_sum, ey);
+    SEGLOSS__K(tail_t) t;
+    SEGLOSS__F q, u, l;
+    SEGLOSS__M big;
+    int c;
+    t.inv_s = SEGLOSS__V(div)(one, s);
+    t.py = SEGLOSS__V(mul)(ey, t.inv_s);
+    t.lf = zero;
+    t.ff = one;
+    if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
+    q = SEGLOSS__V(mul)(q_sum, t.inv_s);                    /* 1 - p_y without cancellation */
     /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
     big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
     u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
     /* 1 + u = s / e_y, so p_y ~ 1/(1 + u) serves the log1p correction (1/s when big) */
-    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, h.inv_s, h.py)),
-                          SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
-    h.lf = h.l;
-    h.ff = one;
+    l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, t.inv_s, t.py)),
+                        SEGLOSS__V(sel)(big, SEGLOSS__V(load)(b->d + i), zero));
+    t.lf = l;
     if (a->gamma != 0.0f) {
         SEGLOSS__F qg = q;
         if (a->gamma_int > 0) {
@@ -2595,53 +2778,52 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
         } else {
             qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__C1(a->gamma), SEGLOSS__K(log)(q)));
         }
-        h.lf = SEGLOSS__V(mul)(qg, h.l);
+        t.lf = SEGLOSS__V(mul)(qg, l);
         if (want_grad) {
             /* dFL/dz = q^g (1 + g p_y r) (p - onehot), r = -log(p_y)/q -> 1 as q -> 0 */
-            SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(h.l, q), one);
-            SEGLOSS__F t = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, h.py), SEGLOSS__V(mul)(h.py, r), zero);
-            h.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), t, one));
+            SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(l, q), one);
+            SEGLOSS__F g = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, t.py), SEGLOSS__V(mul)(t.py, r), zero);
+            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), g, one));
         }
     }
-    return h;
+    return t;
 }
 
 /* Per-class statistics of one block: sum_l[c] += sum_{y=c} focal term, sum_i[c] += sum_{y=c}
-   p_c, sum_p[c] += sum p_c, over valid positions. Pass 1 finds each position's softmax; pass 2 runs
-   class by class so that the three sums of a class stay in registers. */
+   p_c, sum_p[c] += sum p_c, over valid positions. Phases 1 and 2 find each position's softmax;
+   phase 3 runs class by class so that the three sums of a class stay in registers. */
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
-    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK], eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    SEGLOSS__K(blk_t) b;
+    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
-    int i, c;
-    for (i = 0; i < n; i += W) {
-        SEGLOSS__K(head_t) h;
-        if (i + W <= n) h = SEGLOSS__K(head)(a, C, i, W, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
-        else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
-        SEGLOSS__V(store)(bm + i, h.m);
-        SEGLOSS__V(store)(bi + i, h.inv_s);
-        SEGLOSS__V(store)(bl + i, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
+    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i, c, u;
+    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, SEGLOSS__BLOCK, 1, &b);
+    for (i = 0; i < padded; i += W) {
+        SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, 0);
+        SEGLOSS__V(store)(b.k0 + i, t.inv_s);
+        SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
         float lane[SEGLOSS__LANES];
         const float *z = a->z + c * a->zs;
         const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-        int u;
         for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
-        for (i = 0; i < n; i += W) {
-            const int cnt = n - i < W ? n - i : W;
-            const int k = (i / W) % SEGLOSS__U;
-            SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-            SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-            SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + i)
-                                 : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt), SEGLOSS__V(load)(bm + i)));
-            SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(bi + i));
-            accp[k] = SEGLOSS__V(add)(accp[k], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
-            acci[k] = SEGLOSS__V(add)(acci[k], SEGLOSS__V(sel)(is, p, zero));
-            accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
-        }
+        for (i = 0; i < padded; i += SEGLOSS__LANES)
+            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+                const int at = i + u * W;
+                SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
+                SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
+                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + at)
+                                     : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + at, SEGLOSS__CNT(n, at)), SEGLOSS__V(load)(b.m + at)));
+                SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
+                accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
+                acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
+                accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b.k1 + at), zero));
+            }
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
         a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
@@ -2651,60 +2833,73 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
 }
 
-/* One vector of positions i .. i+cnt-1 (cnt == W but at the block's end). */
-SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, const int in_regs, int i,
-                                           const int cnt, SEGLOSS__F *acc)
-{
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    SEGLOSS__F e[4];
-    SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-    SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-    SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g ? a->g + i : NULL, a->gs, 1);
-    SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
-    SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-    SEGLOSS__F t, v, ts;
-    int c;
-    if (a->loss)
-        *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
-    if (!a->g) return;
-    if (a->A) {
-        SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
-        t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
-        v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
-    } else {
-        t = SEGLOSS__V(sub)(zero, nf);
-        v = nf;
-    }
-    ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
-    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        float *g = a->g + c * a->gs + i;
-        SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
-        SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
-        SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
-        SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
-    }
-}
-
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
-   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = wy * ff, S = sum_j p_j A_j + p_y B_y.
-   Small C keeps the exponentials in registers; larger C parks them in the gradient buffer. */
-SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int in_regs)
+   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
+   Phase 1 parks the exponentials (on the stack for up to SEGLOSS__EBUF classes, else in the
+   gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
+   exponentials into the gradient. */
+SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int dice)
 {
-    const int n = a->npos, W = SEGLOSS__W, full = n - n % W;
+    SEGLOSS__K(blk_t) b;
+    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
+    const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int keep = C <= SEGLOSS__EBUF; /* else park in the gradient buffer */
+    const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
+    float *park = !a->g ? NULL : keep ? eb : a->g;
+    const int64_t ps = keep ? SEGLOSS__BLOCK : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, u;
-    for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__C1(0.0f);
-    for (i = 0; i < full; i += W) SEGLOSS__K(grad_vec)(a, C, in_regs, i, W, &acc[(i / W) % SEGLOSS__U]);
-    if (i < n) SEGLOSS__K(grad_vec)(a, C, in_regs, i, n - i, &acc[(i / W) % SEGLOSS__U]);
+    int i, c, u;
+    SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+    for (i = 0; i < padded; i += SEGLOSS__LANES) /* unrolled: each accumulator stays in a register */
+        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            const int at = i + u * W;
+            const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, at, want_l, a->g != NULL);
+            const SEGLOSS__F wy = SEGLOSS__V(load)(b.wy + at);
+            const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
+            if (a->loss) {
+                SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), none);
+                acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
+            }
+            if (dice) {
+                const SEGLOSS__F by = SEGLOSS__V(load)(b.by + at);
+                const SEGLOSS__F S = SEGLOSS__V(fma)(SEGLOSS__V(load)(b.ea + at), t.inv_s, SEGLOSS__V(mul)(t.py, by));
+                SEGLOSS__V(store)(b.k0 + at, t.inv_s);
+                SEGLOSS__V(store)(b.k1 + at, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
+                SEGLOSS__V(store)(b.k2 + at, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
+            } else {
+                SEGLOSS__V(store)(b.k0 + at, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)));
+                SEGLOSS__V(store)(b.k2 + at, nf);
+            }
+        }
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
         *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
+    if (!a->g) return;
+    for (i = 0; i < n; i += W) {
+        const int cnt = n - i < W ? n - i : W;
+        const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+        const SEGLOSS__M valid = SEGLOSS__V(igt)(y, none);
+        const SEGLOSS__F k0 = SEGLOSS__V(load)(b.k0 + i), k2 = SEGLOSS__V(load)(b.k2 + i);
+        const SEGLOSS__F k1 = dice ? SEGLOSS__V(load)(b.k1 + i) : zero;
+        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+            float *g = a->g + c * a->gs + i;
+            SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), k1)) : k0;
+            SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, keep ? W : cnt), coef,
+                                            SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), k2, zero));
+            gv = SEGLOSS__V(sel)(valid, gv, zero);
+            if (a->stream && cnt == W && !((uintptr_t)g & (sizeof(SEGLOSS__F) - 1))) SEGLOSS__V(stream)(g, gv);
+            else SEGLOSS__ST(g, gv, cnt);
+        }
+    }
 }
 
-/* Entry points: small C compiled with C constant (loops unrolled, exponentials in registers). */
+/* Entry points: small C compiled with C constant (loops unrolled). */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(stats)(const segloss__args *a)
 {
     switch (a->c) {
@@ -2716,11 +2911,18 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(stats)(const segloss__args *a
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 {
-    switch (a->c) {
-    case 2: SEGLOSS__K(grad_body)(a, 2, 1); break;
-    case 3: SEGLOSS__K(grad_body)(a, 3, 1); break;
-    case 4: SEGLOSS__K(grad_body)(a, 4, 1); break;
-    default: SEGLOSS__K(grad_body)(a, a->c, 0); break;
+    const int dice = a->A != NULL;
+    switch (a->c * 2 + dice) {
+    case 4: SEGLOSS__K(grad_body)(a, 2, 0); break;
+    case 5: SEGLOSS__K(grad_body)(a, 2, 1); break;
+    case 6: SEGLOSS__K(grad_body)(a, 3, 0); break;
+    case 7: SEGLOSS__K(grad_body)(a, 3, 1); break;
+    case 8: SEGLOSS__K(grad_body)(a, 4, 0); break;
+    case 9: SEGLOSS__K(grad_body)(a, 4, 1); break;
+    default:
+        if (dice) SEGLOSS__K(grad_body)(a, a->c, 1);
+        else SEGLOSS__K(grad_body)(a, a->c, 0);
+        break;
     }
 }
 
@@ -2746,6 +2948,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x
 #undef SEGLOSS__C1
 #undef SEGLOSS__LD
 #undef SEGLOSS__ST
+#undef SEGLOSS__CNT
 #endif /* SEGLOSS__KERNEL_PASS */
 
 /*

@@ -42,6 +42,9 @@
                                itself once per ISA); default "segloss.h".
        SEGLOSS_MALLOC/FREE     implementation file: allocator for segloss_compute's scratch
                                (both or neither). Kernels never allocate.
+       SEGLOSS_STREAM_BYTES    implementation file: gradients of at least this many bytes
+                               (default 16 MiB) are written with non-temporal stores on x86,
+                               around the caches; define it larger to keep them cached.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
 

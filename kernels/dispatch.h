@@ -2,18 +2,18 @@
 
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #ifdef SEGLOSS__HAVE_AVX512
-    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__vmath__avx512 },
+    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__labels__avx512, segloss__vmath__avx512 },
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && SEGLOSS__X86
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__vmath__avx2 },
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
 #endif
 #ifdef SEGLOSS__HAVE_NEON_API
-    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__vmath__neon },
+    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__labels__neon, segloss__vmath__neon },
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: AVX2 API over NEON, never the best */
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__vmath__avx2 },
+    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
 #endif
-    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__vmath__scalar },
+    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__labels__scalar, segloss__vmath__scalar },
 };
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 

@@ -108,42 +108,6 @@ SEGLOSS__PRIVATE int64_t segloss__label(const segloss_input *in, int64_t i)
     }
 }
 
-/* Labels [pos, pos + len) as class indices, -1 where ignored: one loop per label type, in
-   that type's width (an ignore_index the type cannot hold matches nothing). Returns nonzero
-   when one of them is neither a class nor ignore_index. */
-#define SEGLOSS__LABEL_LOOP(T, W, MIN, MAX, LIM)                                                \
-    do {                                                                                        \
-        const T *SEGLOSS__RESTRICT src = (const T *)in->labels + pos;                           \
-        int32_t *SEGLOSS__RESTRICT dst = y;                                                     \
-        const W lim = (W)(LIM);                                                                 \
-        W any = 0;                                                                              \
-        if (ignore >= (MIN) && ignore <= (MAX)) {                                               \
-            const W ign = (W)ignore;                                                            \
-            for (i = 0; i < len; i++) {                                                         \
-                const W v = (W)src[i], skip = v == ign;                                         \
-                any |= (skip ^ 1) & ((v < 0) | (v >= lim));                                     \
-                dst[i] = skip ? -1 : (int32_t)v;                                                \
-            }                                                                                   \
-        } else { /* an ignore_index this type cannot hold: nothing is ignored */                \
-            for (i = 0; i < len; i++) {                                                         \
-                const W v = (W)src[i];                                                          \
-                any |= (v < 0) | (v >= lim);                                                    \
-                dst[i] = (int32_t)v;                                                            \
-            }                                                                                   \
-        }                                                                                       \
-        bad = any != 0;                                                                         \
-    } while (0)
-SEGLOSS__PRIVATE int segloss__labels(const segloss_input *in, int64_t ignore, int64_t pos, int len, int32_t *y)
-{
-    int i, bad = 0;
-    switch (in->label_type) { /* in->c <= INT32_MAX, checked with the input */
-    case SEGLOSS_LABEL_U8: SEGLOSS__LABEL_LOOP(uint8_t, int32_t, 0, 255, in->c < 256 ? in->c : 256); break;
-    case SEGLOSS_LABEL_I32: SEGLOSS__LABEL_LOOP(int32_t, int32_t, INT32_MIN, INT32_MAX, in->c); break;
-    default: SEGLOSS__LABEL_LOOP(int64_t, int64_t, INT64_MIN, INT64_MAX, in->c); break;
-    }
-    return bad;
-}
-
 /* First label outside [0, C) that is not ignore_index, as a flat index n*S+s; -1 if none. */
 #define SEGLOSS__BAD_LOOP(T)                                                                    \
     do {                                                                                        \
@@ -204,6 +168,7 @@ typedef struct segloss__job {
     const segloss_input *in;
     int64_t ignore;
     segloss__kernel_fn fn;
+    int ce;               /* the loss has a CE-family term                                     */
     float gamma;
     double *stats;        /* stats kernel: the group's arrays are at stats + g * 4C           */
     int64_t group0;       /* group of the slice's first sample (per-sample groups), or -1     */
@@ -211,7 +176,36 @@ typedef struct segloss__job {
     const float *wcoef;   /* grad: CE-family coefficient per class                            */
     const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
     double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
+    int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
+
+/* np NHWC rows of C classes <-> C class planes of stride B (to_planes picks the direction);
+   small C is a constant, so that the class loop unrolls. */
+SEGLOSS__VINLINE void segloss__transpose_c(float *rows, float *planes, int np, const int C, int B, const int to_planes)
+{
+    int i, c;
+    for (i = 0; i < np; i++)
+        for (c = 0; c < C; c++) {
+            if (to_planes) planes[c * B + i] = rows[i * C + c];
+            else rows[i * C + c] = planes[c * B + i];
+        }
+}
+SEGLOSS__PRIVATE void segloss__transpose(const float *rows, float *planes, int np, int C, int B, int to_planes)
+{
+    float *r = (float *)(uintptr_t)rows; /* written only when !to_planes: the gradient */
+    switch (C * 2 + !!to_planes) {
+    case 4: segloss__transpose_c(r, planes, np, 2, B, 0); break;
+    case 5: segloss__transpose_c(r, planes, np, 2, B, 1); break;
+    case 6: segloss__transpose_c(r, planes, np, 3, B, 0); break;
+    case 7: segloss__transpose_c(r, planes, np, 3, B, 1); break;
+    case 8: segloss__transpose_c(r, planes, np, 4, B, 0); break;
+    case 9: segloss__transpose_c(r, planes, np, 4, B, 1); break;
+    default:
+        if (to_planes) segloss__transpose_c(r, planes, np, C, B, 1);
+        else segloss__transpose_c(r, planes, np, C, B, 0);
+        break;
+    }
+}
 
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
@@ -227,17 +221,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
                 : direct ? 1 : SEGLOSS__TBUF / C;
-    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF], wy[SEGLOSS__BLOCK];
+    const segloss__isa_table *t = segloss__table();
+    float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     int64_t n, s0;
     memset(&a, 0, sizeof a);
     a.c = C;
+    a.ce = j->ce;
     a.gamma = j->gamma;
     a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
     a.y = y;
-    a.wy = wy;
+    a.w = j->wcoef;
     a.loss = j->loss;
+    a.stream = j->stream && !nhwc;
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -249,13 +246,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         a.B = j->B ? j->B + g * C : NULL;
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
-            const int padded = (np + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
             const int64_t pos = n * S + s0;
-            int i, c;
-            segloss__labels(in, j->ignore, pos, np, y);
-            for (i = np; i < padded; i++) y[i] = -1;
-            if (j->wcoef)
-                for (i = 0; i < padded; i++) wy[i] = y[i] < 0 ? 0.0f : j->wcoef[y[i]];
+            t->labels(in, j->ignore, pos, np, y, NULL);
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -266,19 +258,13 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                const float *src = in->logits + pos * C;
-                for (i = 0; i < np; i++)
-                    for (c = 0; c < C; c++) zt[c * B + i] = src[i * C + c];
+                segloss__transpose(in->logits + pos * C, zt, np, C, B, 1);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && !direct && j->grad) {
-                float *dst = j->grad + pos * C;
-                for (i = 0; i < np; i++)
-                    for (c = 0; c < C; c++) dst[i * C + c] = gt[c * B + i];
-            }
+            if (nhwc && !direct && j->grad) segloss__transpose(j->grad + pos * C, gt, np, C, B, 0);
         }
     }
 }
@@ -299,21 +285,25 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
     const int64_t C = in->c;
     int64_t n, s;
     /* Validate and count in one pass over the labels (st is scratch: an error discards it).
-       Small C counts into four interleaved integer histograms: one counter per class would
-       make every increment wait for the previous one. */
+       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
+       do: one counter per class would make every increment wait for the previous one. */
+    const segloss__isa_table *t = segloss__table();
+    const int vcount = C <= SEGLOSS__VCOUNT;
     uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
+        int64_t vc[SEGLOSS__VCOUNT] = {0};
         int k, c;
         memset(hist, 0, sizeof hist);
         for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (segloss__labels(in, cfg->ignore_index, n * in->s + s, len, y)) {
+            if (t->labels(in, cfg->ignore_index, n * in->s + s, len, y, vcount ? vc : NULL)) {
                 *bad = segloss__bad_label(in, cfg->ignore_index);
                 return SEGLOSS_ERR_LABEL;
             }
+            if (vcount) continue;
             if (C <= SEGLOSS__HIST) {
                 for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
                 if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
@@ -326,6 +316,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                     if (y[i] >= 0) cnt[y[i]] += 1.0;
             }
         }
+        for (c = 0; vcount && c < C; c++) cnt[c] += (double)vc[c];
     }
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
@@ -334,6 +325,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.in = in;
         j.ignore = cfg->ignore_index;
         j.fn = segloss__table()->stats;
+        j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
         j.gamma = segloss__gamma(cfg);
         j.stats = st;
         j.group0 = group0;
@@ -449,6 +441,7 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.in = in;
     j.ignore = cfg->ignore_index;
     j.fn = segloss__table()->grad;
+    j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
     j.gamma = segloss__gamma(cfg);
     j.group0 = group0;
     j.grad = grad;
@@ -456,7 +449,9 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.A = A;
     j.B = B;
     j.loss = loss;
+    j.stream = (uint64_t)in->n * (uint64_t)in->c * (uint64_t)in->s * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
     segloss__run(&j);
+    if (j.stream) segloss__sfence();
 }
 
 /* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */

@@ -93,7 +93,9 @@
 #define SEGLOSS__TBUF 4096
 /* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
 #define SEGLOSS__EBUF 16
-/* Label counting uses small integer histograms up to this many classes (a power of two). */
+/* Labels are counted with vector compares up to this many classes, above with small integer
+   histograms up to SEGLOSS__HIST classes (a power of two), above that one by one. */
+#define SEGLOSS__VCOUNT 8
 #define SEGLOSS__HIST 64
 
 /* Arguments of one kernel call: one block of positions of one sample, class-planar. */
@@ -102,13 +104,15 @@ typedef struct segloss__args {
     float *g;            /* gradient, same addressing with gs (may equal z: in place)       */
     int64_t zs, gs;
     const int32_t *y;    /* label per position, -1 = ignored; padded with -1 to a x16       */
-    const float *wy;     /* grad/loss weight of the CE-family term per position (grad only) */
+    const float *w;      /* grad/loss: the CE-family term's coefficient per class, or NULL   */
     int npos, c;
+    int ce;              /* the loss has a CE-family term (else its terms are not computed)  */
     float gamma;         /* focal gamma (0 = cross entropy)                                   */
     int gamma_int;       /* gamma as an integer 1..16, or 0 when gamma is 0 or not integral   */
     const float *A, *B;  /* Dice/Tversky: dL/dp_c(i) = A[c] + B[c] * [y_i == c]; NULL = none  */
     double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
-    double *loss;        /* grad with loss: adds sum of wy * focal term                        */
+    double *loss;        /* grad with loss: adds sum of w[y] * focal term                      */
+    int stream;          /* grad: write aligned vectors with non-temporal stores              */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -116,8 +120,24 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
+    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
 } segloss__isa_table;
+
+/* Gradients of at least this many bytes are written around the caches (non-temporal stores,
+   x86): they would only evict the logits and labels still to be read, and the write skips
+   reading each line first. Smaller ones stay in cache for the caller's next step. */
+#ifndef SEGLOSS_STREAM_BYTES
+#define SEGLOSS_STREAM_BYTES (16u << 20)
+#endif
+
+/* Orders non-temporal stores before whatever the caller does next. */
+SEGLOSS__PRIVATE void segloss__sfence(void)
+{
+#if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+    __asm__ __volatile__("sfence" ::: "memory");
+#endif
+}
 
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */

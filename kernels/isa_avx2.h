@@ -22,6 +22,7 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
 { float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a) { simde_mm256_stream_ps(p, a); } /* p 32-byte aligned */
 SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }
@@ -31,14 +32,18 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { r
 SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_loadu8(const uint8_t *p) { return simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p)); }
+SEGLOSS__VINLINE void segloss__avx2_storei(int32_t *p, simde__m256i a) { simde_mm256_storeu_si256((simde__m256i *)(void *)p, a); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_set1i(int32_t a) { return simde_mm256_set1_epi32(a); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_ieq(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpeq_epi32(a, b)); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_igt(simde__m256i a, simde__m256i b) { return simde_mm256_castsi256_ps(simde_mm256_cmpgt_epi32(a, b)); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_imask(simde__m256 m) { return simde_mm256_castps_si256(m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_asint(simde__m256 a) { return simde_mm256_castps_si256(a); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_asflt(simde__m256i a) { return simde_mm256_castsi256_ps(a); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iadd(simde__m256i a, simde__m256i b) { return simde_mm256_add_epi32(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iand(simde__m256i a, simde__m256i b) { return simde_mm256_and_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) { return simde_mm256_or_si256(a, b); }
+SEGLOSS__VINLINE simde__m256i segloss__avx2_iandn(simde__m256i a, simde__m256i b) { return simde_mm256_andnot_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
 #define SEGLOSS__ISA avx2

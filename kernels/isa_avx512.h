@@ -23,6 +23,14 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
 { float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 64-byte aligned */
+{
+#if defined(SIMDE_X86_AVX512F_NATIVE)
+    _mm512_stream_ps(p, a);
+#else
+    simde_mm512_storeu_ps(p, a);
+#endif
+}
 SEGLOSS__VINLINE simde__m512 segloss__avx512_add(simde__m512 a, simde__m512 b) { return simde_mm512_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sub(simde__m512 a, simde__m512 b) { return simde_mm512_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_mul(simde__m512 a, simde__m512 b) { return simde_mm512_mul_ps(a, b); }
@@ -32,14 +40,24 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
+/* SIMDe 0.7.4 has no 512-bit cvtepu8_epi32: two 256-bit halves (vpmovzxbd ymm is AVX2) */
+SEGLOSS__VINLINE simde__m512i segloss__avx512_loadu8(const uint8_t *p)
+{
+    simde__m256i lo = simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p));
+    simde__m256i hi = simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)(p + 8)));
+    return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(lo), hi, 1);
+}
+SEGLOSS__VINLINE void segloss__avx512_storei(int32_t *p, simde__m512i a) { simde_mm512_storeu_si512((void *)p, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_set1i(int32_t a) { return simde_mm512_set1_epi32(a); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ieq(simde__m512i a, simde__m512i b) { return simde_mm512_cmpeq_epi32_mask(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_igt(simde__m512i a, simde__m512i b) { return simde_mm512_cmpgt_epi32_mask(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_imask(simde__mmask16 m) { return simde_mm512_maskz_mov_epi32(m, simde_mm512_set1_epi32(-1)); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_asint(simde__m512 a) { return simde_mm512_castps_si512(a); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_asflt(simde__m512i a) { return simde_mm512_castsi512_ps(a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iadd(simde__m512i a, simde__m512i b) { return simde_mm512_add_epi32(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iand(simde__m512i a, simde__m512i b) { return simde_mm512_and_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b) { return simde_mm512_or_si512(a, b); }
+SEGLOSS__VINLINE simde__m512i segloss__avx512_iandn(simde__m512i a, simde__m512i b) { return simde_mm512_andnot_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
 #define SEGLOSS__ISA avx512

@@ -12,6 +12,15 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__neon_store(float *p, simde_float32x4_t a) { simde_vst1q_f32(p, a); }
 SEGLOSS__VINLINE void segloss__neon_storen(float *p, simde_float32x4_t a, int n)
 { float t[4]; simde_vst1q_f32(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
+/* a non-temporal store on x86 (p 16-byte aligned); aarch64 has no such hint worth its cost */
+SEGLOSS__VINLINE void segloss__neon_stream(float *p, simde_float32x4_t a)
+{
+#if defined(SIMDE_X86_SSE_NATIVE) && !defined(SIMDE_ARM_NEON_A32V7_NATIVE)
+    _mm_stream_ps(p, a);
+#else
+    simde_vst1q_f32(p, a);
+#endif
+}
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_add(simde_float32x4_t a, simde_float32x4_t b) { return simde_vaddq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sub(simde_float32x4_t a, simde_float32x4_t b) { return simde_vsubq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_mul(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmulq_f32(a, b); }
@@ -38,14 +47,23 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadu8(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return simde_vreinterpretq_s32_u32(simde_vmovl_u16(simde_vget_low_u16(simde_vmovl_u8(simde_vcreate_u8(w)))));
+}
+SEGLOSS__VINLINE void segloss__neon_storei(int32_t *p, simde_int32x4_t a) { simde_vst1q_s32(p, a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_set1i(int32_t a) { return simde_vdupq_n_s32(a); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ieq(simde_int32x4_t a, simde_int32x4_t b) { return simde_vceqq_s32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_igt(simde_int32x4_t a, simde_int32x4_t b) { return simde_vcgtq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_imask(simde_uint32x4_t m) { return simde_vreinterpretq_s32_u32(m); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_asint(simde_float32x4_t a) { return simde_vreinterpretq_s32_f32(a); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_asflt(simde_int32x4_t a) { return simde_vreinterpretq_f32_s32(a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iadd(simde_int32x4_t a, simde_int32x4_t b) { return simde_vaddq_s32(a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iand(simde_int32x4_t a, simde_int32x4_t b) { return simde_vandq_s32(a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_ior(simde_int32x4_t a, simde_int32x4_t b) { return simde_vorrq_s32(a, b); }
+SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iandn(simde_int32x4_t a, simde_int32x4_t b) { return simde_vbicq_s32(b, a); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
 { return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }

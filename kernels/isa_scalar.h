@@ -8,6 +8,7 @@ SEGLOSS__VINLINE float segloss__scalar_load(const float *p) { return *p; }
 SEGLOSS__VINLINE float segloss__scalar_loadn(const float *p, int n) { return n > 0 ? *p : 0.0f; }
 SEGLOSS__VINLINE void segloss__scalar_store(float *p, float a) { *p = a; }
 SEGLOSS__VINLINE void segloss__scalar_storen(float *p, float a, int n) { if (n > 0) *p = a; }
+SEGLOSS__VINLINE void segloss__scalar_stream(float *p, float a) { *p = a; }
 SEGLOSS__VINLINE float segloss__scalar_add(float a, float b) { return a + b; }
 SEGLOSS__VINLINE float segloss__scalar_sub(float a, float b) { return a - b; }
 SEGLOSS__VINLINE float segloss__scalar_mul(float a, float b) { return a * b; }
@@ -18,14 +19,18 @@ SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a 
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
+SEGLOSS__VINLINE int32_t segloss__scalar_loadu8(const uint8_t *p) { return *p; }
+SEGLOSS__VINLINE void segloss__scalar_storei(int32_t *p, int32_t a) { *p = a; }
 SEGLOSS__VINLINE int32_t segloss__scalar_set1i(int32_t a) { return a; }
 SEGLOSS__VINLINE int segloss__scalar_ieq(int32_t a, int32_t b) { return a == b; }
 SEGLOSS__VINLINE int segloss__scalar_igt(int32_t a, int32_t b) { return a > b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_imask(int m) { return -m; }
 SEGLOSS__VINLINE int32_t segloss__scalar_asint(float a) { int32_t r; memcpy(&r, &a, 4); return r; }
 SEGLOSS__VINLINE float segloss__scalar_asflt(int32_t a) { float r; memcpy(&r, &a, 4); return r; }
 SEGLOSS__VINLINE int32_t segloss__scalar_iadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
 SEGLOSS__VINLINE int32_t segloss__scalar_iand(int32_t a, int32_t b) { return a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_ior(int32_t a, int32_t b) { return a | b; }
+SEGLOSS__VINLINE int32_t segloss__scalar_iandn(int32_t a, int32_t b) { return ~a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_shl23(int32_t a) { return (int32_t)((uint32_t)a << 23); }
 SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((uint32_t)a >> 23); }
 /* SIMDe is done with: drop the complex.h macro it may have brought */

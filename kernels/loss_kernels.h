@@ -22,18 +22,19 @@
 #define SEGLOSS__ST(p, v, cnt) \
     do { if ((cnt) == SEGLOSS__W) SEGLOSS__V(store)(p, v); else SEGLOSS__V(storen)(p, v, cnt); } while (0)
 
-/* exp(x) for x <= 0, all the kernels need. Results below FLT_MIN (x < -87.3365) are 0; NaN
-   stays NaN. Cephes
-   polynomial after a two-step ln2 reduction. Measured over every float in [-87.3365, 0]
-   against the correctly rounded result: at most 1.01 ULP (tests/vmath.c). */
+/* exp(x) for x <= 0, all the kernels need: Cephes polynomial after a two-step ln2 reduction.
+   Measured over every float in [-87.3365, 0] against the correctly rounded result: at most
+   1.01 ULP (tests/vmath.c). Below, x is clamped: the result is at most FLT_MIN (2^-126), an
+   absolute error no softmax sum (>= 1) can see, and it is never 0, so e_y / s stays defined.
+   NaN stays NaN. */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
-    const SEGLOSS__F lo = SEGLOSS__C1(-87.33654475f), magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(max)(lo, x); /* NaN kept */
+    const SEGLOSS__F magic = SEGLOSS__C1(12582912.0f);
+    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__C1(-87.33654475f), x); /* NaN kept */
     SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
     SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
-    SEGLOSS__F p, y;
+    SEGLOSS__F p;
     r = SEGLOSS__V(fma)(n, SEGLOSS__C1(2.12194440e-4f), r);
     p = SEGLOSS__V(fma)(SEGLOSS__C1(1.9875691500e-4f), r, SEGLOSS__C1(1.3981999507e-3f));
     p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(8.3334519073e-3f));
@@ -42,11 +43,10 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
     p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(5.0000001201e-1f));
     p = SEGLOSS__V(fma)(p, SEGLOSS__V(mul)(r, r), r);
     p = SEGLOSS__V(add)(p, SEGLOSS__C1(1.0f));
-    /* 2^n: the low bits of t hold n + 0x400000 + magic's mantissa; shifting them into the
-       exponent field drops magic's bits. */
-    y = SEGLOSS__V(mul)(p, SEGLOSS__V(asflt)(SEGLOSS__V(shl23)(
-            SEGLOSS__V(iadd)(SEGLOSS__V(asint)(t), SEGLOSS__V(set1i)(127)))));
-    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, lo), SEGLOSS__C1(0.0f), y);
+    /* times 2^n, n in [-126, 0], by adding n to p's exponent field: the low bits of t hold
+       n + 0x400000 + magic's mantissa, and shifting them up by 23 keeps n mod 2^9, which
+       the 32-bit add turns into n. p >= 0.7 has exponent field >= 126, so the sum stays >= 0. */
+    return SEGLOSS__V(asflt)(SEGLOSS__V(iadd)(SEGLOSS__V(asint)(p), SEGLOSS__V(shl23)(SEGLOSS__V(asint)(t))));
 }
 
 /* log of a normal positive x (or NaN), its exponent field biased by 8388608 + bias (126, or
@@ -106,55 +106,174 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
     return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
 }
 
-/* Softmax of one vector of positions: what every kernel needs per position. */
-typedef struct {
-    SEGLOSS__F m, inv_s, py, l, lf, ff; /* max, 1/sum, p_y, -log p_y, focal term, grad factor */
-    SEGLOSS__F ea, by;                  /* Dice: sum_c e_c A_c, B_y                         */
-} SEGLOSS__K(head_t);
-
-/* e[c] receives exp(z_c - m) when e != NULL (small C, kept in registers); otherwise, when
-   park != NULL, it is parked in memory at park[c * ps] for the caller to reuse.
-   want_grad adds ff, ea, by. */
-SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, const int C, int i, const int cnt,
-                                                    SEGLOSS__I y, SEGLOSS__F *e, float *park, int64_t ps,
-                                                    const int want_grad)
+/* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
+   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt (C <=
+   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. Returns nonzero when a label is
+   neither a class nor ignore_index. uint8 and int32 labels go W at a time. */
+SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, int32_t C, int32_t ign,
+                                            const int u8, const int has_ign)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
-    const float *z = a->z + i;
-    SEGLOSS__K(head_t) h;
-    SEGLOSS__F q_sum = zero, ey = zero, zy = zero, s, u, q;
-    SEGLOSS__M big;
-    int c;
-    h.m = SEGLOSS__LD(z, cnt);
-    SEGLOSS__UNROLL for (c = 1; c < C; c++) h.m = SEGLOSS__V(max)(h.m, SEGLOSS__LD(z + c * a->zs, cnt));
-    h.ea = zero;
-    h.by = zero;
-    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
-        SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, h.m));
-        SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
-        if (e) e[c] = ec;
-        else if (park) SEGLOSS__ST(park + c * ps, ec, cnt);
-        q_sum = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sel)(is, zero, ec)); /* sum over c != y */
-        ey = SEGLOSS__V(sel)(is, ec, ey);
-        zy = SEGLOSS__V(sel)(is, zc, zy);
-        if (want_grad && a->A) {
-            h.ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), h.ea);
-            h.by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), h.by);
+    const SEGLOSS__I cm1 = SEGLOSS__V(set1i)(C - 1), zero = SEGLOSS__V(set1i)(0), ignv = SEGLOSS__V(set1i)(ign);
+    SEGLOSS__I bad = zero;
+    int32_t t[SEGLOSS__W];
+    int i, k;
+    for (i = 0; i < n; i += SEGLOSS__W) {
+        const int cnt = n - i < SEGLOSS__W ? n - i : SEGLOSS__W;
+        SEGLOSS__I v, s, v0;
+        if (cnt == SEGLOSS__W) {
+            v = u8 ? SEGLOSS__V(loadu8)((const uint8_t *)src + i) : SEGLOSS__V(loadi)((const int32_t *)src + i);
+        } else { /* the tail, padded with class 0 */
+            for (k = 0; k < SEGLOSS__W; k++)
+                t[k] = k >= cnt ? 0 : u8 ? ((const uint8_t *)src)[i + k] : ((const int32_t *)src)[i + k];
+            v = SEGLOSS__V(loadi)(t);
+        }
+        s = has_ign ? SEGLOSS__V(imask)(SEGLOSS__V(ieq)(v, ignv)) : zero;   /* ignored lanes */
+        v0 = SEGLOSS__V(iandn)(s, v);                                         /* ... as class 0 */
+        bad = SEGLOSS__V(ior)(bad, SEGLOSS__V(ior)(SEGLOSS__V(imask)(SEGLOSS__V(igt)(v0, cm1)),
+                                                    SEGLOSS__V(imask)(SEGLOSS__V(igt)(zero, v0))));
+        v = SEGLOSS__V(ior)(v, s);
+        if (cnt == SEGLOSS__W) SEGLOSS__V(storei)(y + i, v);
+        else {
+            SEGLOSS__V(storei)(t, v);
+            for (k = 0; k < cnt; k++) y[i + k] = t[k];
         }
     }
-    s = SEGLOSS__V(add)(q_sum, ey);
-    h.inv_s = SEGLOSS__V(div)(one, s);
-    h.py = SEGLOSS__V(mul)(ey, h.inv_s);
-    q = SEGLOSS__V(mul)(q_sum, h.inv_s);                    /* 1 - p_y without cancellation */
+    SEGLOSS__V(storei)(t, bad);
+    for (k = 1; k < SEGLOSS__W; k++) t[0] |= t[k];
+    return t[0] != 0;
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n,
+                                                       int32_t *y, int64_t *cnt)
+{
+    const int32_t C = (int32_t)in->c; /* in->c <= INT32_MAX, checked with the input */
+    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i, c, bad = 0;
+    if (in->label_type == SEGLOSS_LABEL_I64) {
+        const int64_t *src = (const int64_t *)in->labels + pos;
+        for (i = 0; i < n; i++) {
+            const int64_t v = src[i];
+            const int skip = v == ignore;
+            bad |= !skip & ((uint64_t)v >= (uint64_t)C);
+            y[i] = skip ? -1 : (int32_t)v;
+        }
+    } else {
+        /* an ignore_index the type cannot hold matches nothing */
+        const int u8 = in->label_type == SEGLOSS_LABEL_U8;
+        const int has_ign = u8 ? ignore >= 0 && ignore <= 255 : ignore >= INT32_MIN && ignore <= INT32_MAX;
+        const void *src = u8 ? (const void *)((const uint8_t *)in->labels + pos) : (const void *)((const int32_t *)in->labels + pos);
+        if (u8) bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 1, 1)
+                              : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 1, 0);
+        else bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 0, 1)
+                           : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 0, 0);
+    }
+    for (i = n; i < padded; i++) y[i] = -1;
+    if (cnt)
+        for (c = 0; c < C; c++) { /* counted as -1 per match */
+            const SEGLOSS__I cls = SEGLOSS__V(set1i)(c);
+            SEGLOSS__I acc = SEGLOSS__V(set1i)(0);
+            int32_t t[SEGLOSS__W];
+            int64_t sum = 0;
+            for (i = 0; i < padded; i += SEGLOSS__W)
+                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(SEGLOSS__V(ieq)(SEGLOSS__V(loadi)(y + i), cls)));
+            SEGLOSS__V(storei)(t, acc);
+            for (i = 0; i < SEGLOSS__W; i++) sum -= t[i];
+            cnt[c] += sum;
+        }
+    return bad;
+}
+
+/* A block is processed in phases, each a loop over the block's vectors that hands its
+   results to the next through these L1-resident arrays. Short loop bodies let the CPU overlap
+   the long dependency chain of one position (max, exp, sum, divide, log) with its
+   neighbours'; one fused body per vector would leave it waiting on that chain. */
+typedef struct {
+    float m[SEGLOSS__BLOCK], d[SEGLOSS__BLOCK];    /* max, max - z_y                        */
+    float q[SEGLOSS__BLOCK], ey[SEGLOSS__BLOCK];   /* sum_{c != y} e_c, e_y (e_c = e^(z_c - m)) */
+    float wy[SEGLOSS__BLOCK];                      /* CE-family coefficient w[y]            */
+    float ea[SEGLOSS__BLOCK], by[SEGLOSS__BLOCK];  /* Dice: sum_c e_c A_c, B_y              */
+    float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
+} SEGLOSS__K(blk_t);
+
+/* Lanes of vector i that hold positions of the block (0 for the padding past n). */
+#define SEGLOSS__CNT(n, i) ((n) - (i) >= SEGLOSS__W ? SEGLOSS__W : (n) > (i) ? (n) - (i) : 0)
+
+/* Phase 1, one vector of positions: the max, the exponentials (parked at park[c * ps], pcnt
+   lanes, when park != NULL) and the sums the later phases need (w[y] for the grad kernel,
+   the Dice sums when dice). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
+                                      float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const float *z = a->z + i;
+    const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+    SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
+    int c;
+    SEGLOSS__UNROLL for (c = 1; c < C; c++) m = SEGLOSS__V(max)(m, SEGLOSS__LD(z + c * a->zs, cnt));
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, m));
+        SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
+        if (park) SEGLOSS__ST(park + c * ps + i, ec, pcnt);
+        q = SEGLOSS__V(add)(q, SEGLOSS__V(sel)(is, zero, ec));
+        ey = SEGLOSS__V(sel)(is, ec, ey);
+        zy = SEGLOSS__V(sel)(is, zc, zy);
+        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->w[c]), wy);
+        if (dice) {
+            ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), ea);
+            by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), by);
+        }
+    }
+    SEGLOSS__V(store)(b->m + i, m);
+    SEGLOSS__V(store)(b->d + i, SEGLOSS__V(sub)(m, zy));
+    SEGLOSS__V(store)(b->q + i, q);
+    SEGLOSS__V(store)(b->ey + i, ey);
+    if (grad) SEGLOSS__V(store)(b->wy + i, wy);
+    if (dice) {
+        SEGLOSS__V(store)(b->ea + i, ea);
+        SEGLOSS__V(store)(b->by + i, by);
+    }
+}
+
+/* Phase 1 over the block, padding included (its labels are -1, its logits read as 0). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, const int grad, const int dice, float *park,
+                                          int64_t ps, const int own_park, SEGLOSS__K(blk_t) *b)
+{
+    const int n = a->npos, full = n - n % SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i;
+    for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(a, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
+    for (; i < padded; i += SEGLOSS__W) {
+        const int cnt = SEGLOSS__CNT(n, i);
+        SEGLOSS__K(soft)(a, C, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b);
+    }
+}
+
+/* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
+typedef struct {
+    SEGLOSS__F inv_s, py, lf, ff; /* 1/sum, p_y, focal term (-log p_y for CE), its grad factor */
+} SEGLOSS__K(tail_t);
+SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
+                                                    const int want_l, const int want_grad)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
+    const SEGLOSS__F ey = SEGLOSS__V(load)(b->ey + i), q_sum = SEGLOSS__V(load)(b->q + i);
+    const SEGLOSS__F s = SEGLOSS__V(add)(q_sum, ey);
+    SEGLOSS__K(tail_t) t;
+    SEGLOSS__F q, u, l;
+    SEGLOSS__M big;
+    int c;
+    t.inv_s = SEGLOSS__V(div)(one, s);
+    t.py = SEGLOSS__V(mul)(ey, t.inv_s);
+    t.lf = zero;
+    t.ff = one;
+    if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
+    q = SEGLOSS__V(mul)(q_sum, t.inv_s);                    /* 1 - p_y without cancellation */
     /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
     big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
     u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
     /* 1 + u = s / e_y, so p_y ~ 1/(1 + u) serves the log1p correction (1/s when big) */
-    h.l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, h.inv_s, h.py)),
-                          SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(h.m, zy), zero));
-    h.lf = h.l;
-    h.ff = one;
+    l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, t.inv_s, t.py)),
+                        SEGLOSS__V(sel)(big, SEGLOSS__V(load)(b->d + i), zero));
+    t.lf = l;
     if (a->gamma != 0.0f) {
         SEGLOSS__F qg = q;
         if (a->gamma_int > 0) {
@@ -162,53 +281,52 @@ SEGLOSS__VINLINE SEGLOSS__K(head_t) SEGLOSS__K(head)(const segloss__args *a, con
         } else {
             qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__C1(a->gamma), SEGLOSS__K(log)(q)));
         }
-        h.lf = SEGLOSS__V(mul)(qg, h.l);
+        t.lf = SEGLOSS__V(mul)(qg, l);
         if (want_grad) {
             /* dFL/dz = q^g (1 + g p_y r) (p - onehot), r = -log(p_y)/q -> 1 as q -> 0 */
-            SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(h.l, q), one);
-            SEGLOSS__F t = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, h.py), SEGLOSS__V(mul)(h.py, r), zero);
-            h.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), t, one));
+            SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(l, q), one);
+            SEGLOSS__F g = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, t.py), SEGLOSS__V(mul)(t.py, r), zero);
+            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), g, one));
         }
     }
-    return h;
+    return t;
 }
 
 /* Per-class statistics of one block: sum_l[c] += sum_{y=c} focal term, sum_i[c] += sum_{y=c}
-   p_c, sum_p[c] += sum p_c, over valid positions. Pass 1 finds each position's softmax; pass 2 runs
-   class by class so that the three sums of a class stay in registers. */
+   p_c, sum_p[c] += sum p_c, over valid positions. Phases 1 and 2 find each position's softmax;
+   phase 3 runs class by class so that the three sums of a class stay in registers. */
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
-    float bm[SEGLOSS__BLOCK], bi[SEGLOSS__BLOCK], bl[SEGLOSS__BLOCK], eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    SEGLOSS__K(blk_t) b;
+    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
-    int i, c;
-    for (i = 0; i < n; i += W) {
-        SEGLOSS__K(head_t) h;
-        if (i + W <= n) h = SEGLOSS__K(head)(a, C, i, W, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
-        else h = SEGLOSS__K(head)(a, C, i, n - i, SEGLOSS__V(loadi)(a->y + i), NULL, keep ? eb + i : NULL, SEGLOSS__BLOCK, 0);
-        SEGLOSS__V(store)(bm + i, h.m);
-        SEGLOSS__V(store)(bi + i, h.inv_s);
-        SEGLOSS__V(store)(bl + i, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
+    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    int i, c, u;
+    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, SEGLOSS__BLOCK, 1, &b);
+    for (i = 0; i < padded; i += W) {
+        SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, 0);
+        SEGLOSS__V(store)(b.k0 + i, t.inv_s);
+        SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
         float lane[SEGLOSS__LANES];
         const float *z = a->z + c * a->zs;
         const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-        int u;
         for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
-        for (i = 0; i < n; i += W) {
-            const int cnt = n - i < W ? n - i : W;
-            const int k = (i / W) % SEGLOSS__U;
-            SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-            SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-            SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + i)
-                                 : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, cnt), SEGLOSS__V(load)(bm + i)));
-            SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(bi + i));
-            accp[k] = SEGLOSS__V(add)(accp[k], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
-            acci[k] = SEGLOSS__V(add)(acci[k], SEGLOSS__V(sel)(is, p, zero));
-            accl[k] = SEGLOSS__V(add)(accl[k], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(bl + i), zero));
-        }
+        for (i = 0; i < padded; i += SEGLOSS__LANES)
+            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+                const int at = i + u * W;
+                SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
+                SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
+                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + at)
+                                     : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + at, SEGLOSS__CNT(n, at)), SEGLOSS__V(load)(b.m + at)));
+                SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
+                accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
+                acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
+                accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b.k1 + at), zero));
+            }
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
         a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
@@ -218,60 +336,73 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
 }
 
-/* One vector of positions i .. i+cnt-1 (cnt == W but at the block's end). */
-SEGLOSS__VINLINE void SEGLOSS__K(grad_vec)(const segloss__args *a, const int C, const int in_regs, int i,
-                                           const int cnt, SEGLOSS__F *acc)
-{
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    SEGLOSS__F e[4];
-    SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-    SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-    SEGLOSS__K(head_t) h = SEGLOSS__K(head)(a, C, i, cnt, y, in_regs ? e : NULL, a->g ? a->g + i : NULL, a->gs, 1);
-    SEGLOSS__F wy = SEGLOSS__V(load)(a->wy + i);
-    SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), h.ff);          /* -f */
-    SEGLOSS__F t, v, ts;
-    int c;
-    if (a->loss)
-        *acc = SEGLOSS__V(add)(*acc, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(h.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
-    if (!a->g) return;
-    if (a->A) {
-        SEGLOSS__F s = SEGLOSS__V(fma)(h.ea, h.inv_s, SEGLOSS__V(mul)(h.py, h.by));
-        t = SEGLOSS__V(fma)(wy, h.ff, SEGLOSS__V(sub)(zero, s));                 /* f - S */
-        v = SEGLOSS__V(fma)(h.py, h.by, nf);                                     /* p_y B_y - f */
-    } else {
-        t = SEGLOSS__V(sub)(zero, nf);
-        v = nf;
-    }
-    ts = SEGLOSS__V(mul)(h.inv_s, t); /* dL/dz_k = e_k ts + ... without a Dice term */
-    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        float *g = a->g + c * a->gs + i;
-        SEGLOSS__F ec = in_regs ? e[c] : SEGLOSS__LD(g, cnt);
-        SEGLOSS__F coef = a->A ? SEGLOSS__V(mul)(h.inv_s, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), t)) : ts;
-        SEGLOSS__F gv = SEGLOSS__V(fma)(ec, coef, SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), v, zero));
-        SEGLOSS__ST(g, SEGLOSS__V(sel)(valid, gv, zero), cnt);
-    }
-}
-
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
-   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = wy * ff, S = sum_j p_j A_j + p_y B_y.
-   Small C keeps the exponentials in registers; larger C parks them in the gradient buffer. */
-SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int in_regs)
+   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
+   Phase 1 parks the exponentials (on the stack for up to SEGLOSS__EBUF classes, else in the
+   gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
+   exponentials into the gradient. */
+SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int dice)
 {
-    const int n = a->npos, W = SEGLOSS__W, full = n - n % W;
+    SEGLOSS__K(blk_t) b;
+    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
+    const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int keep = C <= SEGLOSS__EBUF; /* else park in the gradient buffer */
+    const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
+    float *park = !a->g ? NULL : keep ? eb : a->g;
+    const int64_t ps = keep ? SEGLOSS__BLOCK : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, u;
-    for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__C1(0.0f);
-    for (i = 0; i < full; i += W) SEGLOSS__K(grad_vec)(a, C, in_regs, i, W, &acc[(i / W) % SEGLOSS__U]);
-    if (i < n) SEGLOSS__K(grad_vec)(a, C, in_regs, i, n - i, &acc[(i / W) % SEGLOSS__U]);
+    int i, c, u;
+    SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+    for (i = 0; i < padded; i += SEGLOSS__LANES) /* unrolled: each accumulator stays in a register */
+        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            const int at = i + u * W;
+            const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, at, want_l, a->g != NULL);
+            const SEGLOSS__F wy = SEGLOSS__V(load)(b.wy + at);
+            const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
+            if (a->loss) {
+                SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), none);
+                acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
+            }
+            if (dice) {
+                const SEGLOSS__F by = SEGLOSS__V(load)(b.by + at);
+                const SEGLOSS__F S = SEGLOSS__V(fma)(SEGLOSS__V(load)(b.ea + at), t.inv_s, SEGLOSS__V(mul)(t.py, by));
+                SEGLOSS__V(store)(b.k0 + at, t.inv_s);
+                SEGLOSS__V(store)(b.k1 + at, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
+                SEGLOSS__V(store)(b.k2 + at, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
+            } else {
+                SEGLOSS__V(store)(b.k0 + at, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)));
+                SEGLOSS__V(store)(b.k2 + at, nf);
+            }
+        }
     if (a->loss) {
         float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
         *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
+    if (!a->g) return;
+    for (i = 0; i < n; i += W) {
+        const int cnt = n - i < W ? n - i : W;
+        const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+        const SEGLOSS__M valid = SEGLOSS__V(igt)(y, none);
+        const SEGLOSS__F k0 = SEGLOSS__V(load)(b.k0 + i), k2 = SEGLOSS__V(load)(b.k2 + i);
+        const SEGLOSS__F k1 = dice ? SEGLOSS__V(load)(b.k1 + i) : zero;
+        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+            float *g = a->g + c * a->gs + i;
+            SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), k1)) : k0;
+            SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, keep ? W : cnt), coef,
+                                            SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), k2, zero));
+            gv = SEGLOSS__V(sel)(valid, gv, zero);
+            if (a->stream && cnt == W && !((uintptr_t)g & (sizeof(SEGLOSS__F) - 1))) SEGLOSS__V(stream)(g, gv);
+            else SEGLOSS__ST(g, gv, cnt);
+        }
+    }
 }
 
-/* Entry points: small C compiled with C constant (loops unrolled, exponentials in registers). */
+/* Entry points: small C compiled with C constant (loops unrolled). */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(stats)(const segloss__args *a)
 {
     switch (a->c) {
@@ -283,11 +414,18 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(stats)(const segloss__args *a
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 {
-    switch (a->c) {
-    case 2: SEGLOSS__K(grad_body)(a, 2, 1); break;
-    case 3: SEGLOSS__K(grad_body)(a, 3, 1); break;
-    case 4: SEGLOSS__K(grad_body)(a, 4, 1); break;
-    default: SEGLOSS__K(grad_body)(a, a->c, 0); break;
+    const int dice = a->A != NULL;
+    switch (a->c * 2 + dice) {
+    case 4: SEGLOSS__K(grad_body)(a, 2, 0); break;
+    case 5: SEGLOSS__K(grad_body)(a, 2, 1); break;
+    case 6: SEGLOSS__K(grad_body)(a, 3, 0); break;
+    case 7: SEGLOSS__K(grad_body)(a, 3, 1); break;
+    case 8: SEGLOSS__K(grad_body)(a, 4, 0); break;
+    case 9: SEGLOSS__K(grad_body)(a, 4, 1); break;
+    default:
+        if (dice) SEGLOSS__K(grad_body)(a, a->c, 1);
+        else SEGLOSS__K(grad_body)(a, a->c, 0);
+        break;
     }
 }
 
@@ -313,4 +451,5 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x
 #undef SEGLOSS__C1
 #undef SEGLOSS__LD
 #undef SEGLOSS__ST
+#undef SEGLOSS__CNT
 #endif /* SEGLOSS__KERNEL_PASS */
