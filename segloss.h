@@ -420,10 +420,9 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 /* Loss terms enter the float lanes scaled by 1/16 (exact): a lane adds 16 per block, so any
    finite per-position loss sums without overflow. */
 #define SEGLOSS__LOSS_SCALE 0.0625f
-/* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
+/* Class-planar block buffers on the stack (NHWC transposes, the kernels' exponentials) hold
+   this many floats: blocks have fewer positions when C > 16, so that they fit. */
 #define SEGLOSS__TBUF 4096
-/* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
-#define SEGLOSS__EBUF 16
 /* Labels are counted with vector compares up to this many classes, above with small integer
    histograms up to SEGLOSS__HIST classes (a power of two), above that one by one. */
 #define SEGLOSS__VCOUNT 8
@@ -1090,14 +1089,14 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     const int C = (int)in->c;
     const int64_t S = in->s;
     const int nhwc = in->layout == SEGLOSS_NHWC;
-    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. Beyond
-       SEGLOSS__TBUF classes one position is one block, read in place: its classes are
-       contiguous, so they are already a class-planar block of one position (plane stride 1). */
+    /* A block's class planes fit the stack buffers (SEGLOSS__TBUF floats): NHWC blocks are
+       transposed into them, and the kernels keep their exponentials there. Beyond
+       SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
+       are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
-    const int B = !nhwc ? SEGLOSS__BLOCK
-                : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+    const int B = C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : direct ? 1 : SEGLOSS__TBUF / C;
+                : C <= SEGLOSS__TBUF ? SEGLOSS__TBUF / C : 1;
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
@@ -2795,12 +2794,12 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
     SEGLOSS__K(blk_t) b;
-    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    float eb[SEGLOSS__TBUF];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
-    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int keep = C * padded <= SEGLOSS__TBUF; /* else recompute exp */
     int i, c, u;
-    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, SEGLOSS__BLOCK, 1, &b);
+    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, padded, 1, &b);
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
@@ -2817,7 +2816,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
                 const int at = i + u * W;
                 SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
                 SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + at)
+                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * padded + at)
                                      : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + at, SEGLOSS__CNT(n, at)), SEGLOSS__V(load)(b.m + at)));
                 SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
                 accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
@@ -2836,20 +2835,19 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
-   Phase 1 parks the exponentials (on the stack for up to SEGLOSS__EBUF classes, else in the
-   gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
+   Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
    exponentials into the gradient. */
 SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int dice)
 {
     SEGLOSS__K(blk_t) b;
-    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    float eb[SEGLOSS__TBUF];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
-    const int keep = C <= SEGLOSS__EBUF; /* else park in the gradient buffer */
+    const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
     const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
     float *park = !a->g ? NULL : keep ? eb : a->g;
-    const int64_t ps = keep ? SEGLOSS__BLOCK : a->gs;
+    const int64_t ps = keep ? padded : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
     int i, c, u;
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);

@@ -213,14 +213,14 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     const int C = (int)in->c;
     const int64_t S = in->s;
     const int nhwc = in->layout == SEGLOSS_NHWC;
-    /* NHWC blocks are transposed to class planes; keep them within the stack buffers. Beyond
-       SEGLOSS__TBUF classes one position is one block, read in place: its classes are
-       contiguous, so they are already a class-planar block of one position (plane stride 1). */
+    /* A block's class planes fit the stack buffers (SEGLOSS__TBUF floats): NHWC blocks are
+       transposed into them, and the kernels keep their exponentials there. Beyond
+       SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
+       are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
-    const int B = !nhwc ? SEGLOSS__BLOCK
-                : C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+    const int B = C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
                 : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : direct ? 1 : SEGLOSS__TBUF / C;
+                : C <= SEGLOSS__TBUF ? SEGLOSS__TBUF / C : 1;
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];

@@ -89,10 +89,9 @@
 /* Loss terms enter the float lanes scaled by 1/16 (exact): a lane adds 16 per block, so any
    finite per-position loss sums without overflow. */
 #define SEGLOSS__LOSS_SCALE 0.0625f
-/* NHWC blocks are transposed to class planes on the stack: at most this many floats each. */
+/* Class-planar block buffers on the stack (NHWC transposes, the kernels' exponentials) hold
+   this many floats: blocks have fewer positions when C > 16, so that they fit. */
 #define SEGLOSS__TBUF 4096
-/* The statistics kernel keeps a block's exponentials for up to this many classes (16 KiB). */
-#define SEGLOSS__EBUF 16
 /* Labels are counted with vector compares up to this many classes, above with small integer
    histograms up to SEGLOSS__HIST classes (a power of two), above that one by one. */
 #define SEGLOSS__VCOUNT 8

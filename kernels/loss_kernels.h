@@ -298,12 +298,12 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
     SEGLOSS__K(blk_t) b;
-    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    float eb[SEGLOSS__TBUF];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const int n = a->npos, W = SEGLOSS__W, keep = C <= SEGLOSS__EBUF; /* else recompute exp */
-    const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int keep = C * padded <= SEGLOSS__TBUF; /* else recompute exp */
     int i, c, u;
-    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, SEGLOSS__BLOCK, 1, &b);
+    SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, padded, 1, &b);
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
@@ -320,7 +320,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
                 const int at = i + u * W;
                 SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
                 SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * SEGLOSS__BLOCK + at)
+                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * padded + at)
                                      : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + at, SEGLOSS__CNT(n, at)), SEGLOSS__V(load)(b.m + at)));
                 SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
                 accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
@@ -339,20 +339,19 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
-   Phase 1 parks the exponentials (on the stack for up to SEGLOSS__EBUF classes, else in the
-   gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
+   Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
    exponentials into the gradient. */
 SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int dice)
 {
     SEGLOSS__K(blk_t) b;
-    float eb[SEGLOSS__EBUF * SEGLOSS__BLOCK];
+    float eb[SEGLOSS__TBUF];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
-    const int keep = C <= SEGLOSS__EBUF; /* else park in the gradient buffer */
+    const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
     const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
     float *park = !a->g ? NULL : keep ? eb : a->g;
-    const int64_t ps = keep ? SEGLOSS__BLOCK : a->gs;
+    const int64_t ps = keep ? padded : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
     int i, c, u;
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
