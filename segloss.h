@@ -312,17 +312,18 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
              is -D rather than 1 - D: the same gradient, a constant offset in the loss).
              Focal: Lin et al. 2017 without alpha balancing; set class_weights for alpha.
 
-   NUMBERS   float32 arithmetic, sums in 16 float lanes flushed to double every 256
-             positions (loss terms enter the lanes scaled by 1/16, so finite terms never
+   NUMBERS   float32 arithmetic, sums in 16 float lanes flushed to double every block of at
+             most 256 positions (loss terms enter the lanes scaled by 1/16, so finite terms never
              overflow); in the tests the loss is within 3e-7 relative of a float64 reference
              and the gradient within 1.1e-6 of its largest entry. exp,
              log and log1p are vectorised (max 1.01, 0.83 and 1.26 ULP over every float the
-             kernels feed them). Paths: avx512, avx2, neon (and scalar, written with fmaf) run
+             kernels feed them; below exp's domain, e^x < 2^-126, it returns a number in
+             (0, 2^-126], never 0). Paths: avx512, avx2, neon (and scalar, written with fmaf) run
              one sequence of fused operations and one summation order, so their losses and
              gradients are bit-identical, on x86 and on ARM alike; sse2 has no FMA and agrees
              within 2e-6. NaN logits give NaN out at their positions' terms (and so a NaN loss)
              and never crash or read out of bounds; a logit of -inf is a class that cannot
-             occur (p = 0); +inf gives NaN. check_finite = 1 rejects non-finite logits instead.
+             occur (p < 2^-126); +inf gives NaN. check_finite = 1 rejects non-finite logits instead.
 
    THREADS   All functions are reentrant; the SIMD path is resolved once on first use, safely
              when many threads make their first call at once. segloss_set_isa changes it for
