@@ -192,6 +192,7 @@ typedef struct {
     float wy[SEGLOSS__BLOCK];                      /* CE-family coefficient w[y]            */
     float ea[SEGLOSS__BLOCK], by[SEGLOSS__BLOCK];  /* Dice: sum_c e_c A_c, B_y              */
     float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
+    float l[SEGLOSS__BLOCK];                       /* weighted loss term (scaled), grad kernel */
 } SEGLOSS__K(blk_t);
 
 /* Lanes of vector i that hold positions of the block (0 for the padding past n). */
@@ -234,17 +235,24 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     }
 }
 
-/* Phase 1 over the block, padding included (its labels are -1, its logits read as 0). */
+/* Phase 1 over the block, padding included (its labels are -1, its logits read as 0): whole
+   vectors with C constant, then the last partial ones in one shared copy. */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(soft_tail)(const segloss__args *a, int grad, int dice, int i, float *park,
+                                                           int64_t ps, int own_park, SEGLOSS__K(blk_t) *b)
+{
+    const int n = a->npos, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    for (; i < padded; i += SEGLOSS__W) {
+        const int cnt = SEGLOSS__CNT(n, i);
+        SEGLOSS__K(soft)(a, a->c, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b);
+    }
+}
 SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, const int grad, const int dice, float *park,
                                           int64_t ps, const int own_park, SEGLOSS__K(blk_t) *b)
 {
-    const int n = a->npos, full = n - n % SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    const int full = a->npos - a->npos % SEGLOSS__W;
     int i;
     for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(a, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
-    for (; i < padded; i += SEGLOSS__W) {
-        const int cnt = SEGLOSS__CNT(n, i);
-        SEGLOSS__K(soft)(a, C, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b);
-    }
+    if (i < a->npos || i % SEGLOSS__LANES) SEGLOSS__K(soft_tail)(a, grad, dice, i, park, ps, own_park, b);
 }
 
 /* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
@@ -314,14 +322,17 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         float lane[SEGLOSS__LANES];
         const float *z = a->z + c * a->zs;
         const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
+        const float *ecs = keep ? eb + c * padded : eb;
+        if (!keep) /* this class's exponentials again, into the (unused) buffer */
+            for (i = 0; i < padded; i += W)
+                SEGLOSS__V(store)(eb + i, SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, SEGLOSS__CNT(n, i)), SEGLOSS__V(load)(b.m + i))));
         for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
         for (i = 0; i < padded; i += SEGLOSS__LANES)
             SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
                 const int at = i + u * W;
                 SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
                 SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-                SEGLOSS__F ec = keep ? SEGLOSS__V(load)(eb + c * padded + at)
-                                     : SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + at, SEGLOSS__CNT(n, at)), SEGLOSS__V(load)(b.m + at)));
+                SEGLOSS__F ec = SEGLOSS__V(load)(ecs + at);
                 SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
                 accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
                 acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
@@ -334,6 +345,42 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
         a->sum_p[c] += segloss__lanes_sum(lane);
     }
+}
+
+/* Phase 2 of the gradient kernel: per position, the loss term and the gradient coefficients
+   (k0, k1, k2). Independent of C, so compiled once per ISA and Dice flag, not per C. */
+SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *a, SEGLOSS__K(blk_t) *b, int padded,
+                                             const int want_l, const int dice)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
+    const int W = SEGLOSS__W;
+    int i;
+    for (i = 0; i < padded; i += W) {
+        const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, b, i, want_l, a->g != NULL);
+        const SEGLOSS__F wy = SEGLOSS__V(load)(b->wy + i);
+        const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
+        if (a->loss) {
+            SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
+            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
+        }
+        if (dice) {
+            const SEGLOSS__F by = SEGLOSS__V(load)(b->by + i);
+            const SEGLOSS__F S = SEGLOSS__V(fma)(SEGLOSS__V(load)(b->ea + i), t.inv_s, SEGLOSS__V(mul)(t.py, by));
+            SEGLOSS__V(store)(b->k0 + i, t.inv_s);
+            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
+            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
+        } else {
+            SEGLOSS__V(store)(b->k0 + i, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)));
+            SEGLOSS__V(store)(b->k2 + i, nf);
+        }
+    }
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a, SEGLOSS__K(blk_t) *b, int padded,
+                                                          int want_l, int dice)
+{
+    if (dice) SEGLOSS__K(coefs_body)(a, b, padded, want_l, 1);
+    else SEGLOSS__K(coefs_body)(a, b, padded, want_l, 0);
 }
 
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
@@ -355,30 +402,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     SEGLOSS__F acc[SEGLOSS__U];
     int i, c, u;
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
-    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
-    for (i = 0; i < padded; i += SEGLOSS__LANES) /* unrolled: each accumulator stays in a register */
-        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
-            const int at = i + u * W;
-            const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, at, want_l, a->g != NULL);
-            const SEGLOSS__F wy = SEGLOSS__V(load)(b.wy + at);
-            const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
-            if (a->loss) {
-                SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), none);
-                acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
-            }
-            if (dice) {
-                const SEGLOSS__F by = SEGLOSS__V(load)(b.by + at);
-                const SEGLOSS__F S = SEGLOSS__V(fma)(SEGLOSS__V(load)(b.ea + at), t.inv_s, SEGLOSS__V(mul)(t.py, by));
-                SEGLOSS__V(store)(b.k0 + at, t.inv_s);
-                SEGLOSS__V(store)(b.k1 + at, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
-                SEGLOSS__V(store)(b.k2 + at, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
-            } else {
-                SEGLOSS__V(store)(b.k0 + at, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)));
-                SEGLOSS__V(store)(b.k2 + at, nf);
-            }
-        }
-    if (a->loss) {
+    SEGLOSS__K(coefs)(a, &b, padded, want_l, dice);
+    if (a->loss) { /* unrolled: each accumulator stays in a register */
         float lane[SEGLOSS__LANES];
+        for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+        for (i = 0; i < padded; i += SEGLOSS__LANES)
+            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(load)(b.l + i + u * W));
         for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
         *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
