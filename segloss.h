@@ -1056,31 +1056,24 @@ typedef struct segloss__job {
     int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
 
-/* np NHWC rows of C classes <-> C class planes of stride B (to_planes picks the direction);
-   small C is a constant, so that the class loop unrolls. */
-SEGLOSS__VINLINE void segloss__transpose_c(float *rows, float *planes, int np, const int C, int B, const int to_planes)
+/* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
+   dst[i * di + c * dc]: NHWC rows to class planes and back. Small C is a constant, so that
+   the class loop unrolls. */
+SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                     int np, const int C)
 {
     int i, c;
     for (i = 0; i < np; i++)
-        for (c = 0; c < C; c++) {
-            if (to_planes) planes[c * B + i] = rows[i * C + c];
-            else rows[i * C + c] = planes[c * B + i];
-        }
+        for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
 }
-SEGLOSS__PRIVATE void segloss__transpose(const float *rows, float *planes, int np, int C, int B, int to_planes)
+SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                         int np, int C)
 {
-    float *r = (float *)(uintptr_t)rows; /* written only when !to_planes: the gradient */
-    switch (C * 2 + !!to_planes) {
-    case 4: segloss__transpose_c(r, planes, np, 2, B, 0); break;
-    case 5: segloss__transpose_c(r, planes, np, 2, B, 1); break;
-    case 6: segloss__transpose_c(r, planes, np, 3, B, 0); break;
-    case 7: segloss__transpose_c(r, planes, np, 3, B, 1); break;
-    case 8: segloss__transpose_c(r, planes, np, 4, B, 0); break;
-    case 9: segloss__transpose_c(r, planes, np, 4, B, 1); break;
-    default:
-        if (to_planes) segloss__transpose_c(r, planes, np, C, B, 1);
-        else segloss__transpose_c(r, planes, np, C, B, 0);
-        break;
+    switch (C) {
+    case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
+    case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
+    case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
+    default: segloss__copy_c(src, si, sc, dst, di, dc, np, C); break;
     }
 }
 
@@ -1135,15 +1128,59 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                segloss__transpose(in->logits + pos * C, zt, np, C, B, 1);
+                segloss__transpose(in->logits + pos * C, C, 1, zt, 1, B, np, C);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && !direct && j->grad) segloss__transpose(j->grad + pos * C, gt, np, C, B, 0);
+            if (nhwc && !direct && j->grad) segloss__transpose(gt, 1, B, j->grad + pos * C, C, 1, np, C);
         }
     }
+}
+
+/* Validate every label of a slice with the vector kernel and, with st, add the per-class
+   counts to each group's count array. On a bad label, *bad = its flat position. */
+SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
+                                                     double *st, int64_t *bad)
+{
+    const int64_t C = in->c;
+    int64_t n, s;
+    /* One pass over the labels (st is scratch: an error discards it).
+       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
+       do: one counter per class would make every increment wait for the previous one. */
+    const segloss__isa_table *t = segloss__table();
+    const int vcount = C <= SEGLOSS__VCOUNT;
+    uint32_t hist[4][SEGLOSS__HIST];
+    for (n = 0; n < in->n; n++) {
+        double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
+        int64_t vc[SEGLOSS__VCOUNT] = {0};
+        int k, c;
+        memset(hist, 0, sizeof hist);
+        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
+            int32_t y[SEGLOSS__BLOCK];
+            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
+            int i;
+            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL)) {
+                *bad = segloss__bad_label(in, ignore);
+                return SEGLOSS_ERR_LABEL;
+            }
+            if (!cnt || vcount) continue;
+            if (C <= SEGLOSS__HIST) {
+                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
+                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
+                    for (k = 0; k < 4; k++)
+                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
+                    memset(hist, 0, sizeof hist);
+                }
+            } else {
+                for (i = 0; i < len; i++)
+                    if (y[i] >= 0) cnt[y[i]] += 1.0;
+            }
+        }
+        for (c = 0; cnt && vcount && c < C; c++) cnt[c] += (double)vc[c];
+    }
+    return SEGLOSS_OK;
 }
 
 /* ---- phase 1: accumulate ------------------------------------------------------------------ */
@@ -1159,42 +1196,8 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                                                     int64_t group0, double *st, int with_logits,
                                                     int64_t *bad)
 {
-    const int64_t C = in->c;
-    int64_t n, s;
-    /* Validate and count in one pass over the labels (st is scratch: an error discards it).
-       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
-       do: one counter per class would make every increment wait for the previous one. */
-    const segloss__isa_table *t = segloss__table();
-    const int vcount = C <= SEGLOSS__VCOUNT;
-    uint32_t hist[4][SEGLOSS__HIST];
-    for (n = 0; n < in->n; n++) {
-        double *cnt = st + (group0 < 0 ? 0 : (group0 + n) * 4 * C);
-        int64_t vc[SEGLOSS__VCOUNT] = {0};
-        int k, c;
-        memset(hist, 0, sizeof hist);
-        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
-            int32_t y[SEGLOSS__BLOCK];
-            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
-            int i;
-            if (t->labels(in, cfg->ignore_index, n * in->s + s, len, y, vcount ? vc : NULL)) {
-                *bad = segloss__bad_label(in, cfg->ignore_index);
-                return SEGLOSS_ERR_LABEL;
-            }
-            if (vcount) continue;
-            if (C <= SEGLOSS__HIST) {
-                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
-                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
-                    for (k = 0; k < 4; k++)
-                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
-                    memset(hist, 0, sizeof hist);
-                }
-            } else {
-                for (i = 0; i < len; i++)
-                    if (y[i] >= 0) cnt[y[i]] += 1.0;
-            }
-        }
-        for (c = 0; vcount && c < C; c++) cnt[c] += (double)vc[c];
-    }
+    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, bad);
+    if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
         segloss__job j;
@@ -1451,7 +1454,7 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
     if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
-    if (st == SEGLOSS_OK && (bad = segloss__bad_label(slice, cfg->ignore_index)) >= 0) st = SEGLOSS_ERR_LABEL;
+    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, &bad);
     if (st != SEGLOSS_OK) return st;
     groups = segloss__groups(cfg, stats->n);
     if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
@@ -1931,11 +1934,12 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
 {
     segloss_input tmp;
     segloss_status st;
+    int64_t bad;
     if (!in) return SEGLOSS_ERR_NULL;
     tmp = *in;
     if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
-    return segloss__bad_label(in, ignore_index) >= 0 ? SEGLOSS_ERR_LABEL : SEGLOSS_OK;
+    return segloss__scan_labels(in, ignore_index, -1, NULL, &bad);
 }
 
 /* Labels only: in->logits may be NULL. */

@@ -8,11 +8,12 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
 {
     segloss_input tmp;
     segloss_status st;
+    int64_t bad;
     if (!in) return SEGLOSS_ERR_NULL;
     tmp = *in;
     if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
-    return segloss__bad_label(in, ignore_index) >= 0 ? SEGLOSS_ERR_LABEL : SEGLOSS_OK;
+    return segloss__scan_labels(in, ignore_index, -1, NULL, &bad);
 }
 
 /* Labels only: in->logits may be NULL. */
