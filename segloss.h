@@ -474,12 +474,11 @@ SEGLOSS__PRIVATE void segloss__sfence(void)
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
-    double t[SEGLOSS__LANES];
-    int i, h;
-    for (i = 0; i < SEGLOSS__LANES; i++) t[i] = lane[i];
-    for (h = SEGLOSS__LANES / 2; h >= 1; h /= 2)
-        for (i = 0; i < h; i++) t[i] += t[i + h];
-    return t[0];
+    double t[SEGLOSS__LANES / 2];
+    int i;
+    for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
+    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
 /* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of
@@ -2750,9 +2749,10 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(soft_tail)(const segloss__arg
 SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, const int grad, const int dice, float *park,
                                           int64_t ps, const int own_park, SEGLOSS__K(blk_t) *b)
 {
+    const segloss__args la = *a; /* a copy the parking stores cannot alias: fields stay in registers */
     const int full = a->npos - a->npos % SEGLOSS__W;
     int i;
-    for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(a, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
+    for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(&la, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
     if (i < a->npos || i % SEGLOSS__LANES) SEGLOSS__K(soft_tail)(a, grad, dice, i, park, ps, own_park, b);
 }
 
@@ -2761,7 +2761,7 @@ typedef struct {
     SEGLOSS__F inv_s, py, lf, ff; /* 1/sum, p_y, focal term (-log p_y for CE), its grad factor */
 } SEGLOSS__K(tail_t);
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
-                                                    const int want_l, const int want_grad)
+                                                    const int want_l, const int focal, const int want_grad)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
     const SEGLOSS__F ey = SEGLOSS__V(load)(b->ey + i), q_sum = SEGLOSS__V(load)(b->q + i);
@@ -2783,7 +2783,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, t.inv_s, t.py)),
                         SEGLOSS__V(sel)(big, SEGLOSS__V(load)(b->d + i), zero));
     t.lf = l;
-    if (a->gamma != 0.0f) {
+    if (focal) { /* gamma != 0 */
         SEGLOSS__F qg = q;
         if (a->gamma_int > 0) {
             for (c = 1; c < a->gamma_int; c++) qg = SEGLOSS__V(mul)(qg, q);
@@ -2814,7 +2814,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     int i, c, u;
     SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, padded, 1, &b);
     for (i = 0; i < padded; i += W) {
-        SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, 0);
+        SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, a->gamma != 0.0f, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
         SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
@@ -2850,15 +2850,16 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
 
 /* Phase 2 of the gradient kernel: per position, the loss term and the gradient coefficients
    (k0, k1, k2). Independent of C, so compiled once per ISA and Dice flag, not per C. */
-SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *a, SEGLOSS__K(blk_t) *b, int padded,
-                                             const int want_l, const int dice)
+SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K(blk_t) *b, int padded,
+                                             const int want_l, const int focal, const int dice)
 {
+    const segloss__args la = *ap, *a = &la; /* as in soft_all */
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int W = SEGLOSS__W;
     int i;
     for (i = 0; i < padded; i += W) {
-        const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, b, i, want_l, a->g != NULL);
+        const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, b, i, want_l, focal, a->g != NULL);
         const SEGLOSS__F wy = SEGLOSS__V(load)(b->wy + i);
         const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
         if (a->loss) {
@@ -2880,28 +2881,57 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *a, SEGLOSS__K(
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a, SEGLOSS__K(blk_t) *b, int padded,
                                                           int want_l, int dice)
 {
-    if (dice) SEGLOSS__K(coefs_body)(a, b, padded, want_l, 1);
-    else SEGLOSS__K(coefs_body)(a, b, padded, want_l, 0);
+    switch (dice * 3 + (want_l && a->gamma != 0.0f ? 2 : want_l != 0)) {
+    case 0: SEGLOSS__K(coefs_body)(a, b, padded, 0, 0, 0); break;
+    case 1: SEGLOSS__K(coefs_body)(a, b, padded, 1, 0, 0); break;
+    case 2: SEGLOSS__K(coefs_body)(a, b, padded, 1, 1, 0); break;
+    case 3: SEGLOSS__K(coefs_body)(a, b, padded, 0, 0, 1); break;
+    case 4: SEGLOSS__K(coefs_body)(a, b, padded, 1, 0, 1); break;
+    default: SEGLOSS__K(coefs_body)(a, b, padded, 1, 1, 1); break;
+    }
+}
+
+/* Phase 3 of one vector: the gradient of cnt positions from the parked exponentials and the
+   coefficients, stored plainly or (stream) with aligned non-temporal stores. */
+SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
+                                     const int C, const int dice, int i, const int cnt, const int stream)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
+    const SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
+    const SEGLOSS__F k0 = SEGLOSS__V(load)(b->k0 + i), k2 = SEGLOSS__V(load)(b->k2 + i);
+    const SEGLOSS__F k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : zero;
+    const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
+    int c;
+    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
+        float *g = a->g + c * a->gs + i;
+        SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), k1)) : k0;
+        SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
+                                        SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), k2, zero));
+        gv = SEGLOSS__V(sel)(valid, gv, zero);
+        if (stream) SEGLOSS__V(stream)(g, gv);
+        else SEGLOSS__ST(g, gv, cnt);
+    }
 }
 
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
-   Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer), phase 2 finds per position the coefficients, phase 3 turns the parked
-   exponentials into the gradient. */
+   Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer),
+   phase 2 finds per position the coefficients, phase 3 turns the parked exponentials into
+   the gradient. */
 SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C, const int dice)
 {
     SEGLOSS__K(blk_t) b;
     float eb[SEGLOSS__TBUF];
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
-    const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
     const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
     float *park = !a->g ? NULL : keep ? eb : a->g;
     const int64_t ps = keep ? padded : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, c, u;
+    int i, u;
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
     SEGLOSS__K(coefs)(a, &b, padded, want_l, dice);
     if (a->loss) { /* unrolled: each accumulator stays in a register */
@@ -2913,21 +2943,16 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
     }
     if (!a->g) return;
-    for (i = 0; i < n; i += W) {
-        const int cnt = n - i < W ? n - i : W;
-        const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-        const SEGLOSS__M valid = SEGLOSS__V(igt)(y, none);
-        const SEGLOSS__F k0 = SEGLOSS__V(load)(b.k0 + i), k2 = SEGLOSS__V(load)(b.k2 + i);
-        const SEGLOSS__F k1 = dice ? SEGLOSS__V(load)(b.k1 + i) : zero;
-        SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-            float *g = a->g + c * a->gs + i;
-            SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), k1)) : k0;
-            SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, keep ? W : cnt), coef,
-                                            SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), k2, zero));
-            gv = SEGLOSS__V(sel)(valid, gv, zero);
-            if (a->stream && cnt == W && !((uintptr_t)g & (sizeof(SEGLOSS__F) - 1))) SEGLOSS__V(stream)(g, gv);
-            else SEGLOSS__ST(g, gv, cnt);
-        }
+    {
+        const segloss__args la = *a; /* as in soft_all */
+        const int full = n - n % W;
+        /* every store of the block is aligned when the base and the plane stride are */
+        const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & (sizeof(SEGLOSS__F) - 1));
+        if (stream)
+            for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, i, W, 1);
+        else
+            for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, i, W, 0);
+        if (full < n) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, full, n - full, 0);
     }
 }
 

@@ -142,12 +142,11 @@ SEGLOSS__PRIVATE void segloss__sfence(void)
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
-    double t[SEGLOSS__LANES];
-    int i, h;
-    for (i = 0; i < SEGLOSS__LANES; i++) t[i] = lane[i];
-    for (h = SEGLOSS__LANES / 2; h >= 1; h /= 2)
-        for (i = 0; i < h; i++) t[i] += t[i + h];
-    return t[0];
+    double t[SEGLOSS__LANES / 2];
+    int i;
+    for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
+    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
 /* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of
