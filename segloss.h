@@ -2891,27 +2891,22 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
     }
 }
 
-/* Phase 3 of one vector: the gradient of cnt positions from the parked exponentials and the
-   coefficients, stored plainly or (stream) with aligned non-temporal stores. */
+/* Phase 3, class c of one vector: the gradient of cnt positions from the parked exponential
+   and the coefficients, stored plainly or (stream) with an aligned non-temporal store. */
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
-                                     const int C, const int dice, int i, const int cnt, const int stream)
+                                     int c, const int dice, int i, const int cnt, const int stream)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-    const SEGLOSS__M valid = SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1));
-    const SEGLOSS__F k0 = SEGLOSS__V(load)(b->k0 + i), k2 = SEGLOSS__V(load)(b->k2 + i);
-    const SEGLOSS__F k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : zero;
+    const SEGLOSS__F k0 = SEGLOSS__V(load)(b->k0 + i);
+    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), SEGLOSS__V(load)(b->k1 + i))) : k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
-    int c;
-    SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        float *g = a->g + c * a->gs + i;
-        SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), k1)) : k0;
-        SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
-                                        SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), k2, zero));
-        gv = SEGLOSS__V(sel)(valid, gv, zero);
-        if (stream) SEGLOSS__V(stream)(g, gv);
-        else SEGLOSS__ST(g, gv, cnt);
-    }
+    float *g = a->g + c * a->gs + i;
+    SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
+                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), SEGLOSS__V(load)(b->k2 + i),
+                                                    SEGLOSS__C1(0.0f)));
+    gv = SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1)), gv, SEGLOSS__C1(0.0f));
+    if (stream) SEGLOSS__V(stream)(g, gv);
+    else SEGLOSS__ST(g, gv, cnt);
 }
 
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
@@ -2931,7 +2926,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     float *park = !a->g ? NULL : keep ? eb : a->g;
     const int64_t ps = keep ? padded : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
-    int i, u;
+    int i, c, u;
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
     SEGLOSS__K(coefs)(a, &b, padded, want_l, dice);
     if (a->loss) { /* unrolled: each accumulator stays in a register */
@@ -2948,11 +2943,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         const int full = n - n % W;
         /* every store of the block is aligned when the base and the plane stride are */
         const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & (sizeof(SEGLOSS__F) - 1));
-        if (stream)
-            for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, i, W, 1);
+        if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
+            for (c = 0; c < C; c++)
+                for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 1);
         else
-            for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, i, W, 0);
-        if (full < n) SEGLOSS__K(out)(&la, &b, park, ps, C, dice, full, n - full, 0);
+            for (i = 0; i < full; i += W)
+                SEGLOSS__UNROLL for (c = 0; c < C; c++) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 0);
+        for (c = 0; full < n && c < C; c++) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, full, n - full, 0);
     }
 }
 
