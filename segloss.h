@@ -401,7 +401,8 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 #define SEGLOSS__HAVE_AVX512 1
 #endif
 #elif SEGLOSS__ARM && defined(SEGLOSS_TEST_X86_API_ON_ARM)
-#define SEGLOSS__HAVE_AVX2 1 /* tests only: the AVX2-API kernels, which SIMDe maps to NEON */
+#define SEGLOSS__HAVE_AVX2 1   /* tests only: the AVX2- and AVX-512-API kernels, which SIMDe */
+#define SEGLOSS__HAVE_AVX512 1 /* maps to NEON: the only place the AVX-512 kernels can run here */
 #endif
 #if (SEGLOSS__X86 || SEGLOSS__ARM) && !defined(SEGLOSS_NO_SIMD)
 #define SEGLOSS__HAVE_NEON_API 1 /* native NEON on ARM, SIMDe over SSE2 on x86 ("sse2") */
@@ -453,6 +454,8 @@ typedef struct segloss__isa_table {
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
     int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
+    /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
+    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,
@@ -470,6 +473,20 @@ SEGLOSS__PRIVATE void segloss__sfence(void)
 #endif
 }
 
+/* dst[0, n) = src[0, n), with non-temporal stores where x86 has them (the 16-byte aligned
+   middle): an NHWC gradient's rows, transposed in a stack buffer, on their way out. */
+SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t n)
+{
+#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
@@ -479,6 +496,27 @@ SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
     for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
     for (i = 0; i < 4; i++) t[i] += t[i + 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+/* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
+   dst[i * di + c * dc]: what the kernels' NHWC transposes leave over. Small C is a constant,
+   so that the class loop unrolls. */
+SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                     int np, const int C)
+{
+    int i, c;
+    for (i = 0; i < np; i++)
+        for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
+}
+SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                         int np, int C)
+{
+    switch (C) {
+    case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
+    case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
+    case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
+    default: segloss__copy_c(src, si, sc, dst, di, dc, np, C); break;
+    }
 }
 
 /* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of
@@ -551,6 +589,30 @@ SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) 
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iandn(simde__m256i a, simde__m256i b) { return simde_mm256_andnot_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
+/* 4x4 transposes within each 128-bit half (their own inverse) */
+SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
+{
+    const simde__m256 t0 = simde_mm256_unpacklo_ps(v[0], v[1]), t1 = simde_mm256_unpackhi_ps(v[0], v[1]);
+    const simde__m256 t2 = simde_mm256_unpacklo_ps(v[2], v[3]), t3 = simde_mm256_unpackhi_ps(v[2], v[3]);
+    v[0] = simde_mm256_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[1] = simde_mm256_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+    v[2] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+}
+/* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
+   unrows4 writes them back. Vector k carries rows k and k + 4, so the transposes order them. */
+SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
+    segloss__avx2_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4])
+{
+    int k;
+    segloss__avx2_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm256_storeu2_m128(p + (k + 4) * s, p + k * s, v[k]);
+}
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -560,7 +622,7 @@ SEGLOSS__TARGET_END
 #endif /* SEGLOSS__HAVE_AVX2 */
 /* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
 #ifdef SEGLOSS__HAVE_AVX512
-#if !defined(SIMDE_X86_AVX512F_NATIVE)
+#if SEGLOSS__X86 && !defined(SIMDE_X86_AVX512F_NATIVE)
 #define SEGLOSS__SET_AVX512 1
 #define SIMDE_X86_AVX512F_NATIVE
 #endif
@@ -620,6 +682,38 @@ SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iandn(simde__m512i a, simde__m512i b) { return simde_mm512_andnot_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
+/* as for AVX2: vector k carries rows k, k + 4, k + 8, k + 12 */
+SEGLOSS__VINLINE void segloss__avx512_tr4(simde__m512 v[4])
+{
+    const simde__m512 t0 = simde_mm512_unpacklo_ps(v[0], v[1]), t1 = simde_mm512_unpackhi_ps(v[0], v[1]);
+    const simde__m512 t2 = simde_mm512_unpacklo_ps(v[2], v[3]), t3 = simde_mm512_unpackhi_ps(v[2], v[3]);
+    v[0] = simde_mm512_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[1] = simde_mm512_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+    v[2] = simde_mm512_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[3] = simde_mm512_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+}
+SEGLOSS__VINLINE void segloss__avx512_rows4(const float *p, int64_t s, simde__m512 v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        simde__m512 x = simde_mm512_castps128_ps512(simde_mm_loadu_ps(p + k * s));
+        x = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 4) * s), 1);
+        x = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 8) * s), 2);
+        v[k] = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 12) * s), 3);
+    }
+    segloss__avx512_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4])
+{
+    int k;
+    segloss__avx512_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
+        simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
+        simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
+        simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
+    }
+}
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -708,6 +802,28 @@ SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iandn(simde_int32x4_t a, simde_in
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
 { return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }
+/* rows4/unrows4 as for AVX2: four rows, one 4x4 transpose (its own inverse) */
+SEGLOSS__VINLINE void segloss__neon_tr4(simde_float32x4_t v[4])
+{
+    const simde_float32x4_t t0 = simde_vzip1q_f32(v[0], v[2]), t1 = simde_vzip2q_f32(v[0], v[2]);
+    const simde_float32x4_t t2 = simde_vzip1q_f32(v[1], v[3]), t3 = simde_vzip2q_f32(v[1], v[3]);
+    v[0] = simde_vzip1q_f32(t0, t2);
+    v[1] = simde_vzip2q_f32(t0, t2);
+    v[2] = simde_vzip1q_f32(t1, t3);
+    v[3] = simde_vzip2q_f32(t1, t3);
+}
+SEGLOSS__VINLINE void segloss__neon_rows4(const float *p, int64_t s, simde_float32x4_t v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_vld1q_f32(p + k * s);
+    segloss__neon_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4])
+{
+    int k;
+    segloss__neon_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
+}
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -753,6 +869,10 @@ SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((ui
 #ifdef SEGLOSS__UNDEF_I
 #undef I
 #endif
+SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4])
+{ (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
+SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4])
+{ (void)s; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
 #define SEGLOSS__ISA scalar
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -760,21 +880,25 @@ SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((ui
 #undef SEGLOSS__ISA
 /* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
 
+#define SEGLOSS__ENTRY(name, isa) \
+    { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa }
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
-#ifdef SEGLOSS__HAVE_AVX512
-    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__labels__avx512, segloss__vmath__avx512 },
+#if defined(SEGLOSS__HAVE_AVX512) && SEGLOSS__X86
+    SEGLOSS__ENTRY("avx512", avx512),
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && SEGLOSS__X86
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
+    SEGLOSS__ENTRY("avx2", avx2),
 #endif
 #ifdef SEGLOSS__HAVE_NEON_API
-    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__labels__neon, segloss__vmath__neon },
+    SEGLOSS__ENTRY(SEGLOSS__X86 ? "sse2" : "neon", neon),
 #endif
-#if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: AVX2 API over NEON, never the best */
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
+#if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: x86 APIs over NEON, never the best */
+    SEGLOSS__ENTRY("avx512", avx512),
+    SEGLOSS__ENTRY("avx2", avx2),
 #endif
-    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__labels__scalar, segloss__vmath__scalar },
+    SEGLOSS__ENTRY("scalar", scalar),
 };
+#undef SEGLOSS__ENTRY
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 
 #if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
@@ -1055,27 +1179,6 @@ typedef struct segloss__job {
     int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
 
-/* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
-   dst[i * di + c * dc]: NHWC rows to class planes and back. Small C is a constant, so that
-   the class loop unrolls. */
-SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                     int np, const int C)
-{
-    int i, c;
-    for (i = 0; i < np; i++)
-        for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
-}
-SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                         int np, int C)
-{
-    switch (C) {
-    case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
-    case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
-    case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
-    default: segloss__copy_c(src, si, sc, dst, di, dc, np, C); break;
-    }
-}
-
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -1127,13 +1230,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                segloss__transpose(in->logits + pos * C, C, 1, zt, 1, B, np, C);
+                t->transpose(in->logits + pos * C, zt, B, np, C, 1);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && !direct && j->grad) segloss__transpose(gt, 1, B, j->grad + pos * C, C, 1, np, C);
+            if (nhwc && !direct && j->grad) {
+                if (j->stream) { /* rows in zt, free again, then around the caches */
+                    t->transpose(gt, zt, B, np, C, 0);
+                    segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
+                } else {
+                    t->transpose(gt, j->grad + pos * C, B, np, C, 0);
+                }
+            }
         }
     }
 }
@@ -2977,6 +3087,36 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
         if (dice) SEGLOSS__K(grad_body)(a, a->c, 1);
         else SEGLOSS__K(grad_body)(a, a->c, 0);
         break;
+    }
+}
+
+/* NHWC rows <-> class planes, for np positions of C classes: position i, class c is at
+   rows[i * C + c] and planes[c * ps + i]. to_planes copies rows (src) to planes (dst), else
+   planes (src) to rows (dst). Four classes and W positions at a time through the transposes;
+   the classes past the last four and the positions past the last full vector one by one. */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
+                                                           int to_planes)
+{
+    const int W = SEGLOSS__W, full = np - np % W, c4 = C & ~3;
+    int i, c, k;
+    for (c = 0; c < c4; c += 4)
+        for (i = 0; i < full; i += W) {
+            SEGLOSS__F v[4];
+            if (to_planes) {
+                SEGLOSS__V(rows4)(src + (int64_t)i * C + c, C, v);
+                SEGLOSS__UNROLL for (k = 0; k < 4; k++) SEGLOSS__V(store)(dst + (c + k) * ps + i, v[k]);
+            } else {
+                SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = SEGLOSS__V(load)(src + (c + k) * ps + i);
+                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c, C, v);
+            }
+        }
+    if (c4 < C) {
+        if (to_planes) segloss__transpose(src + c4, C, 1, dst + c4 * ps, 1, ps, np, C - c4);
+        else segloss__transpose(src + c4 * ps, 1, ps, dst + c4, C, 1, np, C - c4);
+    }
+    if (full < np && c4) {
+        if (to_planes) segloss__transpose(src + (int64_t)full * C, C, 1, dst + full, 1, ps, np - full, c4);
+        else segloss__transpose(src + full, 1, ps, dst + (int64_t)full * C, C, 1, np - full, c4);
     }
 }
 

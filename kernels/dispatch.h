@@ -1,20 +1,24 @@
 /* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
 
+#define SEGLOSS__ENTRY(name, isa) \
+    { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa }
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
-#ifdef SEGLOSS__HAVE_AVX512
-    { "avx512", segloss__stats__avx512, segloss__grad__avx512, segloss__labels__avx512, segloss__vmath__avx512 },
+#if defined(SEGLOSS__HAVE_AVX512) && SEGLOSS__X86
+    SEGLOSS__ENTRY("avx512", avx512),
 #endif
 #if defined(SEGLOSS__HAVE_AVX2) && SEGLOSS__X86
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
+    SEGLOSS__ENTRY("avx2", avx2),
 #endif
 #ifdef SEGLOSS__HAVE_NEON_API
-    { SEGLOSS__X86 ? "sse2" : "neon", segloss__stats__neon, segloss__grad__neon, segloss__labels__neon, segloss__vmath__neon },
+    SEGLOSS__ENTRY(SEGLOSS__X86 ? "sse2" : "neon", neon),
 #endif
-#if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: AVX2 API over NEON, never the best */
-    { "avx2", segloss__stats__avx2, segloss__grad__avx2, segloss__labels__avx2, segloss__vmath__avx2 },
+#if defined(SEGLOSS__HAVE_AVX2) && !SEGLOSS__X86 /* tests only: x86 APIs over NEON, never the best */
+    SEGLOSS__ENTRY("avx512", avx512),
+    SEGLOSS__ENTRY("avx2", avx2),
 #endif
-    { "scalar", segloss__stats__scalar, segloss__grad__scalar, segloss__labels__scalar, segloss__vmath__scalar },
+    SEGLOSS__ENTRY("scalar", scalar),
 };
+#undef SEGLOSS__ENTRY
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 
 #if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))

@@ -179,27 +179,6 @@ typedef struct segloss__job {
     int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
 
-/* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
-   dst[i * di + c * dc]: NHWC rows to class planes and back. Small C is a constant, so that
-   the class loop unrolls. */
-SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                     int np, const int C)
-{
-    int i, c;
-    for (i = 0; i < np; i++)
-        for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
-}
-SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                         int np, int C)
-{
-    switch (C) {
-    case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
-    case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
-    case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
-    default: segloss__copy_c(src, si, sc, dst, di, dc, np, C); break;
-    }
-}
-
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -251,13 +230,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                segloss__transpose(in->logits + pos * C, C, 1, zt, 1, B, np, C);
+                t->transpose(in->logits + pos * C, zt, B, np, C, 1);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
-            if (nhwc && !direct && j->grad) segloss__transpose(gt, 1, B, j->grad + pos * C, C, 1, np, C);
+            if (nhwc && !direct && j->grad) {
+                if (j->stream) { /* rows in zt, free again, then around the caches */
+                    t->transpose(gt, zt, B, np, C, 0);
+                    segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
+                } else {
+                    t->transpose(gt, j->grad + pos * C, B, np, C, 0);
+                }
+            }
         }
     }
 }

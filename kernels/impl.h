@@ -69,7 +69,8 @@
 #define SEGLOSS__HAVE_AVX512 1
 #endif
 #elif SEGLOSS__ARM && defined(SEGLOSS_TEST_X86_API_ON_ARM)
-#define SEGLOSS__HAVE_AVX2 1 /* tests only: the AVX2-API kernels, which SIMDe maps to NEON */
+#define SEGLOSS__HAVE_AVX2 1   /* tests only: the AVX2- and AVX-512-API kernels, which SIMDe */
+#define SEGLOSS__HAVE_AVX512 1 /* maps to NEON: the only place the AVX-512 kernels can run here */
 #endif
 #if (SEGLOSS__X86 || SEGLOSS__ARM) && !defined(SEGLOSS_NO_SIMD)
 #define SEGLOSS__HAVE_NEON_API 1 /* native NEON on ARM, SIMDe over SSE2 on x86 ("sse2") */
@@ -121,6 +122,8 @@ typedef struct segloss__isa_table {
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
     int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
+    /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
+    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,
@@ -138,6 +141,20 @@ SEGLOSS__PRIVATE void segloss__sfence(void)
 #endif
 }
 
+/* dst[0, n) = src[0, n), with non-temporal stores where x86 has them (the 16-byte aligned
+   middle): an NHWC gradient's rows, transposed in a stack buffer, on their way out. */
+SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t n)
+{
+#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+    int64_t i = 0;
+    for (; i < n && ((uintptr_t)(dst + i) & 15); i++) dst[i] = src[i];
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+#else
+    memcpy(dst, src, (size_t)n * sizeof(float));
+#endif
+}
+
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
    (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
@@ -147,6 +164,27 @@ SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
     for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
     for (i = 0; i < 4; i++) t[i] += t[i + 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+/* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
+   dst[i * di + c * dc]: what the kernels' NHWC transposes leave over. Small C is a constant,
+   so that the class loop unrolls. */
+SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                     int np, const int C)
+{
+    int i, c;
+    for (i = 0; i < np; i++)
+        for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
+}
+SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
+                                         int np, int C)
+{
+    switch (C) {
+    case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
+    case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
+    case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
+    default: segloss__copy_c(src, si, sc, dst, di, dc, np, C); break;
+    }
 }
 
 /* ---- SIMD regions. Each kernels/isa_*.h opens its ISA's region, includes SIMDe's view of

@@ -46,6 +46,30 @@ SEGLOSS__VINLINE simde__m256i segloss__avx2_ior(simde__m256i a, simde__m256i b) 
 SEGLOSS__VINLINE simde__m256i segloss__avx2_iandn(simde__m256i a, simde__m256i b) { return simde_mm256_andnot_si256(a, b); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shl23(simde__m256i a) { return simde_mm256_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_shr23(simde__m256i a) { return simde_mm256_srli_epi32(a, 23); }
+/* 4x4 transposes within each 128-bit half (their own inverse) */
+SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
+{
+    const simde__m256 t0 = simde_mm256_unpacklo_ps(v[0], v[1]), t1 = simde_mm256_unpackhi_ps(v[0], v[1]);
+    const simde__m256 t2 = simde_mm256_unpacklo_ps(v[2], v[3]), t3 = simde_mm256_unpackhi_ps(v[2], v[3]);
+    v[0] = simde_mm256_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[1] = simde_mm256_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+    v[2] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+}
+/* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
+   unrows4 writes them back. Vector k carries rows k and k + 4, so the transposes order them. */
+SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
+    segloss__avx2_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4])
+{
+    int k;
+    segloss__avx2_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm256_storeu2_m128(p + (k + 4) * s, p + k * s, v[k]);
+}
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

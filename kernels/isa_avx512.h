@@ -1,6 +1,6 @@
 /* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
 #ifdef SEGLOSS__HAVE_AVX512
-#if !defined(SIMDE_X86_AVX512F_NATIVE)
+#if SEGLOSS__X86 && !defined(SIMDE_X86_AVX512F_NATIVE)
 #define SEGLOSS__SET_AVX512 1
 #define SIMDE_X86_AVX512F_NATIVE
 #endif
@@ -60,6 +60,38 @@ SEGLOSS__VINLINE simde__m512i segloss__avx512_ior(simde__m512i a, simde__m512i b
 SEGLOSS__VINLINE simde__m512i segloss__avx512_iandn(simde__m512i a, simde__m512i b) { return simde_mm512_andnot_si512(a, b); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shl23(simde__m512i a) { return simde_mm512_slli_epi32(a, 23); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_shr23(simde__m512i a) { return simde_mm512_srli_epi32(a, 23); }
+/* as for AVX2: vector k carries rows k, k + 4, k + 8, k + 12 */
+SEGLOSS__VINLINE void segloss__avx512_tr4(simde__m512 v[4])
+{
+    const simde__m512 t0 = simde_mm512_unpacklo_ps(v[0], v[1]), t1 = simde_mm512_unpackhi_ps(v[0], v[1]);
+    const simde__m512 t2 = simde_mm512_unpacklo_ps(v[2], v[3]), t3 = simde_mm512_unpackhi_ps(v[2], v[3]);
+    v[0] = simde_mm512_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[1] = simde_mm512_shuffle_ps(t0, t2, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+    v[2] = simde_mm512_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(1, 0, 1, 0));
+    v[3] = simde_mm512_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
+}
+SEGLOSS__VINLINE void segloss__avx512_rows4(const float *p, int64_t s, simde__m512 v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        simde__m512 x = simde_mm512_castps128_ps512(simde_mm_loadu_ps(p + k * s));
+        x = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 4) * s), 1);
+        x = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 8) * s), 2);
+        v[k] = simde_mm512_insertf32x4(x, simde_mm_loadu_ps(p + (k + 12) * s), 3);
+    }
+    segloss__avx512_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4])
+{
+    int k;
+    segloss__avx512_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
+        simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
+        simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
+        simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
+    }
+}
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

@@ -67,6 +67,28 @@ SEGLOSS__VINLINE simde_int32x4_t segloss__neon_iandn(simde_int32x4_t a, simde_in
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shl23(simde_int32x4_t a) { return simde_vshlq_n_s32(a, 23); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_shr23(simde_int32x4_t a)
 { return simde_vreinterpretq_s32_u32(simde_vshrq_n_u32(simde_vreinterpretq_u32_s32(a), 23)); }
+/* rows4/unrows4 as for AVX2: four rows, one 4x4 transpose (its own inverse) */
+SEGLOSS__VINLINE void segloss__neon_tr4(simde_float32x4_t v[4])
+{
+    const simde_float32x4_t t0 = simde_vzip1q_f32(v[0], v[2]), t1 = simde_vzip2q_f32(v[0], v[2]);
+    const simde_float32x4_t t2 = simde_vzip1q_f32(v[1], v[3]), t3 = simde_vzip2q_f32(v[1], v[3]);
+    v[0] = simde_vzip1q_f32(t0, t2);
+    v[1] = simde_vzip2q_f32(t0, t2);
+    v[2] = simde_vzip1q_f32(t1, t3);
+    v[3] = simde_vzip2q_f32(t1, t3);
+}
+SEGLOSS__VINLINE void segloss__neon_rows4(const float *p, int64_t s, simde_float32x4_t v[4])
+{
+    int k;
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_vld1q_f32(p + k * s);
+    segloss__neon_tr4(v);
+}
+SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4])
+{
+    int k;
+    segloss__neon_tr4(v);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
+}
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

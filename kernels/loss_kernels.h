@@ -480,6 +480,36 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
     }
 }
 
+/* NHWC rows <-> class planes, for np positions of C classes: position i, class c is at
+   rows[i * C + c] and planes[c * ps + i]. to_planes copies rows (src) to planes (dst), else
+   planes (src) to rows (dst). Four classes and W positions at a time through the transposes;
+   the classes past the last four and the positions past the last full vector one by one. */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
+                                                           int to_planes)
+{
+    const int W = SEGLOSS__W, full = np - np % W, c4 = C & ~3;
+    int i, c, k;
+    for (c = 0; c < c4; c += 4)
+        for (i = 0; i < full; i += W) {
+            SEGLOSS__F v[4];
+            if (to_planes) {
+                SEGLOSS__V(rows4)(src + (int64_t)i * C + c, C, v);
+                SEGLOSS__UNROLL for (k = 0; k < 4; k++) SEGLOSS__V(store)(dst + (c + k) * ps + i, v[k]);
+            } else {
+                SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = SEGLOSS__V(load)(src + (c + k) * ps + i);
+                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c, C, v);
+            }
+        }
+    if (c4 < C) {
+        if (to_planes) segloss__transpose(src + c4, C, 1, dst + c4 * ps, 1, ps, np, C - c4);
+        else segloss__transpose(src + c4 * ps, 1, ps, dst + c4, C, 1, np, C - c4);
+    }
+    if (full < np && c4) {
+        if (to_planes) segloss__transpose(src + (int64_t)full * C, C, 1, dst + full, 1, ps, np - full, c4);
+        else segloss__transpose(src + full, 1, ps, dst + (int64_t)full * C, C, 1, np - full, c4);
+    }
+}
+
 /* The vector math alone (op 0 exp, 1 log, 2 log1p), for the exhaustive ULP tests. */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x, float *y, int64_t n)
 {
