@@ -452,7 +452,7 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
-    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt);
+    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int check);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
     /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
@@ -1219,7 +1219,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
             const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL);
+            t->labels(in, j->ignore, pos, np, y, NULL, 0); /* checked by the caller's scan */
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -1270,7 +1270,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL)) {
+            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, 1)) {
                 *bad = segloss__bad_label(in, ignore);
                 return SEGLOSS_ERR_LABEL;
             }
@@ -2718,42 +2718,46 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 
 /* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
    for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt (C <=
-   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. Returns nonzero when a label is
-   neither a class nor ignore_index. uint8 and int32 labels go W at a time. */
-SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, int32_t C, int32_t ign,
-                                            const int u8, const int has_ign)
+   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. With check, returns nonzero when a
+   label is neither a class nor ignore_index (a block runner converts labels already checked).
+   uint8 and int32 labels go W at a time. */
+SEGLOSS__VINLINE SEGLOSS__I SEGLOSS__K(label_vec)(SEGLOSS__I v, SEGLOSS__I ignv, SEGLOSS__I cm1, SEGLOSS__I *bad,
+                                                 const int has_ign, const int check)
 {
-    const SEGLOSS__I cm1 = SEGLOSS__V(set1i)(C - 1), zero = SEGLOSS__V(set1i)(0), ignv = SEGLOSS__V(set1i)(ign);
-    SEGLOSS__I bad = zero;
+    const SEGLOSS__I zero = SEGLOSS__V(set1i)(0);
+    const SEGLOSS__I s = has_ign ? SEGLOSS__V(imask)(SEGLOSS__V(ieq)(v, ignv)) : zero; /* ignored lanes */
+    if (check) {
+        const SEGLOSS__I v0 = SEGLOSS__V(iandn)(s, v);                                  /* ... as class 0 */
+        *bad = SEGLOSS__V(ior)(*bad, SEGLOSS__V(ior)(SEGLOSS__V(imask)(SEGLOSS__V(igt)(v0, cm1)),
+                                                      SEGLOSS__V(imask)(SEGLOSS__V(igt)(zero, v0))));
+    }
+    return SEGLOSS__V(ior)(v, s);
+}
+SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, int32_t C, int32_t ign,
+                                            const int u8, const int has_ign, const int check)
+{
+    const SEGLOSS__I cm1 = SEGLOSS__V(set1i)(C - 1), ignv = SEGLOSS__V(set1i)(ign);
+    const int full = n - n % SEGLOSS__W;
+    SEGLOSS__I bad = SEGLOSS__V(set1i)(0);
     int32_t t[SEGLOSS__W];
     int i, k;
-    for (i = 0; i < n; i += SEGLOSS__W) {
-        const int cnt = n - i < SEGLOSS__W ? n - i : SEGLOSS__W;
-        SEGLOSS__I v, s, v0;
-        if (cnt == SEGLOSS__W) {
-            v = u8 ? SEGLOSS__V(loadu8)((const uint8_t *)src + i) : SEGLOSS__V(loadi)((const int32_t *)src + i);
-        } else { /* the tail, padded with class 0 */
-            for (k = 0; k < SEGLOSS__W; k++)
-                t[k] = k >= cnt ? 0 : u8 ? ((const uint8_t *)src)[i + k] : ((const int32_t *)src)[i + k];
-            v = SEGLOSS__V(loadi)(t);
-        }
-        s = has_ign ? SEGLOSS__V(imask)(SEGLOSS__V(ieq)(v, ignv)) : zero;   /* ignored lanes */
-        v0 = SEGLOSS__V(iandn)(s, v);                                         /* ... as class 0 */
-        bad = SEGLOSS__V(ior)(bad, SEGLOSS__V(ior)(SEGLOSS__V(imask)(SEGLOSS__V(igt)(v0, cm1)),
-                                                    SEGLOSS__V(imask)(SEGLOSS__V(igt)(zero, v0))));
-        v = SEGLOSS__V(ior)(v, s);
-        if (cnt == SEGLOSS__W) SEGLOSS__V(storei)(y + i, v);
-        else {
-            SEGLOSS__V(storei)(t, v);
-            for (k = 0; k < cnt; k++) y[i + k] = t[k];
-        }
+    for (i = 0; i < full; i += SEGLOSS__W) {
+        const SEGLOSS__I v = u8 ? SEGLOSS__V(loadu8)((const uint8_t *)src + i) : SEGLOSS__V(loadi)((const int32_t *)src + i);
+        SEGLOSS__V(storei)(y + i, SEGLOSS__K(label_vec)(v, ignv, cm1, &bad, has_ign, check));
     }
+    if (full < n) { /* the tail, padded with class 0 */
+        for (k = 0; k < SEGLOSS__W; k++)
+            t[k] = full + k >= n ? 0 : u8 ? ((const uint8_t *)src)[full + k] : ((const int32_t *)src)[full + k];
+        SEGLOSS__V(storei)(t, SEGLOSS__K(label_vec)(SEGLOSS__V(loadi)(t), ignv, cm1, &bad, has_ign, check));
+        for (k = 0; full + k < n; k++) y[full + k] = t[k];
+    }
+    if (!check) return 0;
     SEGLOSS__V(storei)(t, bad);
     for (k = 1; k < SEGLOSS__W; k++) t[0] |= t[k];
     return t[0] != 0;
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n,
-                                                       int32_t *y, int64_t *cnt)
+                                                       int32_t *y, int64_t *cnt, int check)
 {
     const int32_t C = (int32_t)in->c; /* in->c <= INT32_MAX, checked with the input */
     const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
@@ -2771,10 +2775,17 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *i
         const int u8 = in->label_type == SEGLOSS_LABEL_U8;
         const int has_ign = u8 ? ignore >= 0 && ignore <= 255 : ignore >= INT32_MIN && ignore <= INT32_MAX;
         const void *src = u8 ? (const void *)((const uint8_t *)in->labels + pos) : (const void *)((const int32_t *)in->labels + pos);
-        if (u8) bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 1, 1)
-                              : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 1, 0);
-        else bad = has_ign ? SEGLOSS__K(labels_vec)(src, n, y, C, (int32_t)ignore, 0, 1)
-                           : SEGLOSS__K(labels_vec)(src, n, y, C, 0, 0, 0);
+        const int32_t ign = has_ign ? (int32_t)ignore : 0;
+        switch (u8 * 4 + has_ign * 2 + (check != 0)) {
+        case 0: SEGLOSS__K(labels_vec)(src, n, y, C, ign, 0, 0, 0); break;
+        case 1: bad = SEGLOSS__K(labels_vec)(src, n, y, C, ign, 0, 0, 1); break;
+        case 2: SEGLOSS__K(labels_vec)(src, n, y, C, ign, 0, 1, 0); break;
+        case 3: bad = SEGLOSS__K(labels_vec)(src, n, y, C, ign, 0, 1, 1); break;
+        case 4: SEGLOSS__K(labels_vec)(src, n, y, C, ign, 1, 0, 0); break;
+        case 5: bad = SEGLOSS__K(labels_vec)(src, n, y, C, ign, 1, 0, 1); break;
+        case 6: SEGLOSS__K(labels_vec)(src, n, y, C, ign, 1, 1, 0); break;
+        default: bad = SEGLOSS__K(labels_vec)(src, n, y, C, ign, 1, 1, 1); break;
+        }
     }
     for (i = n; i < padded; i++) y[i] = -1;
     if (cnt)

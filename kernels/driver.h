@@ -219,7 +219,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
             const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL);
+            t->labels(in, j->ignore, pos, np, y, NULL, 0); /* checked by the caller's scan */
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -270,7 +270,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL)) {
+            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, 1)) {
                 *bad = segloss__bad_label(in, ignore);
                 return SEGLOSS_ERR_LABEL;
             }
