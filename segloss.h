@@ -45,6 +45,8 @@
        SEGLOSS_STREAM_BYTES    implementation file: gradients of at least this many bytes
                                (default 16 MiB) are written with non-temporal stores on x86,
                                around the caches; define it larger to keep them cached.
+                               NCHW needs 16-byte aligned class planes for it: the gradient
+                               as malloc returns it, and S a multiple of 4.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
 
@@ -565,7 +567,13 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
 { float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
-SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a) { simde_mm256_stream_ps(p, a); } /* p 32-byte aligned */
+/* Non-temporal, p 16-byte aligned (what malloc gives): two 128-bit halves, which the write-
+   combining buffer joins as it would one 256-bit store. */
+SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a)
+{
+    simde_mm_stream_ps(p, simde_mm256_castps256_ps128(a));
+    simde_mm_stream_ps(p + 4, simde_mm256_extractf128_ps(a, 1));
+}
 SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }
@@ -645,10 +653,17 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
 { float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
-SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 64-byte aligned */
+SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 16-byte aligned, see AVX2 */
 {
 #if defined(SIMDE_X86_AVX512F_NATIVE)
-    _mm512_stream_ps(p, a);
+    if (!((uintptr_t)p & 63)) {
+        _mm512_stream_ps(p, a);
+    } else {
+        _mm_stream_ps(p, _mm512_extractf32x4_ps(a, 0));
+        _mm_stream_ps(p + 4, _mm512_extractf32x4_ps(a, 1));
+        _mm_stream_ps(p + 8, _mm512_extractf32x4_ps(a, 2));
+        _mm_stream_ps(p + 12, _mm512_extractf32x4_ps(a, 3));
+    }
 #else
     simde_mm512_storeu_ps(p, a);
 #endif
@@ -3013,7 +3028,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
 }
 
 /* Phase 3, class c of one vector: the gradient of cnt positions from the parked exponential
-   and the coefficients, stored plainly or (stream) with an aligned non-temporal store. */
+   and the coefficients, stored plainly or (stream) with a 16-byte aligned non-temporal store. */
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
@@ -3062,8 +3077,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     {
         const segloss__args la = *a; /* as in soft_all */
         const int full = n - n % W;
-        /* every store of the block is aligned when the base and the plane stride are */
-        const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & (sizeof(SEGLOSS__F) - 1));
+        /* every store of the block is 16-byte aligned when the base and the plane stride are */
+        const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
         if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
             for (c = 0; c < C; c++)
                 for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 1);

@@ -135,8 +135,11 @@ Data &data_for(int c, size_t target)
     const int64_t per_pos = 4 * (int64_t)c * BATCH;
     d.n = BATCH;
     d.c = c;
-    // DRAM: at least the target (>= 64 MiB); cache: at most the target.
-    d.s = target >= DRAM_BYTES ? ((int64_t)target + per_pos - 1) / per_pos : std::max<int64_t>(1, (int64_t)target / per_pos);
+    // DRAM: at least the target (>= 64 MiB), S a multiple of 16 as image crops are (the
+    // gradient is streamed only where its class planes are vector-aligned); cache: at most
+    // the target.
+    d.s = target >= DRAM_BYTES ? ((int64_t)target + per_pos * 16 - 1) / (per_pos * 16) * 16
+                               : std::max<int64_t>(1, (int64_t)target / per_pos);
     d.bytes = (size_t)(d.n * d.c * d.s) * sizeof(float);
     d.logits = (float *)alloc_touched(d.bytes);
     d.grad = (float *)alloc_touched(d.bytes);

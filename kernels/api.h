@@ -45,6 +45,8 @@
        SEGLOSS_STREAM_BYTES    implementation file: gradients of at least this many bytes
                                (default 16 MiB) are written with non-temporal stores on x86,
                                around the caches; define it larger to keep them cached.
+                               NCHW needs 16-byte aligned class planes for it: the gradient
+                               as malloc returns it, and S a multiple of 4.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
 

@@ -22,7 +22,13 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx2_store(float *p, simde__m256 a) { simde_mm256_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx2_storen(float *p, simde__m256 a, int n)
 { float t[8]; simde_mm256_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
-SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a) { simde_mm256_stream_ps(p, a); } /* p 32-byte aligned */
+/* Non-temporal, p 16-byte aligned (what malloc gives): two 128-bit halves, which the write-
+   combining buffer joins as it would one 256-bit store. */
+SEGLOSS__VINLINE void segloss__avx2_stream(float *p, simde__m256 a)
+{
+    simde_mm_stream_ps(p, simde_mm256_castps256_ps128(a));
+    simde_mm_stream_ps(p + 4, simde_mm256_extractf128_ps(a, 1));
+}
 SEGLOSS__VINLINE simde__m256 segloss__avx2_add(simde__m256 a, simde__m256 b) { return simde_mm256_add_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sub(simde__m256 a, simde__m256 b) { return simde_mm256_sub_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_mul(simde__m256 a, simde__m256 b) { return simde_mm256_mul_ps(a, b); }

@@ -23,10 +23,17 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_loadn(const float *p, int n)
 SEGLOSS__VINLINE void segloss__avx512_store(float *p, simde__m512 a) { simde_mm512_storeu_ps(p, a); }
 SEGLOSS__VINLINE void segloss__avx512_storen(float *p, simde__m512 a, int n)
 { float t[16]; simde_mm512_storeu_ps(t, a); memcpy(p, t, (size_t)n * sizeof(float)); }
-SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 64-byte aligned */
+SEGLOSS__VINLINE void segloss__avx512_stream(float *p, simde__m512 a) /* p 16-byte aligned, see AVX2 */
 {
 #if defined(SIMDE_X86_AVX512F_NATIVE)
-    _mm512_stream_ps(p, a);
+    if (!((uintptr_t)p & 63)) {
+        _mm512_stream_ps(p, a);
+    } else {
+        _mm_stream_ps(p, _mm512_extractf32x4_ps(a, 0));
+        _mm_stream_ps(p + 4, _mm512_extractf32x4_ps(a, 1));
+        _mm_stream_ps(p + 8, _mm512_extractf32x4_ps(a, 2));
+        _mm_stream_ps(p + 12, _mm512_extractf32x4_ps(a, 3));
+    }
 #else
     simde_mm512_storeu_ps(p, a);
 #endif

@@ -403,7 +403,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
 }
 
 /* Phase 3, class c of one vector: the gradient of cnt positions from the parked exponential
-   and the coefficients, stored plainly or (stream) with an aligned non-temporal store. */
+   and the coefficients, stored plainly or (stream) with a 16-byte aligned non-temporal store. */
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
@@ -452,8 +452,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     {
         const segloss__args la = *a; /* as in soft_all */
         const int full = n - n % W;
-        /* every store of the block is aligned when the base and the plane stride are */
-        const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & (sizeof(SEGLOSS__F) - 1));
+        /* every store of the block is 16-byte aligned when the base and the plane stride are */
+        const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
         if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
             for (c = 0; c < C; c++)
                 for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 1);
