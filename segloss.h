@@ -2904,20 +2904,19 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     const SEGLOSS__F s = SEGLOSS__V(add)(q_sum, ey);
     SEGLOSS__K(tail_t) t;
     SEGLOSS__F q, u, l;
-    SEGLOSS__M big;
     int c;
     t.inv_s = SEGLOSS__V(div)(one, s);
     t.py = SEGLOSS__V(mul)(ey, t.inv_s);
     t.lf = zero;
     t.ff = one;
     if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
-    q = SEGLOSS__V(mul)(q_sum, t.inv_s);                    /* 1 - p_y without cancellation */
-    /* -log p_y = log1p(sum_{c!=y} e_c / e_y); when e_y underflows, log(s) + m - z_y. */
-    big = SEGLOSS__V(lt)(ey, SEGLOSS__C1(5.421011e-20f));   /* 2^-64 */
-    u = SEGLOSS__V(sel)(big, SEGLOSS__V(sub)(s, one), SEGLOSS__V(div)(q_sum, ey));
-    /* 1 + u = s / e_y, so p_y ~ 1/(1 + u) serves the log1p correction (1/s when big) */
-    l = SEGLOSS__V(add)(SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), SEGLOSS__V(sel)(big, t.inv_s, t.py)),
-                        SEGLOSS__V(sel)(big, SEGLOSS__V(load)(b->d + i), zero));
+    q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
+    /* -log p_y = (m - z_y) + log1p(s - 1), s - 1 = q_sum + (e_y - 1). Where y holds the max,
+       e_y = 1 exactly and s - 1 = q_sum: the confident case, whose tiny loss keeps its digits.
+       Elsewhere p_y <= 1/2, so the loss is at least log 2 and the sum's rounding is harmless.
+       1 + u ~ s, so 1/s serves the log1p correction. */
+    u = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sub)(ey, one));
+    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s));
     t.lf = l;
     if (focal) { /* gamma != 0 */
         SEGLOSS__F qg = q;

@@ -642,6 +642,37 @@ TEST_CASE("extreme logits (+-1e4, huge spread) and all-equal logits stay finite 
     });
 }
 
+TEST_CASE("confident predictions: tiny CE-family losses keep their relative accuracy", "[losses][isa][edge]") {
+    // The labelled class leads every other by about delta, so each term is ~C e^-delta. delta
+    // stays below 20: beyond, the float64 reference's log(sum) itself loses the digits.
+    for_each_isa([&](const std::string &isa) {
+        std::mt19937 rng = seeded(21);
+        std::uniform_real_distribution<double> jitter(0.0, 1.0);
+        const std::vector<Variant> reps = representatives();
+        for (int k = 0; k < 3; ++k)  // ce, weighted_ce, focal
+            for (segloss_layout layout : kLayouts)
+                for (double delta : {3.0, 9.0, 19.0}) {
+                    ProblemSpec spec;
+                    spec.n = 2;
+                    spec.c = 5;
+                    spec.s = 45;
+                    spec.layout = layout;
+                    Problem p = ref::make_problem(rng, spec);
+                    for (int64_t n = 0; n < spec.n; ++n)
+                        for (int64_t s = 0; s < spec.s; ++s)
+                            for (int64_t c = 0; c < spec.c; ++c)
+                                p.logits[ref::elem_index(layout, spec.c, spec.s, n, c, s)] =
+                                    c == p.y[n * spec.s + s] ? 1.0f : static_cast<float>(1.0 - delta - jitter(rng));
+                    check_vs_reference(isa, reps[k], p);  // its loss check is absolute below 0.1
+                    std::vector<float> storage;
+                    const segloss_config cfg = materialise(reps[k], p, storage);
+                    const double want = ref::ref_loss(cfg, p.input()).loss, got = ref::run_lib(cfg, p.input()).result.loss;
+                    INFO("isa " << isa << ": " << ref::describe(cfg) << " | delta " << delta << ": loss " << got << " want " << want);
+                    CHECK(std::fabs(got - want) <= 1e-5 * want);
+                }
+    });
+}
+
 TEST_CASE("C=1 without background: the Dice class set K is empty, so the Dice term is 0 (or a PARAM error)",
           "[losses][isa][edge]") {
     for_each_isa([&](const std::string &) {
