@@ -458,6 +458,7 @@ typedef struct segloss__isa_table {
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
     /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
+    void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,
@@ -581,6 +582,9 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_div(simde__m256 a, simde__m256 b) { r
 SEGLOSS__VINLINE simde__m256 segloss__avx2_fma(simde__m256 a, simde__m256 b, simde__m256 c) { return simde_mm256_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { return simde_mm256_max_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_ord(simde__m256 a) { return simde_mm256_cmp_ps(a, a, SIMDE_CMP_ORD_Q); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mor(simde__m256 a, simde__m256 b) { return simde_mm256_or_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mandn(simde__m256 a, simde__m256 b) { return simde_mm256_andnot_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadu8(const uint8_t *p) { return simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p)); }
@@ -675,6 +679,9 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ord(simde__m512 a) { return simde_mm512_cmp_ps_mask(a, a, SIMDE_CMP_ORD_Q); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_mor(simde__mmask16 a, simde__mmask16 b) { return (simde__mmask16)(a | b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_mandn(simde__mmask16 a, simde__mmask16 b) { return (simde__mmask16)(~a & b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
 /* SIMDe 0.7.4 has no 512-bit cvtepu8_epi32: two 256-bit halves (vpmovzxbd ymm is AVX2) */
@@ -795,6 +802,9 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_
 /* NEON max propagates NaN from either side; x86 returns b. Either way a NaN in b survives. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ord(simde_float32x4_t a) { return simde_vceqq_f32(a, a); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_mor(simde_uint32x4_t a, simde_uint32x4_t b) { return simde_vorrq_u32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_mandn(simde_uint32x4_t a, simde_uint32x4_t b) { return simde_vbicq_u32(b, a); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadu8(const uint8_t *p)
@@ -864,6 +874,9 @@ SEGLOSS__VINLINE float segloss__scalar_fma(float a, float b, float c) { return f
 /* max returns b when either is NaN, like x86 maxps: NaN in b propagates. */
 SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a : b; }
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
+SEGLOSS__VINLINE int segloss__scalar_ord(float a) { return a == a; }
+SEGLOSS__VINLINE int segloss__scalar_mor(int a, int b) { return a | b; }
+SEGLOSS__VINLINE int segloss__scalar_mandn(int a, int b) { return !a && b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadu8(const uint8_t *p) { return *p; }
@@ -896,7 +909,8 @@ SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4])
 /* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
 
 #define SEGLOSS__ENTRY(name, isa) \
-    { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa }
+    { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa, \
+      segloss__argmax__##isa }
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #if defined(SEGLOSS__HAVE_AVX512) && SEGLOSS__X86
     SEGLOSS__ENTRY("avx512", avx512),
@@ -1194,6 +1208,15 @@ typedef struct segloss__job {
     int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
 
+/* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
+   class planes fit SEGLOSS__TBUF floats (a multiple of 16 while that leaves 16 or more). */
+SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
+{
+    return C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+         : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (int)(SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
+         : C <= SEGLOSS__TBUF ? (int)(SEGLOSS__TBUF / C) : 1;
+}
+
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -1205,9 +1228,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
        are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
-    const int B = C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
-                : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : C <= SEGLOSS__TBUF ? SEGLOSS__TBUF / C : 1;
+    const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
@@ -2190,56 +2211,38 @@ SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const
    apply here: metrics never fail on logits. */
 SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
 {
+    const segloss__isa_table *t = segloss__table();
     segloss_status st;
-    int64_t n, c, s, C, S;
+    int64_t n, C, S, s0;
+    int B;
     if (!confusion) return SEGLOSS_ERR_NULL;
     st = segloss__mx_check(in, 1, ignore_index);
     if (st != SEGLOSS_OK) return st;
     C = in->c;
     S = in->s;
-    if (C > INT64_MAX / C) return SEGLOSS_ERR_SHAPE;
-    for (n = 0; n < in->n; n++) {
-        if (in->layout == SEGLOSS_NCHW) {
-            int64_t s0;
-            for (s0 = 0; s0 < S; s0 += 256) {
-                float bestv[256];
-                int64_t besti[256];
-                int j, len = (int)(S - s0 < 256 ? S - s0 : 256);
-                for (j = 0; j < len; j++) {
-                    besti[j] = -1;
-                    bestv[j] = 0.0f;
-                }
-                for (c = 0; c < C; c++) {
-                    const float *z = in->logits + (n * C + c) * S + s0;
-                    for (j = 0; j < len; j++) {
-                        float v = z[j];
-                        if (v == v && (besti[j] < 0 || v > bestv[j])) {
-                            bestv[j] = v;
-                            besti[j] = c;
-                        }
-                    }
-                }
-                for (j = 0; j < len; j++) {
-                    int64_t l = segloss__label(in, n * S + s0 + j);
-                    if (l == ignore_index) continue;
-                    confusion[l * C + (besti[j] < 0 ? 0 : besti[j])]++;
-                }
+    if (C > (1 << 24)) return SEGLOSS_ERR_SHAPE; /* C*C counts would not fit memory anyway */
+    B = segloss__block_len(C);
+    for (n = 0; n < in->n; n++)
+        for (s0 = 0; s0 < S; s0 += B) {
+            /* a block's labels (-1 where ignored; checked above) and its argmax, read from the
+               class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
+            float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
+            int32_t y[SEGLOSS__BLOCK];
+            const int len = (int)(S - s0 < B ? S - s0 : B);
+            const float *rows = in->logits + (n * S + s0) * C;
+            int j;
+            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0);
+            if (in->layout == SEGLOSS_NCHW) {
+                t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
+            } else if (C <= SEGLOSS__TBUF) {
+                t->transpose(rows, zt, B, len, (int)C, 1);
+                t->argmax(zt, B, len, (int)C, pred);
+            } else {
+                t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
             }
-        } else {
-            for (s = 0; s < S; s++) {
-                const float *z = in->logits + (n * S + s) * C;
-                int64_t l = segloss__label(in, n * S + s), best = -1;
-                float bv = 0.0f;
-                if (l == ignore_index) continue;
-                for (c = 0; c < C; c++)
-                    if (z[c] == z[c] && (best < 0 || z[c] > bv)) {
-                        bv = z[c];
-                        best = c;
-                    }
-                confusion[l * C + (best < 0 ? 0 : best)]++;
-            }
+            for (j = 0; j < len; j++)
+                if (y[j] >= 0) confusion[y[j] * C + (int64_t)pred[j]]++;
         }
-    }
     return SEGLOSS_OK;
 }
 
@@ -3142,6 +3145,27 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
     if (full < np && c4) {
         if (to_planes) segloss__transpose(src + (int64_t)full * C, C, 1, dst + full, 1, ps, np - full, c4);
         else segloss__transpose(src + full, 1, ps, dst + (int64_t)full * C, C, 1, np - full, c4);
+    }
+}
+
+/* Per position i < np, the class of its largest logit (class c at z[c * zs + i]) as a float,
+   ties to the lowest class; a NaN is never taken (class 0 when all are). For the confusion
+   counts; exact while C <= 2^24. */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(argmax)(const float *z, int64_t zs, int np, int C, float *idx)
+{
+    int i, c;
+    for (i = 0; i < np; i += SEGLOSS__W) {
+        const int cnt = np - i < SEGLOSS__W ? np - i : SEGLOSS__W;
+        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__C1(0.0f);
+        SEGLOSS__M set = SEGLOSS__V(ord)(best); /* lanes holding a number */
+        for (c = 1; c < C; c++) {
+            const SEGLOSS__F v = SEGLOSS__LD(z + c * zs + i, cnt);
+            const SEGLOSS__M take = SEGLOSS__V(mor)(SEGLOSS__V(lt)(best, v), SEGLOSS__V(mandn)(set, SEGLOSS__V(ord)(v)));
+            best = SEGLOSS__V(sel)(take, v, best);
+            bi = SEGLOSS__V(sel)(take, SEGLOSS__C1((float)c), bi);
+            set = SEGLOSS__V(mor)(set, take);
+        }
+        SEGLOSS__ST(idx + i, bi, cnt);
     }
 }
 

@@ -179,6 +179,15 @@ typedef struct segloss__job {
     int stream;           /* grad: non-temporal stores (NCHW)                                  */
 } segloss__job;
 
+/* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
+   class planes fit SEGLOSS__TBUF floats (a multiple of 16 while that leaves 16 or more). */
+SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
+{
+    return C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
+         : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (int)(SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
+         : C <= SEGLOSS__TBUF ? (int)(SEGLOSS__TBUF / C) : 1;
+}
+
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -190,9 +199,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
        are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
-    const int B = C <= SEGLOSS__TBUF / SEGLOSS__BLOCK ? SEGLOSS__BLOCK
-                : C <= SEGLOSS__TBUF / SEGLOSS__LANES ? (SEGLOSS__TBUF / C) & ~(SEGLOSS__LANES - 1)
-                : C <= SEGLOSS__TBUF ? SEGLOSS__TBUF / C : 1;
+    const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];

@@ -124,6 +124,7 @@ typedef struct segloss__isa_table {
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
     /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
+    void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,

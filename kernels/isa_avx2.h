@@ -36,6 +36,9 @@ SEGLOSS__VINLINE simde__m256 segloss__avx2_div(simde__m256 a, simde__m256 b) { r
 SEGLOSS__VINLINE simde__m256 segloss__avx2_fma(simde__m256 a, simde__m256 b, simde__m256 c) { return simde_mm256_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_max(simde__m256 a, simde__m256 b) { return simde_mm256_max_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_lt(simde__m256 a, simde__m256 b) { return simde_mm256_cmp_ps(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_ord(simde__m256 a) { return simde_mm256_cmp_ps(a, a, SIMDE_CMP_ORD_Q); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mor(simde__m256 a, simde__m256 b) { return simde_mm256_or_ps(a, b); }
+SEGLOSS__VINLINE simde__m256 segloss__avx2_mandn(simde__m256 a, simde__m256 b) { return simde_mm256_andnot_ps(a, b); }
 SEGLOSS__VINLINE simde__m256 segloss__avx2_sel(simde__m256 m, simde__m256 a, simde__m256 b) { return simde_mm256_blendv_ps(b, a, m); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadi(const int32_t *p) { return simde_mm256_loadu_si256((const simde__m256i *)(const void *)p); }
 SEGLOSS__VINLINE simde__m256i segloss__avx2_loadu8(const uint8_t *p) { return simde_mm256_cvtepu8_epi32(simde_mm_loadl_epi64((const simde__m128i *)(const void *)p)); }

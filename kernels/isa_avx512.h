@@ -45,6 +45,9 @@ SEGLOSS__VINLINE simde__m512 segloss__avx512_div(simde__m512 a, simde__m512 b) {
 SEGLOSS__VINLINE simde__m512 segloss__avx512_fma(simde__m512 a, simde__m512 b, simde__m512 c) { return simde_mm512_fmadd_ps(a, b, c); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_max(simde__m512 a, simde__m512 b) { return simde_mm512_max_ps(a, b); }
 SEGLOSS__VINLINE simde__mmask16 segloss__avx512_lt(simde__m512 a, simde__m512 b) { return simde_mm512_cmp_ps_mask(a, b, SIMDE_CMP_LT_OQ); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_ord(simde__m512 a) { return simde_mm512_cmp_ps_mask(a, a, SIMDE_CMP_ORD_Q); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_mor(simde__mmask16 a, simde__mmask16 b) { return (simde__mmask16)(a | b); }
+SEGLOSS__VINLINE simde__mmask16 segloss__avx512_mandn(simde__mmask16 a, simde__mmask16 b) { return (simde__mmask16)(~a & b); }
 SEGLOSS__VINLINE simde__m512 segloss__avx512_sel(simde__mmask16 m, simde__m512 a, simde__m512 b) { return simde_mm512_mask_blend_ps(m, b, a); }
 SEGLOSS__VINLINE simde__m512i segloss__avx512_loadi(const int32_t *p) { return simde_mm512_loadu_si512((const void *)p); }
 /* SIMDe 0.7.4 has no 512-bit cvtepu8_epi32: two 256-bit halves (vpmovzxbd ymm is AVX2) */

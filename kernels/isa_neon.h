@@ -45,6 +45,9 @@ SEGLOSS__VINLINE simde_float32x4_t segloss__neon_fma(simde_float32x4_t a, simde_
 /* NEON max propagates NaN from either side; x86 returns b. Either way a NaN in b survives. */
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_max(simde_float32x4_t a, simde_float32x4_t b) { return simde_vmaxq_f32(a, b); }
 SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_lt(simde_float32x4_t a, simde_float32x4_t b) { return simde_vcltq_f32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_ord(simde_float32x4_t a) { return simde_vceqq_f32(a, a); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_mor(simde_uint32x4_t a, simde_uint32x4_t b) { return simde_vorrq_u32(a, b); }
+SEGLOSS__VINLINE simde_uint32x4_t segloss__neon_mandn(simde_uint32x4_t a, simde_uint32x4_t b) { return simde_vbicq_u32(b, a); }
 SEGLOSS__VINLINE simde_float32x4_t segloss__neon_sel(simde_uint32x4_t m, simde_float32x4_t a, simde_float32x4_t b) { return simde_vbslq_f32(m, a, b); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadi(const int32_t *p) { return simde_vld1q_s32(p); }
 SEGLOSS__VINLINE simde_int32x4_t segloss__neon_loadu8(const uint8_t *p)

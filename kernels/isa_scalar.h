@@ -17,6 +17,9 @@ SEGLOSS__VINLINE float segloss__scalar_fma(float a, float b, float c) { return f
 /* max returns b when either is NaN, like x86 maxps: NaN in b propagates. */
 SEGLOSS__VINLINE float segloss__scalar_max(float a, float b) { return a > b ? a : b; }
 SEGLOSS__VINLINE int segloss__scalar_lt(float a, float b) { return a < b; }
+SEGLOSS__VINLINE int segloss__scalar_ord(float a) { return a == a; }
+SEGLOSS__VINLINE int segloss__scalar_mor(int a, int b) { return a | b; }
+SEGLOSS__VINLINE int segloss__scalar_mandn(int a, int b) { return !a && b; }
 SEGLOSS__VINLINE float segloss__scalar_sel(int m, float a, float b) { return m ? a : b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadi(const int32_t *p) { return *p; }
 SEGLOSS__VINLINE int32_t segloss__scalar_loadu8(const uint8_t *p) { return *p; }

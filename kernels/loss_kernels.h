@@ -520,6 +520,27 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
     }
 }
 
+/* Per position i < np, the class of its largest logit (class c at z[c * zs + i]) as a float,
+   ties to the lowest class; a NaN is never taken (class 0 when all are). For the confusion
+   counts; exact while C <= 2^24. */
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(argmax)(const float *z, int64_t zs, int np, int C, float *idx)
+{
+    int i, c;
+    for (i = 0; i < np; i += SEGLOSS__W) {
+        const int cnt = np - i < SEGLOSS__W ? np - i : SEGLOSS__W;
+        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__C1(0.0f);
+        SEGLOSS__M set = SEGLOSS__V(ord)(best); /* lanes holding a number */
+        for (c = 1; c < C; c++) {
+            const SEGLOSS__F v = SEGLOSS__LD(z + c * zs + i, cnt);
+            const SEGLOSS__M take = SEGLOSS__V(mor)(SEGLOSS__V(lt)(best, v), SEGLOSS__V(mandn)(set, SEGLOSS__V(ord)(v)));
+            best = SEGLOSS__V(sel)(take, v, best);
+            bi = SEGLOSS__V(sel)(take, SEGLOSS__C1((float)c), bi);
+            set = SEGLOSS__V(mor)(set, take);
+        }
+        SEGLOSS__ST(idx + i, bi, cnt);
+    }
+}
+
 /* The vector math alone (op 0 exp, 1 log, 2 log1p), for the exhaustive ULP tests. */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x, float *y, int64_t n)
 {

@@ -140,56 +140,38 @@ SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const
    apply here: metrics never fail on logits. */
 SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
 {
+    const segloss__isa_table *t = segloss__table();
     segloss_status st;
-    int64_t n, c, s, C, S;
+    int64_t n, C, S, s0;
+    int B;
     if (!confusion) return SEGLOSS_ERR_NULL;
     st = segloss__mx_check(in, 1, ignore_index);
     if (st != SEGLOSS_OK) return st;
     C = in->c;
     S = in->s;
-    if (C > INT64_MAX / C) return SEGLOSS_ERR_SHAPE;
-    for (n = 0; n < in->n; n++) {
-        if (in->layout == SEGLOSS_NCHW) {
-            int64_t s0;
-            for (s0 = 0; s0 < S; s0 += 256) {
-                float bestv[256];
-                int64_t besti[256];
-                int j, len = (int)(S - s0 < 256 ? S - s0 : 256);
-                for (j = 0; j < len; j++) {
-                    besti[j] = -1;
-                    bestv[j] = 0.0f;
-                }
-                for (c = 0; c < C; c++) {
-                    const float *z = in->logits + (n * C + c) * S + s0;
-                    for (j = 0; j < len; j++) {
-                        float v = z[j];
-                        if (v == v && (besti[j] < 0 || v > bestv[j])) {
-                            bestv[j] = v;
-                            besti[j] = c;
-                        }
-                    }
-                }
-                for (j = 0; j < len; j++) {
-                    int64_t l = segloss__label(in, n * S + s0 + j);
-                    if (l == ignore_index) continue;
-                    confusion[l * C + (besti[j] < 0 ? 0 : besti[j])]++;
-                }
+    if (C > (1 << 24)) return SEGLOSS_ERR_SHAPE; /* C*C counts would not fit memory anyway */
+    B = segloss__block_len(C);
+    for (n = 0; n < in->n; n++)
+        for (s0 = 0; s0 < S; s0 += B) {
+            /* a block's labels (-1 where ignored; checked above) and its argmax, read from the
+               class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
+            float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
+            int32_t y[SEGLOSS__BLOCK];
+            const int len = (int)(S - s0 < B ? S - s0 : B);
+            const float *rows = in->logits + (n * S + s0) * C;
+            int j;
+            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0);
+            if (in->layout == SEGLOSS_NCHW) {
+                t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
+            } else if (C <= SEGLOSS__TBUF) {
+                t->transpose(rows, zt, B, len, (int)C, 1);
+                t->argmax(zt, B, len, (int)C, pred);
+            } else {
+                t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
             }
-        } else {
-            for (s = 0; s < S; s++) {
-                const float *z = in->logits + (n * S + s) * C;
-                int64_t l = segloss__label(in, n * S + s), best = -1;
-                float bv = 0.0f;
-                if (l == ignore_index) continue;
-                for (c = 0; c < C; c++)
-                    if (z[c] == z[c] && (best < 0 || z[c] > bv)) {
-                        bv = z[c];
-                        best = c;
-                    }
-                confusion[l * C + (best < 0 ? 0 : best)]++;
-            }
+            for (j = 0; j < len; j++)
+                if (y[j] >= 0) confusion[y[j] * C + (int64_t)pred[j]]++;
         }
-    }
     return SEGLOSS_OK;
 }
 

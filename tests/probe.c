@@ -4,7 +4,8 @@
        compiler's own __builtin_cpu_supports;
      - every path this CPU runs against the scalar path on every loss, both layouts, ragged
        sizes and extreme logits: the FMA paths (avx512, avx2, neon) must be bit-identical to
-       scalar, sse2 within 2e-6 (relative loss, and of max|grad|);
+       scalar, sse2 within 2e-6 (relative loss, and of max|grad|); the confusion counts, with
+       ties, infinities and NaN among the logits, identical on every path;
      - --fingerprint: prints a hash of the scalar path's losses and gradients, which must be the
        same on every machine (the Makefile compares x86 with aarch64).
    Ends with "N passed, M failed". */
@@ -109,11 +110,45 @@ static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int
     return h;
 }
 
+/* Confusion counts on every shape, logits drawn from a set full of ties, infinities and NaN;
+   with compare, each shape's counts must equal ref's (the scalar path's). */
+static void run_confusion(const char *isa, int64_t **ref, int compare)
+{
+    static const float vals[] = { -INFINITY, -1.0f, 0.0f, 2.0f, 2.0f, INFINITY, NAN, NAN };
+    int si;
+    if (segloss_set_isa(isa) != SEGLOSS_OK) return;
+    for (si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
+        const shape sh = shapes[si];
+        size_t total = (size_t)sh.n * sh.c * sh.s, np = (size_t)sh.n * sh.s, i;
+        float *z = (float *)malloc(total * sizeof(float));
+        int64_t *y = (int64_t *)malloc(np * sizeof(int64_t));
+        int64_t *conf = (int64_t *)calloc((size_t)sh.c * sh.c, sizeof(int64_t));
+        segloss_input in;
+        rng = 991u + (uint32_t)si;
+        for (i = 0; i < total; i++) z[i] = vals[(int)frand(0, 8) & 7];
+        for (i = 0; i < np; i++) y[i] = i % 11 == 5 ? -100 : (int64_t)(frand(0, 1) * sh.c) % sh.c;
+        in.logits = z; in.labels = y; in.label_type = SEGLOSS_LABEL_I64;
+        in.n = sh.n; in.c = sh.c; in.s = sh.s; in.layout = sh.layout;
+        check(segloss_confusion(&in, -100, conf) == SEGLOSS_OK, "confusion", isa, "status");
+        if (compare) {
+            char detail[64];
+            snprintf(detail, sizeof detail, "shape %d", si);
+            check(!memcmp(conf, ref[si], (size_t)sh.c * sh.c * sizeof(int64_t)), "confusion identical to scalar", isa, detail);
+            free(conf);
+        } else {
+            ref[si] = conf;
+        }
+        free(z);
+        free(y);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const char *isas[] = { "avx512", "avx2", "neon", "sse2" };
     const char *expect = NULL;
     float *ref_grad[256];
+    int64_t *ref_conf[sizeof shapes / sizeof shapes[0]];
     double ref_loss[256];
     uint64_t fp;
     int i, fingerprint = 0;
@@ -140,6 +175,7 @@ int main(int argc, char **argv)
         return 0;
     }
     fp = run_all("scalar", ref_grad, ref_loss, 0, 0);
+    run_confusion("scalar", ref_conf, 0);
     if (fingerprint) printf("fingerprint %016llx\n", (unsigned long long)fp);
     for (i = 0; i < 4; i++) {
         if (!segloss_isa_supported(isas[i])) {
@@ -148,6 +184,7 @@ int main(int argc, char **argv)
             continue;
         }
         run_all(isas[i], ref_grad, ref_loss, 1, strcmp(isas[i], "sse2") != 0);
+        run_confusion(isas[i], ref_conf, 1);
         printf("checked %s against scalar\n", isas[i]);
     }
     segloss_set_isa(NULL);

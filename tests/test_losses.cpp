@@ -743,6 +743,54 @@ TEST_CASE("in place: grad == logits overwrites the logits with the same gradient
 
 // ---- the closing table ----------------------------------------------------------------------
 
+TEST_CASE("confusion counts match a scalar argmax on every path, with ties, infinities and NaN", "[metrics][isa]") {
+    // Logits from a small set, so that ties, +-inf and NaN are everywhere; C up to 5000 takes
+    // NHWC through the transposes and, past the buffer, row by row.
+    const float vals[] = {-INFINITY, -1.0f, 0.0f, 0.0f, 2.0f, 2.0f, INFINITY, NAN};
+    for_each_isa([&](const std::string &isa) {
+        std::mt19937 rng = seeded(22);
+        std::uniform_int_distribution<int> pick(0, 7);
+        for (int64_t C : {1, 2, 3, 4, 5, 9, 21, 300, 5000})
+            for (segloss_layout layout : kLayouts)
+                for (int64_t S : {1, 7, 300}) {
+                    if (C * S > 200000) continue;
+                    const int64_t N = 2;
+                    std::vector<float> z((size_t)(N * C * S));
+                    std::vector<int64_t> y((size_t)(N * S));
+                    for (float &v : z) v = vals[pick(rng)];
+                    for (int64_t &l : y) l = pick(rng) == 0 ? -100 : (int64_t)(rng() % (uint64_t)C);
+                    std::vector<int64_t> want((size_t)(C * C), 0), got((size_t)(C * C), 0);
+                    for (int64_t n = 0; n < N; ++n)
+                        for (int64_t s = 0; s < S; ++s) {
+                            int64_t best = -1;
+                            float bv = 0.0f;
+                            for (int64_t c = 0; c < C; ++c) {
+                                const float v = z[(size_t)ref::elem_index(layout, C, S, n, c, s)];
+                                if (!std::isnan(v) && (best < 0 || v > bv)) {
+                                    bv = v;
+                                    best = c;
+                                }
+                            }
+                            const int64_t l = y[(size_t)(n * S + s)];
+                            if (l >= 0) want[(size_t)(l * C + (best < 0 ? 0 : best))]++;
+                        }
+                    segloss_input in;
+                    in.logits = z.data();
+                    in.labels = y.data();
+                    in.label_type = SEGLOSS_LABEL_I64;
+                    in.n = N;
+                    in.c = C;
+                    in.s = S;
+                    in.layout = layout;
+                    INFO("isa " << isa << " C " << C << " S " << S << (layout == SEGLOSS_NHWC ? " NHWC" : " NCHW"));
+                    REQUIRE(segloss_confusion(&in, -100, got.data()) == SEGLOSS_OK);
+                    size_t wrong = 0;  // counted: Catch would print all C*C entries
+                    for (size_t i = 0; i < got.size(); ++i) wrong += got[i] != want[i];
+                    CHECK(wrong == 0);
+                }
+    });
+}
+
 TEST_CASE("zz report: largest loss and gradient errors vs the float64 reference, per ISA and loss", "[report]") {
     std::ostringstream o;
     o << "\n==== segloss max errors vs float64 reference ====\n"
