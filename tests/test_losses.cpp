@@ -753,7 +753,8 @@ TEST_CASE("confusion counts match a scalar argmax on every path, with ties, infi
         for (int64_t C : {1, 2, 3, 4, 5, 9, 21, 300, 5000})
             for (segloss_layout layout : kLayouts)
                 for (int64_t S : {1, 7, 300}) {
-                    if (C * S > 200000) continue;
+                    // past the buffer (C > 4096) only NHWC reads rows, and C*C counts are large
+                    if (C > 4096 && (layout != SEGLOSS_NHWC || S != 7)) continue;
                     const int64_t N = 2;
                     std::vector<float> z((size_t)(N * C * S));
                     std::vector<int64_t> y((size_t)(N * S));
