@@ -496,8 +496,8 @@ SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
     double t[SEGLOSS__LANES / 2];
     int i;
-    for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
-    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    for (i = 0; i < SEGLOSS__LANES / 2; i++) t[i] = (double)lane[i] + (double)lane[i + SEGLOSS__LANES / 2];
+    for (i = 0; i < SEGLOSS__LANES / 4; i++) t[i] += t[i + SEGLOSS__LANES / 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
@@ -511,10 +511,11 @@ SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, 
     for (i = 0; i < np; i++)
         for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
 }
-SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                         int np, int C)
+SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_t sc, float *dst, int64_t di,
+                                             int64_t dc, int np, int C)
 {
     switch (C) {
+    case 1: segloss__copy_c(src, si, sc, dst, di, dc, np, 1); break;
     case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
     case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
     case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;
@@ -3126,6 +3127,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
                                                            int to_planes)
 {
     const int W = SEGLOSS__W, full = np - np % W, c4 = C & ~3;
+    /* strides of a position and of a class in src and in dst */
+    const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
     int i, c, k;
     for (c = 0; c < c4; c += 4)
         for (i = 0; i < full; i += W) {
@@ -3138,14 +3141,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
                 SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c, C, v);
             }
         }
-    if (c4 < C) {
-        if (to_planes) segloss__transpose(src + c4, C, 1, dst + c4 * ps, 1, ps, np, C - c4);
-        else segloss__transpose(src + c4 * ps, 1, ps, dst + c4, C, 1, np, C - c4);
-    }
-    if (full < np && c4) {
-        if (to_planes) segloss__transpose(src + (int64_t)full * C, C, 1, dst + full, 1, ps, np - full, c4);
-        else segloss__transpose(src + full, 1, ps, dst + (int64_t)full * C, C, 1, np - full, c4);
-    }
+    if (c4 < C) segloss__copy_strided(src + c4 * sc, si, sc, dst + c4 * dc, di, dc, np, C - c4);
+    if (full < np && c4) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, c4);
 }
 
 /* Per position i < np, the class of its largest logit (class c at z[c * zs + i]) as a float,

@@ -162,8 +162,8 @@ SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
     double t[SEGLOSS__LANES / 2];
     int i;
-    for (i = 0; i < 8; i++) t[i] = (double)lane[i] + (double)lane[i + 8];
-    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    for (i = 0; i < SEGLOSS__LANES / 2; i++) t[i] = (double)lane[i] + (double)lane[i + SEGLOSS__LANES / 2];
+    for (i = 0; i < SEGLOSS__LANES / 4; i++) t[i] += t[i + SEGLOSS__LANES / 4];
     return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
@@ -177,10 +177,11 @@ SEGLOSS__VINLINE void segloss__copy_c(const float *src, int64_t si, int64_t sc, 
     for (i = 0; i < np; i++)
         for (c = 0; c < C; c++) dst[i * di + c * dc] = src[i * si + c * sc];
 }
-SEGLOSS__PRIVATE void segloss__transpose(const float *src, int64_t si, int64_t sc, float *dst, int64_t di, int64_t dc,
-                                         int np, int C)
+SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_t sc, float *dst, int64_t di,
+                                             int64_t dc, int np, int C)
 {
     switch (C) {
+    case 1: segloss__copy_c(src, si, sc, dst, di, dc, np, 1); break;
     case 2: segloss__copy_c(src, si, sc, dst, di, dc, np, 2); break;
     case 3: segloss__copy_c(src, si, sc, dst, di, dc, np, 3); break;
     case 4: segloss__copy_c(src, si, sc, dst, di, dc, np, 4); break;

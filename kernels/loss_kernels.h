@@ -498,6 +498,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
                                                            int to_planes)
 {
     const int W = SEGLOSS__W, full = np - np % W, c4 = C & ~3;
+    /* strides of a position and of a class in src and in dst */
+    const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
     int i, c, k;
     for (c = 0; c < c4; c += 4)
         for (i = 0; i < full; i += W) {
@@ -510,14 +512,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
                 SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c, C, v);
             }
         }
-    if (c4 < C) {
-        if (to_planes) segloss__transpose(src + c4, C, 1, dst + c4 * ps, 1, ps, np, C - c4);
-        else segloss__transpose(src + c4 * ps, 1, ps, dst + c4, C, 1, np, C - c4);
-    }
-    if (full < np && c4) {
-        if (to_planes) segloss__transpose(src + (int64_t)full * C, C, 1, dst + full, 1, ps, np - full, c4);
-        else segloss__transpose(src + full, 1, ps, dst + (int64_t)full * C, C, 1, np - full, c4);
-    }
+    if (c4 < C) segloss__copy_strided(src + c4 * sc, si, sc, dst + c4 * dc, di, dc, np, C - c4);
+    if (full < np && c4) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, c4);
 }
 
 /* Per position i < np, the class of its largest logit (class c at z[c * zs + i]) as a float,
