@@ -1,7 +1,7 @@
 # tests/reliability.mk — sanitizers, valgrind, fuzzing, stress and regression checks.
 # Included from the top-level Makefile (-include tests/reliability.mk); every target records
 # one "NAME: N passed, M failed" line through the Makefile's `record` macro.
-#   test-asan      Catch2 suite + probe (C, two TUs) under ASan+UBSan           (~2-4 min build)
+#   test-asan      Catch2 suite + probe (C, two TUs) under ASan+UBSan           (~1-2 min build)
 #   test-valgrind  tests/regress.c under valgrind memcheck, SEGLOSS_ISA=scalar/sse2/avx2
 #   test-fuzz      the three libFuzzer targets, FUZZ_TIME seconds each, from tests/corpus/
 #   test-stress    tests/stress.c: big C on every path, 2^26 streamed positions, extremes
@@ -22,18 +22,22 @@ FUZZ_RSS  ?= 2048
 FUZZERS    = fuzz_compute fuzz_parse fuzz_metrics
 
 # ---- 1. the Catch2 suite and the C probe under AddressSanitizer + UBSan --------------------
+# The implementation takes most of a sanitized build (UBSan instruments every inlined vector
+# op: over a minute per compile), so it is compiled once (C, from tests/compile/impl.c) and
+# linked to every sanitized driver: the suite, the probe, regress and the fuzzers. It carries
+# the fuzzers' coverage hooks, which the ASan runtime ignores elsewhere, and the suite's small
+# streaming threshold (tests/segloss_impl.cpp), so the non-temporal path is checked too.
 # -fsanitize=enum (C++ only) reports an out-of-range enum value but lets the suite go on, so
 # one such test does not hide the rest; the report still counts as a failure below.
 SANFLAGS_CXX = $(SANFLAGS) -fsanitize-recover=enum
+$(BUILD)/asan/impl.o: tests/compile/impl.c segloss.h
+	@mkdir -p $(dir $@)
+	$(SAN_CC) -std=c99 $(SANFLAGS) -fsanitize=fuzzer-no-link -DSEGLOSS_STREAM_BYTES=4096u -c $< -o $@
 $(BUILD)/asan/%.o: tests/%.cpp segloss.h $(wildcard tests/*.hpp)
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) -std=c++11 $(SANFLAGS_CXX) -c $< -o $@
-$(BUILD)/asan/test_segloss: $(patsubst tests/%.cpp,$(BUILD)/asan/%.o,$(TEST_SRCS))
+$(BUILD)/asan/test_segloss: $(patsubst tests/%.cpp,$(BUILD)/asan/%.o,$(wildcard tests/test_*.cpp)) $(BUILD)/asan/impl.o
 	$(SAN_CXX) $(SANFLAGS_CXX) $^ -o $@ -lm
-# the implementation is compiled once per flavour (tests/compile/impl.c) and linked to the drivers
-$(BUILD)/asan/impl.o: tests/compile/impl.c segloss.h
-	@mkdir -p $(dir $@)
-	$(SAN_CC) -std=c99 $(SANFLAGS) -c $< -o $@
 $(BUILD)/asan/probe: tests/probe.c $(BUILD)/asan/impl.o
 	$(SAN_CC) -std=c99 $(SANFLAGS) $^ -o $@ -lm
 test-asan: $(BUILD)/asan/test_segloss $(BUILD)/asan/probe
@@ -67,12 +71,9 @@ test-valgrind: $(BUILD)/vg/regress
 
 # ---- 3. libFuzzer: each target FUZZ_TIME s from the committed seeds (read-only; new inputs go
 #      to a scratch corpus under $(BUILD)/fuzz, crashes to $(BUILD)/fuzz/<target>-crash-*) -----
-FUZZFLAGS  = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
-$(BUILD)/fuzz/impl.o: tests/compile/impl.c segloss.h
+$(BUILD)/fuzz/%: tests/%.c $(BUILD)/asan/impl.o
 	@mkdir -p $(dir $@)
-	$(SAN_CC) -std=c99 $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
-$(BUILD)/fuzz/%: tests/%.c $(BUILD)/fuzz/impl.o
-	$(SAN_CC) $(FUZZFLAGS) -fsanitize=fuzzer $^ -o $@ -lm
+	$(SAN_CC) $(SANFLAGS) -fsanitize=fuzzer $^ -o $@ -lm
 # run-fuzz TIME: every target in turn; one "1 passed, 0 failed" per clean run
 define run-fuzz
 	@{ for t in $(FUZZERS); do \
