@@ -4,7 +4,8 @@
     /usr/bin/python3 bench/table.py build/bench/bench.json [--time=cpu|real]
 
 Every ratio is taken from medians inside one JSON file (one run of the binary), never across
-runs. Benchmark names are  loss/mode/isa/layout/C<c>/<size>,  memcpy/C<c>/<size>  and
+runs. At 64 MiB it is the x_memcpy counter: each iteration paired with a memcpy of the same
+bytes (bench/bench.cpp), so both times see the same load on a shared machine. Benchmark names are  loss/mode/isa/layout/C<c>/<size>,  memcpy/C<c>/<size>  and
 confusion/-/layout/C<c>/<size>  (see bench/bench.cpp). Standard library only.
 """
 import json
@@ -21,7 +22,7 @@ NO512 = "n/a (no AVX-512 on this CPU)"
 def load(path, which):
     with open(path) as f:
         doc = json.load(f)
-    med, skipped = {}, {}
+    med, skipped, paired = {}, {}, {}
     for b in doc.get("benchmarks", []):
         name = b.get("run_name", b["name"])
         for suffix in ("/real_time", "/manual_time"):
@@ -36,7 +37,9 @@ def load(path, which):
         if b.get("run_type") == "iteration" and name in med and b.get("repetitions", 1) > 1:
             continue
         med[name] = b[which + "_time"] * UNIT_NS[b.get("time_unit", "ns")]
-    return doc.get("context", {}), med, skipped
+        if "x_memcpy" in b:
+            paired[name] = b["x_memcpy"]
+    return doc.get("context", {}), med, skipped, paired
 
 
 def cpu_model():
@@ -66,18 +69,32 @@ def fmt(x, digits=2):
 
 
 class Bench:
-    def __init__(self, med, skipped):
-        self.med, self.skipped = med, skipped
+    def __init__(self, med, skipped, paired):
+        self.med, self.skipped, self.paired = med, skipped, paired
 
     def t(self, loss, mode, isa, layout, c, size):
         return self.med.get("%s/%s/%s/%s/C%d/%s" % (loss, mode, isa, layout, c, size))
+
+    def x(self, loss, mode, isa, layout, c, size):
+        """The paired × memcpy (DRAM cases), else None."""
+        return self.paired.get("%s/%s/%s/%s/C%d/%s" % (loss, mode, isa, layout, c, size))
 
     def memcpy(self, c, size):
         return self.med.get("memcpy/C%d/%s" % (c, size))
 
     def vs_copy(self, loss, mode, isa, layout, c, size):
+        x = self.x(loss, mode, isa, layout, c, size)
+        if x is not None:
+            return x
         t, m = self.t(loss, mode, isa, layout, c, size), self.memcpy(c, size)
         return t / m if t and m else None
+
+    def layouts(self, loss, isa, c, size):
+        """NHWC / NCHW time, loss+grad; in DRAM as the ratio of the two paired × memcpy."""
+        a, b = self.x(loss, "grad", isa, "nhwc", c, size), self.x(loss, "grad", isa, "nchw", c, size)
+        if a is None or b is None:
+            a, b = self.t(loss, "grad", isa, "nhwc", c, size), self.t(loss, "grad", isa, "nchw", c, size)
+        return a / b if a and b else None
 
     def speedup(self, loss, mode, isa, layout, c, ref="scalar", size=CACHE):
         t, r = self.t(loss, mode, isa, layout, c, size), self.t(loss, mode, ref, layout, c, size)
@@ -104,8 +121,8 @@ def main(argv):
     if not args:
         sys.stderr.write(__doc__)
         return 2
-    context, med, skipped = load(args[0], which)
-    B = Bench(med, skipped)
+    context, med, skipped, paired = load(args[0], which)
+    B = Bench(med, skipped, paired)
     paths = B.paths()
     best = B.best()
     out = []
@@ -120,6 +137,8 @@ def main(argv):
     w("Medians of %s time over the repetitions of one run (load average at start: %s)." % (
         which.upper(), ", ".join("%.1f" % x for x in context.get("load_avg", [])) or "?"))
     w("Ratios: time / time of a memcpy of the same logits bytes (src -> dst) in the same run;")
+    w("at %s %s." % (DRAM, "each iteration paired with such a memcpy, the median over repetitions of "
+                          "the ratio of their sums" if paired else "the ratio of the two medians"))
     w("speed-up: scalar time / path time, in cache (%s of logits), same run. C=4, NCHW." % CACHE)
     w("")
 
@@ -152,7 +171,8 @@ def main(argv):
     for k, v in sorted(conf):
         parts = k.split("/")
         m = B.memcpy(int(parts[3][1:]), parts[4])
-        w("segloss_confusion %s %s %s: %s × memcpy." % (parts[2], parts[3], parts[4], fmt(v / m if m else None)))
+        x = paired.get(k, v / m if m else None)
+        w("segloss_confusion %s %s %s: %s × memcpy." % (parts[2], parts[3], parts[4], fmt(x)))
     w("")
 
     # ---- table 2: layouts and class counts on the best path ----------------------------------
@@ -164,8 +184,7 @@ def main(argv):
         for loss in LOSSES:
             r = []
             for s in (DRAM, CACHE):
-                a, b = B.t(loss, "grad", best, "nhwc", c, s), B.t(loss, "grad", best, "nchw", c, s)
-                r.append(a / b if a and b else None)
+                r.append(B.layouts(loss, best, c, s))
             x1, x2 = B.vs_copy(loss, "grad", best, "nchw", c, DRAM), B.vs_copy(loss, "grad", best, "nhwc", c, DRAM)
             if any(v is not None for v in r + [x1, x2]):
                 w("| %s | %d | %s | %s | %s | %s |" % (loss, c, fmt(r[0]), fmt(r[1]), fmt(x1), fmt(x2)))
@@ -202,9 +221,9 @@ def main(argv):
     for c in (4, 21):
         for loss in LOSSES:
             for s in (DRAM, CACHE):
-                a, b = B.t(loss, "grad", best, "nhwc", c, s), B.t(loss, "grad", best, "nchw", c, s)
-                if a and b:
-                    target("%s C=%d %s NHWC/NCHW (%s)" % (loss, c, s, best), a / b, 1.5, "<=")
+                r = B.layouts(loss, best, c, s)
+                if r:
+                    target("%s C=%d %s NHWC/NCHW (%s)" % (loss, c, s, best), r, 1.5, "<=")
     for c in (21, 150):
         target("ce C=%d %s loss+grad (%s), × memcpy" % (c, DRAM, best),
                B.vs_copy("ce", "grad", best, "nchw", c, DRAM), 1.5, "<=")
