@@ -454,7 +454,8 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
-    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int check);
+    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int classes,
+                  int check);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
     /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
@@ -1256,7 +1257,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
             const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL, 0); /* checked by the caller's scan */
+            t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -1286,9 +1287,11 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 }
 
 /* Validate every label of a slice with the vector kernel and, with st, add the per-class
-   counts to each group's count array. On a bad label, *bad = its flat position. */
+   counts to each group's count array (classes), or only the count of labels not ignored, in
+   class 0's slot (!classes: all that a CE-family loss without class weights needs). On a bad
+   label, *bad = its flat position. */
 SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
-                                                     double *st, int64_t *bad)
+                                                     double *st, int classes, int64_t *bad)
 {
     const int64_t C = in->c;
     int64_t n, s;
@@ -1296,7 +1299,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
        The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
        do: one counter per class would make every increment wait for the previous one. */
     const segloss__isa_table *t = segloss__table();
-    const int vcount = C <= SEGLOSS__VCOUNT;
+    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
     uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
@@ -1307,7 +1310,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, 1)) {
+            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) {
                 *bad = segloss__bad_label(in, ignore);
                 return SEGLOSS_ERR_LABEL;
             }
@@ -1324,7 +1327,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
                     if (y[i] >= 0) cnt[y[i]] += 1.0;
             }
         }
-        for (c = 0; cnt && vcount && c < C; c++) cnt[c] += (double)vc[c];
+        for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
     }
     return SEGLOSS_OK;
 }
@@ -1337,12 +1340,14 @@ SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
 }
 
 /* Validate a slice, then add its statistics into st (groups from group0, or group 0).
-   with_logits = 0 counts labels only (what the CE family needs before a fused backward). */
+   with_logits = 0 counts labels only, per class only where class weights need it: what the
+   CE family needs before a fused backward. */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
                                                     int64_t group0, double *st, int with_logits,
                                                     int64_t *bad)
 {
-    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, bad);
+    const int classes = with_logits || cfg->class_weights || cfg->use_class_weighting;
+    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
@@ -1600,7 +1605,7 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
     if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
-    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, &bad);
+    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, 0, &bad);
     if (st != SEGLOSS_OK) return st;
     groups = segloss__groups(cfg, stats->n);
     if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
@@ -2085,7 +2090,7 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
     tmp = *in;
     if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
-    return segloss__scan_labels(in, ignore_index, -1, NULL, &bad);
+    return segloss__scan_labels(in, ignore_index, -1, NULL, 0, &bad);
 }
 
 /* Labels only: in->logits may be NULL. */
@@ -2232,7 +2237,7 @@ SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t i
             const int len = (int)(S - s0 < B ? S - s0 : B);
             const float *rows = in->logits + (n * S + s0) * C;
             int j;
-            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0);
+            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
             if (in->layout == SEGLOSS_NCHW) {
                 t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
             } else if (C <= SEGLOSS__TBUF) {
@@ -2736,10 +2741,11 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 }
 
 /* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
-   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt (C <=
-   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. With check, returns nonzero when a
-   label is neither a class nor ignore_index (a block runner converts labels already checked).
-   uint8 and int32 labels go W at a time. */
+   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt, each
+   class's count is added to cnt[c] (classes, C <= SEGLOSS__VCOUNT), or the count of labels
+   not ignored to cnt[0] (!classes). With check, returns nonzero when a label is neither a class
+   nor ignore_index (a block runner converts labels already checked). uint8 and int32 labels go
+   W at a time. */
 SEGLOSS__VINLINE SEGLOSS__I SEGLOSS__K(label_vec)(SEGLOSS__I v, SEGLOSS__I ignv, SEGLOSS__I cm1, SEGLOSS__I *bad,
                                                  const int has_ign, const int check)
 {
@@ -2776,7 +2782,7 @@ SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, 
     return t[0] != 0;
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n,
-                                                       int32_t *y, int64_t *cnt, int check)
+                                                       int32_t *y, int64_t *cnt, int classes, int check)
 {
     const int32_t C = (int32_t)in->c; /* in->c <= INT32_MAX, checked with the input */
     const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
@@ -2808,13 +2814,15 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *i
     }
     for (i = n; i < padded; i++) y[i] = -1;
     if (cnt)
-        for (c = 0; c < C; c++) { /* counted as -1 per match */
-            const SEGLOSS__I cls = SEGLOSS__V(set1i)(c);
+        for (c = 0; c < (classes ? C : 1); c++) { /* counted as -1 per match */
+            const SEGLOSS__I cls = SEGLOSS__V(set1i)(classes ? c : -1);
             SEGLOSS__I acc = SEGLOSS__V(set1i)(0);
             int32_t t[SEGLOSS__W];
             int64_t sum = 0;
-            for (i = 0; i < padded; i += SEGLOSS__W)
-                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(SEGLOSS__V(ieq)(SEGLOSS__V(loadi)(y + i), cls)));
+            for (i = 0; i < padded; i += SEGLOSS__W) {
+                const SEGLOSS__I v = SEGLOSS__V(loadi)(y + i);
+                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(classes ? SEGLOSS__V(ieq)(v, cls) : SEGLOSS__V(igt)(v, cls)));
+            }
             SEGLOSS__V(storei)(t, acc);
             for (i = 0; i < SEGLOSS__W; i++) sum -= t[i];
             cnt[c] += sum;

@@ -226,7 +226,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
         for (s0 = 0; s0 < S; s0 += B) {
             const int np = (int)(S - s0 < B ? S - s0 : B);
             const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL, 0); /* checked by the caller's scan */
+            t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
             a.npos = np;
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
@@ -256,9 +256,11 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 }
 
 /* Validate every label of a slice with the vector kernel and, with st, add the per-class
-   counts to each group's count array. On a bad label, *bad = its flat position. */
+   counts to each group's count array (classes), or only the count of labels not ignored, in
+   class 0's slot (!classes: all that a CE-family loss without class weights needs). On a bad
+   label, *bad = its flat position. */
 SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
-                                                     double *st, int64_t *bad)
+                                                     double *st, int classes, int64_t *bad)
 {
     const int64_t C = in->c;
     int64_t n, s;
@@ -266,7 +268,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
        The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
        do: one counter per class would make every increment wait for the previous one. */
     const segloss__isa_table *t = segloss__table();
-    const int vcount = C <= SEGLOSS__VCOUNT;
+    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
     uint32_t hist[4][SEGLOSS__HIST];
     for (n = 0; n < in->n; n++) {
         double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
@@ -277,7 +279,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
             int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, 1)) {
+            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) {
                 *bad = segloss__bad_label(in, ignore);
                 return SEGLOSS_ERR_LABEL;
             }
@@ -294,7 +296,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
                     if (y[i] >= 0) cnt[y[i]] += 1.0;
             }
         }
-        for (c = 0; cnt && vcount && c < C; c++) cnt[c] += (double)vc[c];
+        for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
     }
     return SEGLOSS_OK;
 }
@@ -307,12 +309,14 @@ SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
 }
 
 /* Validate a slice, then add its statistics into st (groups from group0, or group 0).
-   with_logits = 0 counts labels only (what the CE family needs before a fused backward). */
+   with_logits = 0 counts labels only, per class only where class weights need it: what the
+   CE family needs before a fused backward. */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
                                                     int64_t group0, double *st, int with_logits,
                                                     int64_t *bad)
 {
-    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, bad);
+    const int classes = with_logits || cfg->class_weights || cfg->use_class_weighting;
+    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (with_logits) {
@@ -570,7 +574,7 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
     if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
-    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, &bad);
+    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, 0, &bad);
     if (st != SEGLOSS_OK) return st;
     groups = segloss__groups(cfg, stats->n);
     if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;

@@ -120,7 +120,8 @@ typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
     segloss__kernel_fn grad;       /* gradient; with a->loss != NULL also the weighted loss    */
-    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int check);
+    int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int classes,
+                  int check);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
     /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);

@@ -107,10 +107,11 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 }
 
 /* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
-   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt (C <=
-   SEGLOSS__VCOUNT) each class's count is added to cnt[c]. With check, returns nonzero when a
-   label is neither a class nor ignore_index (a block runner converts labels already checked).
-   uint8 and int32 labels go W at a time. */
+   for i < n (n <= SEGLOSS__BLOCK), and -1 on up to the next multiple of 16. With cnt, each
+   class's count is added to cnt[c] (classes, C <= SEGLOSS__VCOUNT), or the count of labels
+   not ignored to cnt[0] (!classes). With check, returns nonzero when a label is neither a class
+   nor ignore_index (a block runner converts labels already checked). uint8 and int32 labels go
+   W at a time. */
 SEGLOSS__VINLINE SEGLOSS__I SEGLOSS__K(label_vec)(SEGLOSS__I v, SEGLOSS__I ignv, SEGLOSS__I cm1, SEGLOSS__I *bad,
                                                  const int has_ign, const int check)
 {
@@ -147,7 +148,7 @@ SEGLOSS__VINLINE int SEGLOSS__K(labels_vec)(const void *src, int n, int32_t *y, 
     return t[0] != 0;
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n,
-                                                       int32_t *y, int64_t *cnt, int check)
+                                                       int32_t *y, int64_t *cnt, int classes, int check)
 {
     const int32_t C = (int32_t)in->c; /* in->c <= INT32_MAX, checked with the input */
     const int padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
@@ -179,13 +180,15 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE int SEGLOSS__K(labels)(const segloss_input *i
     }
     for (i = n; i < padded; i++) y[i] = -1;
     if (cnt)
-        for (c = 0; c < C; c++) { /* counted as -1 per match */
-            const SEGLOSS__I cls = SEGLOSS__V(set1i)(c);
+        for (c = 0; c < (classes ? C : 1); c++) { /* counted as -1 per match */
+            const SEGLOSS__I cls = SEGLOSS__V(set1i)(classes ? c : -1);
             SEGLOSS__I acc = SEGLOSS__V(set1i)(0);
             int32_t t[SEGLOSS__W];
             int64_t sum = 0;
-            for (i = 0; i < padded; i += SEGLOSS__W)
-                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(SEGLOSS__V(ieq)(SEGLOSS__V(loadi)(y + i), cls)));
+            for (i = 0; i < padded; i += SEGLOSS__W) {
+                const SEGLOSS__I v = SEGLOSS__V(loadi)(y + i);
+                acc = SEGLOSS__V(iadd)(acc, SEGLOSS__V(imask)(classes ? SEGLOSS__V(ieq)(v, cls) : SEGLOSS__V(igt)(v, cls)));
+            }
             SEGLOSS__V(storei)(t, acc);
             for (i = 0; i < SEGLOSS__W; i++) sum -= t[i];
             cnt[c] += sum;

@@ -13,7 +13,7 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
     tmp = *in;
     if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
-    return segloss__scan_labels(in, ignore_index, -1, NULL, &bad);
+    return segloss__scan_labels(in, ignore_index, -1, NULL, 0, &bad);
 }
 
 /* Labels only: in->logits may be NULL. */
@@ -160,7 +160,7 @@ SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t i
             const int len = (int)(S - s0 < B ? S - s0 : B);
             const float *rows = in->logits + (n * S + s0) * C;
             int j;
-            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0);
+            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
             if (in->layout == SEGLOSS_NCHW) {
                 t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
             } else if (C <= SEGLOSS__TBUF) {
