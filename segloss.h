@@ -614,7 +614,8 @@ SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
     v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
 }
 /* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
-   unrows4 writes them back. Vector k carries rows k and k + 4, so the transposes order them. */
+   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4). Vector k
+   carries rows k and k + 4, so the transposes order them. */
 SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
 {
     int k;
@@ -625,7 +626,25 @@ SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4
 {
     int k;
     segloss__avx2_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm256_storeu2_m128(p + (k + 4) * s, p + k * s, v[k]);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm256_castps256_ps128(v[k]));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1));
+}
+/* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
+   unrows2 writes them back. */
+SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
+{
+    const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
+    /* per 128-bit half: rows 0, 1, 4, 5 | 2, 3, 6, 7; the 64-bit permute restores the order */
+    v[0] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
+        simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+    v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
+        simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2])
+{
+    const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
+    simde_mm256_storeu_ps(p, simde_mm256_permute2f128_ps(lo, hi, 0x20));
+    simde_mm256_storeu_ps(p + 8, simde_mm256_permute2f128_ps(lo, hi, 0x31));
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
@@ -731,12 +750,24 @@ SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v
 {
     int k;
     segloss__avx512_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
-        simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
-        simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
-        simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
-        simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
-    }
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
+}
+/* as for AVX2 */
+SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
+{
+    const simde__m512 a = simde_mm512_loadu_ps(p), b = simde_mm512_loadu_ps(p + 16);
+    const simde__m512i even = simde_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    v[0] = simde_mm512_permutex2var_ps(a, even, b);
+    v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(even, simde_mm512_set1_epi32(1)), b);
+}
+SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2])
+{
+    const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    simde_mm512_storeu_ps(p, simde_mm512_permutex2var_ps(v[0], lo, v[1]));
+    simde_mm512_storeu_ps(p + 16, simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]));
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
@@ -851,6 +882,20 @@ SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4
     segloss__neon_tr4(v);
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
 }
+/* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
+SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
+{
+    const simde_float32x4x2_t t = simde_vld2q_f32(p);
+    v[0] = t.val[0];
+    v[1] = t.val[1];
+}
+SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2])
+{
+    simde_float32x4x2_t t;
+    t.val[0] = v[0];
+    t.val[1] = v[1];
+    simde_vst2q_f32(p, t);
+}
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -903,6 +948,8 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4])
 { (void)s; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
+SEGLOSS__VINLINE void segloss__scalar_rows2(const float *p, float v[2]) { v[0] = p[0]; v[1] = p[1]; }
+SEGLOSS__VINLINE void segloss__scalar_unrows2(float *p, const float v[2]) { p[0] = v[0]; p[1] = v[1]; }
 #define SEGLOSS__ISA scalar
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -3129,28 +3176,63 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 
 /* NHWC rows <-> class planes, for np positions of C classes: position i, class c is at
    rows[i * C + c] and planes[c * ps + i]. to_planes copies rows (src) to planes (dst), else
-   planes (src) to rows (dst). Four classes and W positions at a time through the transposes;
-   the classes past the last four and the positions past the last full vector one by one. */
+   planes (src) to rows (dst). W positions and four classes at a time through the transposes:
+   when 4 does not divide C the last four overlap the four before (those move twice, unchanged).
+   Two classes have their own (de)interleave. One and three are read and written four floats
+   wide, and unrows4 writes its rows in increasing order, so each row's spill is overwritten by
+   the next row. Rows that would spill past the block, and the positions past the last whole
+   vector, are copied one by one. */
+SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
+                                             const int to_planes, const int nk)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    int i, c, k;
+    if (nk == 2) {
+        for (i = 0; i < full; i += SEGLOSS__W) {
+            SEGLOSS__F v[2];
+            if (to_planes) {
+                SEGLOSS__V(rows2)(src + 2 * i, v);
+                SEGLOSS__V(store)(dst + i, v[0]);
+                SEGLOSS__V(store)(dst + ps + i, v[1]);
+            } else {
+                v[0] = SEGLOSS__V(load)(src + i);
+                v[1] = SEGLOSS__V(load)(src + ps + i);
+                SEGLOSS__V(unrows2)(dst + 2 * i, v);
+            }
+        }
+        return;
+    }
+    for (c = 0; c < C; c += 4) {
+        const int c0 = c + 4 <= C || C < 4 ? c : C - 4;
+        for (i = 0; i < full; i += SEGLOSS__W) {
+            SEGLOSS__F v[4];
+            if (to_planes) {
+                SEGLOSS__V(rows4)(src + (int64_t)i * C + c0, C, v);
+                SEGLOSS__UNROLL for (k = 0; k < nk; k++) SEGLOSS__V(store)(dst + (c0 + k) * ps + i, v[k]);
+            } else {
+                SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = k < nk ? SEGLOSS__V(load)(src + (c0 + k) * ps + i) : zero;
+                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v);
+            }
+        }
+    }
+}
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
                                                            int to_planes)
 {
-    const int W = SEGLOSS__W, full = np - np % W, c4 = C & ~3;
-    /* strides of a position and of a class in src and in dst */
+    /* rows whose four floats lie inside the block */
+    const int fit = C >= 4 || C == 2 ? np : np * C >= 4 ? (np * C - 4) / C + 1 : 0, full = fit - fit % SEGLOSS__W;
     const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
-    int i, c, k;
-    for (c = 0; c < c4; c += 4)
-        for (i = 0; i < full; i += W) {
-            SEGLOSS__F v[4];
-            if (to_planes) {
-                SEGLOSS__V(rows4)(src + (int64_t)i * C + c, C, v);
-                SEGLOSS__UNROLL for (k = 0; k < 4; k++) SEGLOSS__V(store)(dst + (c + k) * ps + i, v[k]);
-            } else {
-                SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = SEGLOSS__V(load)(src + (c + k) * ps + i);
-                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c, C, v);
-            }
-        }
-    if (c4 < C) segloss__copy_strided(src + c4 * sc, si, sc, dst + c4 * dc, di, dc, np, C - c4);
-    if (full < np && c4) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, c4);
+    switch ((C < 4 ? C : 4) * 2 + (to_planes != 0)) {
+    case 2: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 1); break;
+    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 1); break;
+    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 2); break;
+    case 5: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 2); break;
+    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 3); break;
+    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 3); break;
+    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 4); break;
+    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 4); break;
+    }
+    if (full < np) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, C);
 }
 
 /* Per position i < np, the class of its largest logit (class c at z[c * zs + i]) as a float,

@@ -66,7 +66,8 @@ SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
     v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
 }
 /* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
-   unrows4 writes them back. Vector k carries rows k and k + 4, so the transposes order them. */
+   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4). Vector k
+   carries rows k and k + 4, so the transposes order them. */
 SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
 {
     int k;
@@ -77,7 +78,25 @@ SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4
 {
     int k;
     segloss__avx2_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm256_storeu2_m128(p + (k + 4) * s, p + k * s, v[k]);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm256_castps256_ps128(v[k]));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1));
+}
+/* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
+   unrows2 writes them back. */
+SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
+{
+    const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
+    /* per 128-bit half: rows 0, 1, 4, 5 | 2, 3, 6, 7; the 64-bit permute restores the order */
+    v[0] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
+        simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+    v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
+        simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2])
+{
+    const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
+    simde_mm256_storeu_ps(p, simde_mm256_permute2f128_ps(lo, hi, 0x20));
+    simde_mm256_storeu_ps(p + 8, simde_mm256_permute2f128_ps(lo, hi, 0x31));
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS

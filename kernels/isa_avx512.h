@@ -95,12 +95,24 @@ SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v
 {
     int k;
     segloss__avx512_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
-        simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
-        simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
-        simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
-        simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
-    }
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
+}
+/* as for AVX2 */
+SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
+{
+    const simde__m512 a = simde_mm512_loadu_ps(p), b = simde_mm512_loadu_ps(p + 16);
+    const simde__m512i even = simde_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    v[0] = simde_mm512_permutex2var_ps(a, even, b);
+    v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(even, simde_mm512_set1_epi32(1)), b);
+}
+SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2])
+{
+    const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    simde_mm512_storeu_ps(p, simde_mm512_permutex2var_ps(v[0], lo, v[1]));
+    simde_mm512_storeu_ps(p + 16, simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]));
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS

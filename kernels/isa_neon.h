@@ -92,6 +92,20 @@ SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4
     segloss__neon_tr4(v);
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
 }
+/* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
+SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
+{
+    const simde_float32x4x2_t t = simde_vld2q_f32(p);
+    v[0] = t.val[0];
+    v[1] = t.val[1];
+}
+SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2])
+{
+    simde_float32x4x2_t t;
+    t.val[0] = v[0];
+    t.val[1] = v[1];
+    simde_vst2q_f32(p, t);
+}
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

@@ -39,7 +39,8 @@ static const shape shapes[] = {
     { 1, 4, 1, SEGLOSS_NCHW, 3 },  { 2, 4, 37, SEGLOSS_NCHW, 3 }, { 1, 2, 16, SEGLOSS_NHWC, 3 },
     { 3, 3, 67, SEGLOSS_NHWC, 3 }, { 2, 21, 100, SEGLOSS_NCHW, 4 }, { 1, 150, 33, SEGLOSS_NHWC, 4 },
     { 2, 5, 300, SEGLOSS_NCHW, 3 }, { 1, 4, 257, SEGLOSS_NCHW, 1e4f }, { 2, 4, 53, SEGLOSS_NHWC, 3 },
-    { 1, 9, 41, SEGLOSS_NHWC, 3 }, { 1, 21, 210, SEGLOSS_NHWC, 4 },
+    { 1, 9, 41, SEGLOSS_NHWC, 3 }, { 1, 21, 210, SEGLOSS_NHWC, 4 }, { 2, 2, 300, SEGLOSS_NHWC, 3 },
+    { 1, 3, 517, SEGLOSS_NHWC, 3 }, { 2, 1, 45, SEGLOSS_NHWC, 3 }, { 1, 6, 77, SEGLOSS_NHWC, 3 },
 };
 
 /* Hash of raw bits, order-sensitive (FNV-1a). */
