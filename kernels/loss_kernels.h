@@ -521,9 +521,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
         }
         return;
     }
-    for (c = 0; c < C; c += 4) {
-        const int c0 = c + 4 <= C || C < 4 ? c : C - 4;
-        for (i = 0; i < full; i += SEGLOSS__W) {
+    for (i = 0; i < full; i += SEGLOSS__W) /* position-major: each row's lines are used up at once */
+        for (c = 0; c < C; c += 4) {
+            const int c0 = c + 4 <= C || C < 4 ? c : C - 4;
             SEGLOSS__F v[4];
             if (to_planes) {
                 SEGLOSS__V(rows4)(src + (int64_t)i * C + c0, C, v);
@@ -533,7 +533,6 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
                 SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v);
             }
         }
-    }
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
                                                            int to_planes)
