@@ -321,27 +321,41 @@ static void bm_case(benchmark::State &state, Case k)
     // In cache: one warm-up call loads the buffers. In DRAM the buffers exceed the LLC, so a
     // warm-up would only add a slow call; the status is checked after the loop instead.
     segloss_status st = k.target < DRAM_BYTES ? run_once(p) : SEGLOSS_OK;
-    // In DRAM every iteration is paired with a memcpy of the same bytes, run outside the timed
-    // region: the sums of both CPU times give the ratio (counter x_memcpy) from calls side by
-    // side, which see the same neighbours on a shared machine; separate benchmarks, seconds
+    // Ratios come from calls side by side: each timed call is followed, outside the timed
+    // region, by what it is compared with: in DRAM a memcpy of the same bytes (counter
+    // x_memcpy), for NHWC the same call on the same bytes read as NCHW (x_nchw). The sums of
+    // their CPU times see the same neighbours on a shared machine; separate benchmarks, seconds
     // apart, do not.
-    const bool paired = k.kind != K_MEMCPY && k.target >= DRAM_BYTES;
-    double t_kernel = 0.0, t_copy = 0.0;
+    const bool vs_copy = k.kind != K_MEMCPY && k.target >= DRAM_BYTES;
+    const bool vs_nchw = k.kind == K_LOSS && k.layout == SEGLOSS_NHWC;
+    Case kn = k;
+    Prepared q;
+    kn.layout = SEGLOSS_NCHW;
+    if (vs_nchw) prepare(kn, q);  // same path, same data
+    double t_kernel = 0.0, t_copy = 0.0, t_nchw = 0.0;
     if (st == SEGLOSS_OK)
         for (auto _ : state) {
-            const double t0 = paired ? cpu_seconds() : 0.0;
+            const double t0 = vs_copy || vs_nchw ? cpu_seconds() : 0.0;
             st = run_once(p);
             benchmark::ClobberMemory();
-            if (paired) {
+            if (vs_copy || vs_nchw) {
                 const double t1 = cpu_seconds();
                 state.PauseTiming();
-                const double t2 = cpu_seconds();
-                memcpy(p.d->grad, p.d->logits, p.d->bytes);
-                benchmark::ClobberMemory();
-                const double t3 = cpu_seconds();
+                double t2 = cpu_seconds();
+                if (vs_copy) {
+                    memcpy(p.d->grad, p.d->logits, p.d->bytes);
+                    benchmark::ClobberMemory();
+                    const double t3 = cpu_seconds();
+                    t_copy += t3 - t2;
+                    t2 = t3;
+                }
+                if (vs_nchw) {
+                    run_once(q);
+                    benchmark::ClobberMemory();
+                    t_nchw += cpu_seconds() - t2;
+                }
                 state.ResumeTiming();
                 t_kernel += t1 - t0;
-                t_copy += t3 - t2;
             }
         }
     if (st != SEGLOSS_OK) {
@@ -353,7 +367,8 @@ static void bm_case(benchmark::State &state, Case k)
     state.counters["bytes/s"] = benchmark::Counter((double)p.d->bytes, benchmark::Counter::kIsIterationInvariantRate,
                                                    benchmark::Counter::kIs1024);
     state.counters["logits_bytes"] = (double)p.d->bytes;
-    if (paired && t_copy > 0.0) state.counters["x_memcpy"] = t_kernel / t_copy;
+    if (t_copy > 0.0) state.counters["x_memcpy"] = t_kernel / t_copy;
+    if (t_nchw > 0.0) state.counters["x_nchw"] = t_kernel / t_nchw;
     if (!k.isa.empty()) state.SetLabel(segloss_active_isa());
     segloss_set_isa(nullptr);
 }

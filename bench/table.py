@@ -4,8 +4,9 @@
     /usr/bin/python3 bench/table.py build/bench/bench.json [--time=cpu|real]
 
 Every ratio is taken from medians inside one JSON file (one run of the binary), never across
-runs. At 64 MiB it is the x_memcpy counter: each iteration paired with a memcpy of the same
-bytes (bench/bench.cpp), so both times see the same load on a shared machine. Benchmark names are  loss/mode/isa/layout/C<c>/<size>,  memcpy/C<c>/<size>  and
+runs. Where the binary paired the calls (bench/bench.cpp) the ratio is its counter: x_memcpy
+at 64 MiB (each call followed by a memcpy of the same bytes), x_nchw for NHWC (each call
+followed by the same call on the bytes read as NCHW), so both times see the same load. Benchmark names are  loss/mode/isa/layout/C<c>/<size>,  memcpy/C<c>/<size>  and
 confusion/-/layout/C<c>/<size>  (see bench/bench.cpp). Standard library only.
 """
 import json
@@ -37,8 +38,9 @@ def load(path, which):
         if b.get("run_type") == "iteration" and name in med and b.get("repetitions", 1) > 1:
             continue
         med[name] = b[which + "_time"] * UNIT_NS[b.get("time_unit", "ns")]
-        if "x_memcpy" in b:
-            paired[name] = b["x_memcpy"]
+        for counter in ("x_memcpy", "x_nchw"):
+            if counter in b:
+                paired[(name, counter)] = b[counter]
     return doc.get("context", {}), med, skipped, paired
 
 
@@ -77,7 +79,7 @@ class Bench:
 
     def x(self, loss, mode, isa, layout, c, size):
         """The paired × memcpy (DRAM cases), else None."""
-        return self.paired.get("%s/%s/%s/%s/C%d/%s" % (loss, mode, isa, layout, c, size))
+        return self.paired.get(("%s/%s/%s/%s/C%d/%s" % (loss, mode, isa, layout, c, size), "x_memcpy"))
 
     def memcpy(self, c, size):
         return self.med.get("memcpy/C%d/%s" % (c, size))
@@ -90,10 +92,11 @@ class Bench:
         return t / m if t and m else None
 
     def layouts(self, loss, isa, c, size):
-        """NHWC / NCHW time, loss+grad; in DRAM as the ratio of the two paired × memcpy."""
-        a, b = self.x(loss, "grad", isa, "nhwc", c, size), self.x(loss, "grad", isa, "nchw", c, size)
-        if a is None or b is None:
-            a, b = self.t(loss, "grad", isa, "nhwc", c, size), self.t(loss, "grad", isa, "nchw", c, size)
+        """NHWC / NCHW time, loss+grad: the paired x_nchw, else the ratio of the two medians."""
+        x = self.paired.get(("%s/grad/%s/nhwc/C%d/%s" % (loss, isa, c, size), "x_nchw"))
+        if x is not None:
+            return x
+        a, b = self.t(loss, "grad", isa, "nhwc", c, size), self.t(loss, "grad", isa, "nchw", c, size)
         return a / b if a and b else None
 
     def speedup(self, loss, mode, isa, layout, c, ref="scalar", size=CACHE):
@@ -137,8 +140,10 @@ def main(argv):
     w("Medians of %s time over the repetitions of one run (load average at start: %s)." % (
         which.upper(), ", ".join("%.1f" % x for x in context.get("load_avg", [])) or "?"))
     w("Ratios: time / time of a memcpy of the same logits bytes (src -> dst) in the same run;")
-    w("at %s %s." % (DRAM, "each iteration paired with such a memcpy, the median over repetitions of "
+    w("at %s %s." % (DRAM, "each call paired with such a memcpy, the median over repetitions of "
                           "the ratio of their sums" if paired else "the ratio of the two medians"))
+    if any(k[1] == "x_nchw" for k in paired):
+        w("NHWC / NCHW: each NHWC call paired with the NCHW call on the same bytes, likewise.")
     w("speed-up: scalar time / path time, in cache (%s of logits), same run. C=4, NCHW." % CACHE)
     w("")
 
@@ -171,7 +176,7 @@ def main(argv):
     for k, v in sorted(conf):
         parts = k.split("/")
         m = B.memcpy(int(parts[3][1:]), parts[4])
-        x = paired.get(k, v / m if m else None)
+        x = paired.get((k, "x_memcpy"), v / m if m else None)
         w("segloss_confusion %s %s %s: %s × memcpy." % (parts[2], parts[3], parts[4], fmt(x)))
     w("")
 
