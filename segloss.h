@@ -450,6 +450,7 @@ typedef struct segloss__args {
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
+enum { SEGLOSS__TO_ROWS, SEGLOSS__TO_PLANES, SEGLOSS__TO_ROWS_NT };
 typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
@@ -457,8 +458,8 @@ typedef struct segloss__isa_table {
     int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int classes,
                   int check);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
-    /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
-    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
+    /* NHWC rows <-> class planes, dir one of these (see the kernel) */
+    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int dir);
     void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
 } segloss__isa_table;
 
@@ -614,23 +615,29 @@ SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
     v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
 }
 /* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
-   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4). Vector k
-   carries rows k and k + 4, so the transposes order them. */
+   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4), with nt
+   non-temporally (rows 16-byte aligned). Vector k carries rows k and k + 4, so the transposes
+   order them. */
 SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
 {
     int k;
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
     segloss__avx2_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4])
+SEGLOSS__VINLINE void segloss__avx2_row(float *p, simde__m128 a, const int nt)
+{
+    if (nt) simde_mm_stream_ps(p, a);
+    else simde_mm_storeu_ps(p, a);
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4], const int nt)
 {
     int k;
     segloss__avx2_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm256_castps256_ps128(v[k]));
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm256_castps256_ps128(v[k]), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1), nt);
 }
 /* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
-   unrows2 writes them back. */
+   unrows2 writes them back, non-temporally with nt (p 16-byte aligned). */
 SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
 {
     const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
@@ -640,11 +647,17 @@ SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
     v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2])
+SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2], const int nt)
 {
     const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
-    simde_mm256_storeu_ps(p, simde_mm256_permute2f128_ps(lo, hi, 0x20));
-    simde_mm256_storeu_ps(p + 8, simde_mm256_permute2f128_ps(lo, hi, 0x31));
+    const simde__m256 a = simde_mm256_permute2f128_ps(lo, hi, 0x20), b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
+    if (nt) {
+        segloss__avx2_stream(p, a);
+        segloss__avx2_stream(p + 8, b);
+    } else {
+        simde_mm256_storeu_ps(p, a);
+        simde_mm256_storeu_ps(p + 8, b);
+    }
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
@@ -746,14 +759,19 @@ SEGLOSS__VINLINE void segloss__avx512_rows4(const float *p, int64_t s, simde__m5
     }
     segloss__avx512_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4])
+SEGLOSS__VINLINE void segloss__avx512_row(float *p, simde__m128 a, const int nt)
+{
+    if (nt) simde_mm_stream_ps(p, a);
+    else simde_mm_storeu_ps(p, a);
+}
+SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4], const int nt)
 {
     int k;
     segloss__avx512_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0));
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1));
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2));
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3), nt);
 }
 /* as for AVX2 */
 SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
@@ -763,11 +781,18 @@ SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
     v[0] = simde_mm512_permutex2var_ps(a, even, b);
     v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(even, simde_mm512_set1_epi32(1)), b);
 }
-SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2])
+SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2], const int nt)
 {
     const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    simde_mm512_storeu_ps(p, simde_mm512_permutex2var_ps(v[0], lo, v[1]));
-    simde_mm512_storeu_ps(p + 16, simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]));
+    const simde__m512 a = simde_mm512_permutex2var_ps(v[0], lo, v[1]);
+    const simde__m512 b = simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]);
+    if (nt) {
+        segloss__avx512_stream(p, a);
+        segloss__avx512_stream(p + 16, b);
+    } else {
+        simde_mm512_storeu_ps(p, a);
+        simde_mm512_storeu_ps(p + 16, b);
+    }
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
@@ -876,11 +901,14 @@ SEGLOSS__VINLINE void segloss__neon_rows4(const float *p, int64_t s, simde_float
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_vld1q_f32(p + k * s);
     segloss__neon_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4])
+SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4], const int nt)
 {
     int k;
     segloss__neon_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        if (nt) segloss__neon_stream(p + k * s, v[k]);
+        else simde_vst1q_f32(p + k * s, v[k]);
+    }
 }
 /* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
 SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
@@ -889,9 +917,14 @@ SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2]
     v[0] = t.val[0];
     v[1] = t.val[1];
 }
-SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2])
+SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2], const int nt)
 {
     simde_float32x4x2_t t;
+    if (nt) {
+        segloss__neon_stream(p, simde_vzip1q_f32(v[0], v[1]));
+        segloss__neon_stream(p + 4, simde_vzip2q_f32(v[0], v[1]));
+        return;
+    }
     t.val[0] = v[0];
     t.val[1] = v[1];
     simde_vst2q_f32(p, t);
@@ -946,10 +979,10 @@ SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((ui
 #endif
 SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4])
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
-SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4])
-{ (void)s; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
+SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
+{ (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
 SEGLOSS__VINLINE void segloss__scalar_rows2(const float *p, float v[2]) { v[0] = p[0]; v[1] = p[1]; }
-SEGLOSS__VINLINE void segloss__scalar_unrows2(float *p, const float v[2]) { p[0] = v[0]; p[1] = v[1]; }
+SEGLOSS__VINLINE void segloss__scalar_unrows2(float *p, const float v[2], const int nt) { (void)nt; p[0] = v[0]; p[1] = v[1]; }
 #define SEGLOSS__ISA scalar
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -1277,6 +1310,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
        are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
+    /* NHWC rows of 2 or 4 classes fill whole lines in order: the transposes stream them */
+    const int rows_nt = C == 2 || C == 4;
     const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
@@ -1315,18 +1350,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                t->transpose(in->logits + pos * C, zt, B, np, C, 1);
+                t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
             if (nhwc && !direct && j->grad) {
-                if (j->stream) { /* rows in zt, free again, then around the caches */
-                    t->transpose(gt, zt, B, np, C, 0);
+                if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
+                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
+                } else if (j->stream) { /* rows in zt, free again, then around the caches */
+                    t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
                     segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
                 } else {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, 0);
+                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
                 }
             }
         }
@@ -2288,7 +2325,7 @@ SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t i
             if (in->layout == SEGLOSS_NCHW) {
                 t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
             } else if (C <= SEGLOSS__TBUF) {
-                t->transpose(rows, zt, B, len, (int)C, 1);
+                t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
                 t->argmax(zt, B, len, (int)C, pred);
             } else {
                 t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
@@ -3175,29 +3212,31 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 }
 
 /* NHWC rows <-> class planes, for np positions of C classes: position i, class c is at
-   rows[i * C + c] and planes[c * ps + i]. to_planes copies rows (src) to planes (dst), else
-   planes (src) to rows (dst). W positions and four classes at a time through the transposes:
-   when 4 does not divide C the last four overlap the four before (those move twice, unchanged).
-   Two classes have their own (de)interleave. One and three are read and written four floats
-   wide, and unrows4 writes its rows in increasing order, so each row's spill is overwritten by
-   the next row. Rows that would spill past the block, and the positions past the last whole
-   vector, are copied one by one. */
+   rows[i * C + c] and planes[c * ps + i]. dir SEGLOSS__TO_PLANES copies rows (src) to planes
+   (dst), SEGLOSS__TO_ROWS planes (src) to rows (dst), SEGLOSS__TO_ROWS_NT the same with
+   non-temporal stores (C = 2 or 4 and dst 16-byte aligned: whole rows fill lines in order).
+   W positions and four classes at a time through the transposes: when 4 does not divide C the
+   last four overlap the four before (those move twice, unchanged). Two classes have their own
+   (de)interleave. One and three are read and written four floats wide, and unrows4 writes its
+   rows in increasing order, so each row's spill is overwritten by the next row. Rows that would
+   spill past the block, and the positions past the last whole vector, are copied one by one. */
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
-                                             const int to_planes, const int nk)
+                                             const int dir, const int nk)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
     if (nk == 2) {
         for (i = 0; i < full; i += SEGLOSS__W) {
             SEGLOSS__F v[2];
-            if (to_planes) {
+            if (dir == SEGLOSS__TO_PLANES) {
                 SEGLOSS__V(rows2)(src + 2 * i, v);
                 SEGLOSS__V(store)(dst + i, v[0]);
                 SEGLOSS__V(store)(dst + ps + i, v[1]);
             } else {
                 v[0] = SEGLOSS__V(load)(src + i);
                 v[1] = SEGLOSS__V(load)(src + ps + i);
-                SEGLOSS__V(unrows2)(dst + 2 * i, v);
+                SEGLOSS__V(unrows2)(dst + 2 * i, v, nt);
             }
         }
         return;
@@ -3206,30 +3245,33 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
         for (c = 0; c < C; c += 4) {
             const int c0 = c + 4 <= C || C < 4 ? c : C - 4;
             SEGLOSS__F v[4];
-            if (to_planes) {
+            if (dir == SEGLOSS__TO_PLANES) {
                 SEGLOSS__V(rows4)(src + (int64_t)i * C + c0, C, v);
                 SEGLOSS__UNROLL for (k = 0; k < nk; k++) SEGLOSS__V(store)(dst + (c0 + k) * ps + i, v[k]);
             } else {
                 SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = k < nk ? SEGLOSS__V(load)(src + (c0 + k) * ps + i) : zero;
-                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v);
+                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v, nt);
             }
         }
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
-                                                           int to_planes)
+                                                           int dir)
 {
     /* rows whose four floats lie inside the block */
     const int fit = C >= 4 || C == 2 ? np : np * C >= 4 ? (np * C - 4) / C + 1 : 0, full = fit - fit % SEGLOSS__W;
+    const int to_planes = dir == SEGLOSS__TO_PLANES;
     const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
-    switch ((C < 4 ? C : 4) * 2 + (to_planes != 0)) {
-    case 2: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 1); break;
-    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 1); break;
-    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 2); break;
-    case 5: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 2); break;
-    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 3); break;
-    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 3); break;
-    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 4); break;
-    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 4); break;
+    switch (C == 2 || C == 4 ? C * 3 + dir : (C < 4 ? C : 4) * 3 + (to_planes ? SEGLOSS__TO_PLANES : SEGLOSS__TO_ROWS)) {
+    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 1); break;
+    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 1); break;
+    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 2); break;
+    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 2); break;
+    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 2); break;
+    case 9: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 3); break;
+    case 10: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 3); break;
+    case 12: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 4); break;
+    case 13: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 4); break;
+    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 4); break; /* 14 */
     }
     if (full < np) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, C);
 }

@@ -199,6 +199,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
        are contiguous, so they are already a class-planar block of one position (stride 1). */
     const int direct = nhwc && C > SEGLOSS__TBUF;
+    /* NHWC rows of 2 or 4 classes fill whole lines in order: the transposes stream them */
+    const int rows_nt = C == 2 || C == 4;
     const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
@@ -237,18 +239,20 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
                 a.g = j->grad ? j->grad + pos * C : NULL;
                 a.zs = a.gs = 1;
             } else {
-                t->transpose(in->logits + pos * C, zt, B, np, C, 1);
+                t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
                 a.z = zt;
                 a.g = j->grad ? gt : NULL;
                 a.zs = a.gs = B;
             }
             j->fn(&a);
             if (nhwc && !direct && j->grad) {
-                if (j->stream) { /* rows in zt, free again, then around the caches */
-                    t->transpose(gt, zt, B, np, C, 0);
+                if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
+                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
+                } else if (j->stream) { /* rows in zt, free again, then around the caches */
+                    t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
                     segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
                 } else {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, 0);
+                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
                 }
             }
         }

@@ -116,6 +116,7 @@ typedef struct segloss__args {
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
+enum { SEGLOSS__TO_ROWS, SEGLOSS__TO_PLANES, SEGLOSS__TO_ROWS_NT };
 typedef struct segloss__isa_table {
     const char *name;
     segloss__kernel_fn stats;      /* per-class L, I, P                                       */
@@ -123,8 +124,8 @@ typedef struct segloss__isa_table {
     int (*labels)(const segloss_input *in, int64_t ignore, int64_t pos, int n, int32_t *y, int64_t *cnt, int classes,
                   int check);
     void (*vmath)(int op, const float *x, float *y, int64_t n); /* exp/log/log1p, for the tests */
-    /* NHWC rows <-> class planes (to_planes = 0: back), see the kernel */
-    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int to_planes);
+    /* NHWC rows <-> class planes, dir one of these (see the kernel) */
+    void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int dir);
     void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
 } segloss__isa_table;
 

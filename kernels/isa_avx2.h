@@ -66,23 +66,29 @@ SEGLOSS__VINLINE void segloss__avx2_tr4(simde__m256 v[4])
     v[3] = simde_mm256_shuffle_ps(t1, t3, SIMDE_MM_SHUFFLE(3, 2, 3, 2));
 }
 /* rows4: W rows of 4 floats, row r at p + r * s, as 4 vectors: v[c] lane r = p[r * s + c].
-   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4). Vector k
-   carries rows k and k + 4, so the transposes order them. */
+   unrows4 writes them back, row by row in increasing order (rows may overlap, s < 4), with nt
+   non-temporally (rows 16-byte aligned). Vector k carries rows k and k + 4, so the transposes
+   order them. */
 SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256 v[4])
 {
     int k;
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
     segloss__avx2_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4])
+SEGLOSS__VINLINE void segloss__avx2_row(float *p, simde__m128 a, const int nt)
+{
+    if (nt) simde_mm_stream_ps(p, a);
+    else simde_mm_storeu_ps(p, a);
+}
+SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4], const int nt)
 {
     int k;
     segloss__avx2_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + k * s, simde_mm256_castps256_ps128(v[k]));
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_mm_storeu_ps(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1));
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm256_castps256_ps128(v[k]), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1), nt);
 }
 /* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
-   unrows2 writes them back. */
+   unrows2 writes them back, non-temporally with nt (p 16-byte aligned). */
 SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
 {
     const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
@@ -92,11 +98,17 @@ SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
     v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2])
+SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2], const int nt)
 {
     const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
-    simde_mm256_storeu_ps(p, simde_mm256_permute2f128_ps(lo, hi, 0x20));
-    simde_mm256_storeu_ps(p + 8, simde_mm256_permute2f128_ps(lo, hi, 0x31));
+    const simde__m256 a = simde_mm256_permute2f128_ps(lo, hi, 0x20), b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
+    if (nt) {
+        segloss__avx2_stream(p, a);
+        segloss__avx2_stream(p + 8, b);
+    } else {
+        simde_mm256_storeu_ps(p, a);
+        simde_mm256_storeu_ps(p + 8, b);
+    }
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS

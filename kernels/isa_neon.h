@@ -86,11 +86,14 @@ SEGLOSS__VINLINE void segloss__neon_rows4(const float *p, int64_t s, simde_float
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_vld1q_f32(p + k * s);
     segloss__neon_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4])
+SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4_t v[4], const int nt)
 {
     int k;
     segloss__neon_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) simde_vst1q_f32(p + k * s, v[k]);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) {
+        if (nt) segloss__neon_stream(p + k * s, v[k]);
+        else simde_vst1q_f32(p + k * s, v[k]);
+    }
 }
 /* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
 SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
@@ -99,9 +102,14 @@ SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2]
     v[0] = t.val[0];
     v[1] = t.val[1];
 }
-SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2])
+SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2], const int nt)
 {
     simde_float32x4x2_t t;
+    if (nt) {
+        segloss__neon_stream(p, simde_vzip1q_f32(v[0], v[1]));
+        segloss__neon_stream(p + 4, simde_vzip2q_f32(v[0], v[1]));
+        return;
+    }
     t.val[0] = v[0];
     t.val[1] = v[1];
     simde_vst2q_f32(p, t);

@@ -494,29 +494,31 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 }
 
 /* NHWC rows <-> class planes, for np positions of C classes: position i, class c is at
-   rows[i * C + c] and planes[c * ps + i]. to_planes copies rows (src) to planes (dst), else
-   planes (src) to rows (dst). W positions and four classes at a time through the transposes:
-   when 4 does not divide C the last four overlap the four before (those move twice, unchanged).
-   Two classes have their own (de)interleave. One and three are read and written four floats
-   wide, and unrows4 writes its rows in increasing order, so each row's spill is overwritten by
-   the next row. Rows that would spill past the block, and the positions past the last whole
-   vector, are copied one by one. */
+   rows[i * C + c] and planes[c * ps + i]. dir SEGLOSS__TO_PLANES copies rows (src) to planes
+   (dst), SEGLOSS__TO_ROWS planes (src) to rows (dst), SEGLOSS__TO_ROWS_NT the same with
+   non-temporal stores (C = 2 or 4 and dst 16-byte aligned: whole rows fill lines in order).
+   W positions and four classes at a time through the transposes: when 4 does not divide C the
+   last four overlap the four before (those move twice, unchanged). Two classes have their own
+   (de)interleave. One and three are read and written four floats wide, and unrows4 writes its
+   rows in increasing order, so each row's spill is overwritten by the next row. Rows that would
+   spill past the block, and the positions past the last whole vector, are copied one by one. */
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
-                                             const int to_planes, const int nk)
+                                             const int dir, const int nk)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
     if (nk == 2) {
         for (i = 0; i < full; i += SEGLOSS__W) {
             SEGLOSS__F v[2];
-            if (to_planes) {
+            if (dir == SEGLOSS__TO_PLANES) {
                 SEGLOSS__V(rows2)(src + 2 * i, v);
                 SEGLOSS__V(store)(dst + i, v[0]);
                 SEGLOSS__V(store)(dst + ps + i, v[1]);
             } else {
                 v[0] = SEGLOSS__V(load)(src + i);
                 v[1] = SEGLOSS__V(load)(src + ps + i);
-                SEGLOSS__V(unrows2)(dst + 2 * i, v);
+                SEGLOSS__V(unrows2)(dst + 2 * i, v, nt);
             }
         }
         return;
@@ -525,30 +527,33 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
         for (c = 0; c < C; c += 4) {
             const int c0 = c + 4 <= C || C < 4 ? c : C - 4;
             SEGLOSS__F v[4];
-            if (to_planes) {
+            if (dir == SEGLOSS__TO_PLANES) {
                 SEGLOSS__V(rows4)(src + (int64_t)i * C + c0, C, v);
                 SEGLOSS__UNROLL for (k = 0; k < nk; k++) SEGLOSS__V(store)(dst + (c0 + k) * ps + i, v[k]);
             } else {
                 SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = k < nk ? SEGLOSS__V(load)(src + (c0 + k) * ps + i) : zero;
-                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v);
+                SEGLOSS__V(unrows4)(dst + (int64_t)i * C + c0, C, v, nt);
             }
         }
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
-                                                           int to_planes)
+                                                           int dir)
 {
     /* rows whose four floats lie inside the block */
     const int fit = C >= 4 || C == 2 ? np : np * C >= 4 ? (np * C - 4) / C + 1 : 0, full = fit - fit % SEGLOSS__W;
+    const int to_planes = dir == SEGLOSS__TO_PLANES;
     const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
-    switch ((C < 4 ? C : 4) * 2 + (to_planes != 0)) {
-    case 2: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 1); break;
-    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 1); break;
-    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 2); break;
-    case 5: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 2); break;
-    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 3); break;
-    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 3); break;
-    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 0, 4); break;
-    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, 1, 4); break;
+    switch (C == 2 || C == 4 ? C * 3 + dir : (C < 4 ? C : 4) * 3 + (to_planes ? SEGLOSS__TO_PLANES : SEGLOSS__TO_ROWS)) {
+    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 1); break;
+    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 1); break;
+    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 2); break;
+    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 2); break;
+    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 2); break;
+    case 9: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 3); break;
+    case 10: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 3); break;
+    case 12: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 4); break;
+    case 13: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 4); break;
+    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 4); break; /* 14 */
     }
     if (full < np) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, C);
 }

@@ -164,7 +164,7 @@ SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t i
             if (in->layout == SEGLOSS_NCHW) {
                 t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
             } else if (C <= SEGLOSS__TBUF) {
-                t->transpose(rows, zt, B, len, (int)C, 1);
+                t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
                 t->argmax(zt, B, len, (int)C, pred);
             } else {
                 t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
