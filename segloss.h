@@ -624,6 +624,7 @@ SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
     segloss__avx2_tr4(v);
 }
+/* one 128-bit row, plain or non-temporal (p 16-byte aligned); the AVX-512 unrows4 uses it too */
 SEGLOSS__VINLINE void segloss__avx2_row(float *p, simde__m128 a, const int nt)
 {
     if (nt) simde_mm_stream_ps(p, a);
@@ -636,28 +637,22 @@ SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm256_castps256_ps128(v[k]), nt);
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1), nt);
 }
-/* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
-   unrows2 writes them back, non-temporally with nt (p 16-byte aligned). */
-SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
+/* deint2: W rows of 2 floats, held as 2 vectors of W contiguous floats, to v[c] lane r =
+   class c of row r; int2 is its inverse. */
+SEGLOSS__VINLINE void segloss__avx2_deint2(simde__m256 v[2])
 {
-    const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
+    const simde__m256 a = v[0], b = v[1];
     /* per 128-bit half: rows 0, 1, 4, 5 | 2, 3, 6, 7; the 64-bit permute restores the order */
     v[0] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
     v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2], const int nt)
+SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
 {
     const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
-    const simde__m256 a = simde_mm256_permute2f128_ps(lo, hi, 0x20), b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
-    if (nt) {
-        segloss__avx2_stream(p, a);
-        segloss__avx2_stream(p + 8, b);
-    } else {
-        simde_mm256_storeu_ps(p, a);
-        simde_mm256_storeu_ps(p + 8, b);
-    }
+    v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
+    v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
@@ -759,40 +754,29 @@ SEGLOSS__VINLINE void segloss__avx512_rows4(const float *p, int64_t s, simde__m5
     }
     segloss__avx512_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__avx512_row(float *p, simde__m128 a, const int nt)
-{
-    if (nt) simde_mm_stream_ps(p, a);
-    else simde_mm_storeu_ps(p, a);
-}
 SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4], const int nt)
 {
     int k;
     segloss__avx512_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3), nt);
 }
 /* as for AVX2 */
-SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
+SEGLOSS__VINLINE void segloss__avx512_deint2(simde__m512 v[2])
 {
-    const simde__m512 a = simde_mm512_loadu_ps(p), b = simde_mm512_loadu_ps(p + 16);
+    const simde__m512 a = v[0], b = v[1];
     const simde__m512i even = simde_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     v[0] = simde_mm512_permutex2var_ps(a, even, b);
     v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(even, simde_mm512_set1_epi32(1)), b);
 }
-SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2], const int nt)
+SEGLOSS__VINLINE void segloss__avx512_int2(simde__m512 v[2])
 {
+    const simde__m512 a = v[0], b = v[1];
     const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const simde__m512 a = simde_mm512_permutex2var_ps(v[0], lo, v[1]);
-    const simde__m512 b = simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]);
-    if (nt) {
-        segloss__avx512_stream(p, a);
-        segloss__avx512_stream(p + 16, b);
-    } else {
-        simde_mm512_storeu_ps(p, a);
-        simde_mm512_storeu_ps(p + 16, b);
-    }
+    v[0] = simde_mm512_permutex2var_ps(a, lo, b);
+    v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), b);
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
@@ -910,24 +894,18 @@ SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4
         else simde_vst1q_f32(p + k * s, v[k]);
     }
 }
-/* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
-SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
+/* deint2/int2 as for AVX2 */
+SEGLOSS__VINLINE void segloss__neon_deint2(simde_float32x4_t v[2])
 {
-    const simde_float32x4x2_t t = simde_vld2q_f32(p);
-    v[0] = t.val[0];
-    v[1] = t.val[1];
+    const simde_float32x4_t a = v[0], b = v[1];
+    v[0] = simde_vuzp1q_f32(a, b);
+    v[1] = simde_vuzp2q_f32(a, b);
 }
-SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2], const int nt)
+SEGLOSS__VINLINE void segloss__neon_int2(simde_float32x4_t v[2])
 {
-    simde_float32x4x2_t t;
-    if (nt) {
-        segloss__neon_stream(p, simde_vzip1q_f32(v[0], v[1]));
-        segloss__neon_stream(p + 4, simde_vzip2q_f32(v[0], v[1]));
-        return;
-    }
-    t.val[0] = v[0];
-    t.val[1] = v[1];
-    simde_vst2q_f32(p, t);
+    const simde_float32x4_t a = v[0], b = v[1];
+    v[0] = simde_vzip1q_f32(a, b);
+    v[1] = simde_vzip2q_f32(a, b);
 }
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
@@ -981,8 +959,8 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
 { (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
-SEGLOSS__VINLINE void segloss__scalar_rows2(const float *p, float v[2]) { v[0] = p[0]; v[1] = p[1]; }
-SEGLOSS__VINLINE void segloss__scalar_unrows2(float *p, const float v[2], const int nt) { (void)nt; p[0] = v[0]; p[1] = v[1]; }
+SEGLOSS__VINLINE void segloss__scalar_deint2(float v[2]) { (void)v; } /* one row: already in place */
+SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #define SEGLOSS__ISA scalar
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -1287,7 +1265,7 @@ typedef struct segloss__job {
     const float *wcoef;   /* grad: CE-family coefficient per class                            */
     const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
     double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
-    int stream;           /* grad: non-temporal stores (NCHW planes; NHWC rows via zt)         */
+    int stream;           /* grad: non-temporal stores (NCHW planes; NHWC rows, see run)       */
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
@@ -3216,8 +3194,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
    (dst), SEGLOSS__TO_ROWS planes (src) to rows (dst), SEGLOSS__TO_ROWS_NT the same with
    non-temporal stores (C = 2 or 4 and dst 16-byte aligned: whole rows fill lines in order).
    W positions and four classes at a time through the transposes: when 4 does not divide C the
-   last four overlap the four before (those move twice, unchanged). Two classes have their own
-   (de)interleave. One and three are read and written four floats wide, and unrows4 writes its
+   last four overlap the four before (those move twice, unchanged). Two classes are
+   (de)interleaved in whole vectors. One and three are read and written four floats wide, and unrows4 writes its
    rows in increasing order, so each row's spill is overwritten by the next row. Rows that would
    spill past the block, and the positions past the last whole vector, are copied one by one. */
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
@@ -3226,17 +3204,23 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
-    if (nk == 2) {
+    if (nk == 2) { /* W rows of 2 are two whole vectors */
         for (i = 0; i < full; i += SEGLOSS__W) {
             SEGLOSS__F v[2];
             if (dir == SEGLOSS__TO_PLANES) {
-                SEGLOSS__V(rows2)(src + 2 * i, v);
+                v[0] = SEGLOSS__V(load)(src + 2 * i);
+                v[1] = SEGLOSS__V(load)(src + 2 * i + SEGLOSS__W);
+                SEGLOSS__V(deint2)(v);
                 SEGLOSS__V(store)(dst + i, v[0]);
                 SEGLOSS__V(store)(dst + ps + i, v[1]);
             } else {
                 v[0] = SEGLOSS__V(load)(src + i);
                 v[1] = SEGLOSS__V(load)(src + ps + i);
-                SEGLOSS__V(unrows2)(dst + 2 * i, v, nt);
+                SEGLOSS__V(int2)(v);
+                SEGLOSS__UNROLL for (k = 0; k < 2; k++) {
+                    if (nt) SEGLOSS__V(stream)(dst + 2 * i + k * SEGLOSS__W, v[k]);
+                    else SEGLOSS__V(store)(dst + 2 * i + k * SEGLOSS__W, v[k]);
+                }
             }
         }
         return;
@@ -3254,6 +3238,14 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
             }
         }
 }
+/* dir as a constant; non-temporal rows only with nk 2 and 4 (callers ask for them at C = 2 or 4) */
+SEGLOSS__VINLINE void SEGLOSS__K(transpose_n)(const float *src, float *dst, int64_t ps, int full, int C, int dir,
+                                             const int nk)
+{
+    if (dir == SEGLOSS__TO_PLANES) SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, nk);
+    else if (dir == SEGLOSS__TO_ROWS_NT && nk % 2 == 0) SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, nk);
+    else SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, nk);
+}
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
                                                            int dir)
 {
@@ -3261,17 +3253,11 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
     const int fit = C >= 4 || C == 2 ? np : np * C >= 4 ? (np * C - 4) / C + 1 : 0, full = fit - fit % SEGLOSS__W;
     const int to_planes = dir == SEGLOSS__TO_PLANES;
     const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
-    switch (C == 2 || C == 4 ? C * 3 + dir : (C < 4 ? C : 4) * 3 + (to_planes ? SEGLOSS__TO_PLANES : SEGLOSS__TO_ROWS)) {
-    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 1); break;
-    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 1); break;
-    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 2); break;
-    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 2); break;
-    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 2); break;
-    case 9: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 3); break;
-    case 10: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 3); break;
-    case 12: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 4); break;
-    case 13: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 4); break;
-    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 4); break; /* 14 */
+    switch (C < 4 ? C : 4) {
+    case 1: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 1); break;
+    case 2: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 2); break;
+    case 3: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 3); break;
+    default: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 4); break;
     }
     if (full < np) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, C);
 }

@@ -176,7 +176,7 @@ typedef struct segloss__job {
     const float *wcoef;   /* grad: CE-family coefficient per class                            */
     const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
     double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
-    int stream;           /* grad: non-temporal stores (NCHW planes; NHWC rows via zt)         */
+    int stream;           /* grad: non-temporal stores (NCHW planes; NHWC rows, see run)       */
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's

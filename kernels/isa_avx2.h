@@ -75,6 +75,7 @@ SEGLOSS__VINLINE void segloss__avx2_rows4(const float *p, int64_t s, simde__m256
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) v[k] = simde_mm256_loadu2_m128(p + (k + 4) * s, p + k * s);
     segloss__avx2_tr4(v);
 }
+/* one 128-bit row, plain or non-temporal (p 16-byte aligned); the AVX-512 unrows4 uses it too */
 SEGLOSS__VINLINE void segloss__avx2_row(float *p, simde__m128 a, const int nt)
 {
     if (nt) simde_mm_stream_ps(p, a);
@@ -87,28 +88,22 @@ SEGLOSS__VINLINE void segloss__avx2_unrows4(float *p, int64_t s, simde__m256 v[4
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm256_castps256_ps128(v[k]), nt);
     SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm256_extractf128_ps(v[k], 1), nt);
 }
-/* rows2: W rows of 2 floats (2W contiguous floats) as 2 vectors, v[c] lane r = p[2r + c];
-   unrows2 writes them back, non-temporally with nt (p 16-byte aligned). */
-SEGLOSS__VINLINE void segloss__avx2_rows2(const float *p, simde__m256 v[2])
+/* deint2: W rows of 2 floats, held as 2 vectors of W contiguous floats, to v[c] lane r =
+   class c of row r; int2 is its inverse. */
+SEGLOSS__VINLINE void segloss__avx2_deint2(simde__m256 v[2])
 {
-    const simde__m256 a = simde_mm256_loadu_ps(p), b = simde_mm256_loadu_ps(p + 8);
+    const simde__m256 a = v[0], b = v[1];
     /* per 128-bit half: rows 0, 1, 4, 5 | 2, 3, 6, 7; the 64-bit permute restores the order */
     v[0] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(2, 0, 2, 0))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
     v[1] = simde_mm256_castpd_ps(simde_mm256_permute4x64_pd(
         simde_mm256_castps_pd(simde_mm256_shuffle_ps(a, b, SIMDE_MM_SHUFFLE(3, 1, 3, 1))), SIMDE_MM_SHUFFLE(3, 1, 2, 0)));
 }
-SEGLOSS__VINLINE void segloss__avx2_unrows2(float *p, const simde__m256 v[2], const int nt)
+SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
 {
     const simde__m256 lo = simde_mm256_unpacklo_ps(v[0], v[1]), hi = simde_mm256_unpackhi_ps(v[0], v[1]);
-    const simde__m256 a = simde_mm256_permute2f128_ps(lo, hi, 0x20), b = simde_mm256_permute2f128_ps(lo, hi, 0x31);
-    if (nt) {
-        segloss__avx2_stream(p, a);
-        segloss__avx2_stream(p + 8, b);
-    } else {
-        simde_mm256_storeu_ps(p, a);
-        simde_mm256_storeu_ps(p + 8, b);
-    }
+    v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
+    v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS

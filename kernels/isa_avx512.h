@@ -91,40 +91,29 @@ SEGLOSS__VINLINE void segloss__avx512_rows4(const float *p, int64_t s, simde__m5
     }
     segloss__avx512_tr4(v);
 }
-SEGLOSS__VINLINE void segloss__avx512_row(float *p, simde__m128 a, const int nt)
-{
-    if (nt) simde_mm_stream_ps(p, a);
-    else simde_mm_storeu_ps(p, a);
-}
 SEGLOSS__VINLINE void segloss__avx512_unrows4(float *p, int64_t s, simde__m512 v[4], const int nt)
 {
     int k;
     segloss__avx512_tr4(v);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2), nt);
-    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx512_row(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + k * s, simde_mm512_extractf32x4_ps(v[k], 0), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 4) * s, simde_mm512_extractf32x4_ps(v[k], 1), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 8) * s, simde_mm512_extractf32x4_ps(v[k], 2), nt);
+    SEGLOSS__UNROLL for (k = 0; k < 4; k++) segloss__avx2_row(p + (k + 12) * s, simde_mm512_extractf32x4_ps(v[k], 3), nt);
 }
 /* as for AVX2 */
-SEGLOSS__VINLINE void segloss__avx512_rows2(const float *p, simde__m512 v[2])
+SEGLOSS__VINLINE void segloss__avx512_deint2(simde__m512 v[2])
 {
-    const simde__m512 a = simde_mm512_loadu_ps(p), b = simde_mm512_loadu_ps(p + 16);
+    const simde__m512 a = v[0], b = v[1];
     const simde__m512i even = simde_mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     v[0] = simde_mm512_permutex2var_ps(a, even, b);
     v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(even, simde_mm512_set1_epi32(1)), b);
 }
-SEGLOSS__VINLINE void segloss__avx512_unrows2(float *p, const simde__m512 v[2], const int nt)
+SEGLOSS__VINLINE void segloss__avx512_int2(simde__m512 v[2])
 {
+    const simde__m512 a = v[0], b = v[1];
     const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const simde__m512 a = simde_mm512_permutex2var_ps(v[0], lo, v[1]);
-    const simde__m512 b = simde_mm512_permutex2var_ps(v[0], simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), v[1]);
-    if (nt) {
-        segloss__avx512_stream(p, a);
-        segloss__avx512_stream(p + 16, b);
-    } else {
-        simde_mm512_storeu_ps(p, a);
-        simde_mm512_storeu_ps(p + 16, b);
-    }
+    v[0] = simde_mm512_permutex2var_ps(a, lo, b);
+    v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), b);
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS

@@ -95,24 +95,18 @@ SEGLOSS__VINLINE void segloss__neon_unrows4(float *p, int64_t s, simde_float32x4
         else simde_vst1q_f32(p + k * s, v[k]);
     }
 }
-/* rows2/unrows2 as for AVX2: NEON's de-interleaving load and interleaving store */
-SEGLOSS__VINLINE void segloss__neon_rows2(const float *p, simde_float32x4_t v[2])
+/* deint2/int2 as for AVX2 */
+SEGLOSS__VINLINE void segloss__neon_deint2(simde_float32x4_t v[2])
 {
-    const simde_float32x4x2_t t = simde_vld2q_f32(p);
-    v[0] = t.val[0];
-    v[1] = t.val[1];
+    const simde_float32x4_t a = v[0], b = v[1];
+    v[0] = simde_vuzp1q_f32(a, b);
+    v[1] = simde_vuzp2q_f32(a, b);
 }
-SEGLOSS__VINLINE void segloss__neon_unrows2(float *p, const simde_float32x4_t v[2], const int nt)
+SEGLOSS__VINLINE void segloss__neon_int2(simde_float32x4_t v[2])
 {
-    simde_float32x4x2_t t;
-    if (nt) {
-        segloss__neon_stream(p, simde_vzip1q_f32(v[0], v[1]));
-        segloss__neon_stream(p + 4, simde_vzip2q_f32(v[0], v[1]));
-        return;
-    }
-    t.val[0] = v[0];
-    t.val[1] = v[1];
-    simde_vst2q_f32(p, t);
+    const simde_float32x4_t a = v[0], b = v[1];
+    v[0] = simde_vzip1q_f32(a, b);
+    v[1] = simde_vzip2q_f32(a, b);
 }
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS

@@ -498,8 +498,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
    (dst), SEGLOSS__TO_ROWS planes (src) to rows (dst), SEGLOSS__TO_ROWS_NT the same with
    non-temporal stores (C = 2 or 4 and dst 16-byte aligned: whole rows fill lines in order).
    W positions and four classes at a time through the transposes: when 4 does not divide C the
-   last four overlap the four before (those move twice, unchanged). Two classes have their own
-   (de)interleave. One and three are read and written four floats wide, and unrows4 writes its
+   last four overlap the four before (those move twice, unchanged). Two classes are
+   (de)interleaved in whole vectors. One and three are read and written four floats wide, and unrows4 writes its
    rows in increasing order, so each row's spill is overwritten by the next row. Rows that would
    spill past the block, and the positions past the last whole vector, are copied one by one. */
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
@@ -508,17 +508,23 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
-    if (nk == 2) {
+    if (nk == 2) { /* W rows of 2 are two whole vectors */
         for (i = 0; i < full; i += SEGLOSS__W) {
             SEGLOSS__F v[2];
             if (dir == SEGLOSS__TO_PLANES) {
-                SEGLOSS__V(rows2)(src + 2 * i, v);
+                v[0] = SEGLOSS__V(load)(src + 2 * i);
+                v[1] = SEGLOSS__V(load)(src + 2 * i + SEGLOSS__W);
+                SEGLOSS__V(deint2)(v);
                 SEGLOSS__V(store)(dst + i, v[0]);
                 SEGLOSS__V(store)(dst + ps + i, v[1]);
             } else {
                 v[0] = SEGLOSS__V(load)(src + i);
                 v[1] = SEGLOSS__V(load)(src + ps + i);
-                SEGLOSS__V(unrows2)(dst + 2 * i, v, nt);
+                SEGLOSS__V(int2)(v);
+                SEGLOSS__UNROLL for (k = 0; k < 2; k++) {
+                    if (nt) SEGLOSS__V(stream)(dst + 2 * i + k * SEGLOSS__W, v[k]);
+                    else SEGLOSS__V(store)(dst + 2 * i + k * SEGLOSS__W, v[k]);
+                }
             }
         }
         return;
@@ -536,6 +542,14 @@ SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int6
             }
         }
 }
+/* dir as a constant; non-temporal rows only with nk 2 and 4 (callers ask for them at C = 2 or 4) */
+SEGLOSS__VINLINE void SEGLOSS__K(transpose_n)(const float *src, float *dst, int64_t ps, int full, int C, int dir,
+                                             const int nk)
+{
+    if (dir == SEGLOSS__TO_PLANES) SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, nk);
+    else if (dir == SEGLOSS__TO_ROWS_NT && nk % 2 == 0) SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, nk);
+    else SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, nk);
+}
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, float *dst, int64_t ps, int np, int C,
                                                            int dir)
 {
@@ -543,17 +557,11 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(transpose)(const float *src, 
     const int fit = C >= 4 || C == 2 ? np : np * C >= 4 ? (np * C - 4) / C + 1 : 0, full = fit - fit % SEGLOSS__W;
     const int to_planes = dir == SEGLOSS__TO_PLANES;
     const int64_t si = to_planes ? C : 1, sc = to_planes ? 1 : ps, di = to_planes ? 1 : C, dc = to_planes ? ps : 1;
-    switch (C == 2 || C == 4 ? C * 3 + dir : (C < 4 ? C : 4) * 3 + (to_planes ? SEGLOSS__TO_PLANES : SEGLOSS__TO_ROWS)) {
-    case 3: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 1); break;
-    case 4: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 1); break;
-    case 6: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 2); break;
-    case 7: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 2); break;
-    case 8: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 2); break;
-    case 9: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 3); break;
-    case 10: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 3); break;
-    case 12: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS, 4); break;
-    case 13: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_PLANES, 4); break;
-    default: SEGLOSS__K(transpose_c)(src, dst, ps, full, C, SEGLOSS__TO_ROWS_NT, 4); break; /* 14 */
+    switch (C < 4 ? C : 4) {
+    case 1: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 1); break;
+    case 2: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 2); break;
+    case 3: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 3); break;
+    default: SEGLOSS__K(transpose_n)(src, dst, ps, full, C, dir, 4); break;
     }
     if (full < np) segloss__copy_strided(src + full * si, si, sc, dst + full * di, di, dc, np - full, C);
 }
