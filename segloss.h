@@ -493,7 +493,8 @@ SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t
 }
 
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
-   (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
+   (i, i+1), in double. The scalar path's sum16; every vocabulary's sum16 does these same adds
+   in registers, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
     double t[SEGLOSS__LANES / 2];
@@ -654,6 +655,21 @@ SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
     v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
     v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
+/* sum16: the 16 lanes of acc (acc[0] lanes 0-7, acc[1] 8-15) in segloss__lanes_sum's tree,
+   in registers: storing them for scalar reads would stall each read on store forwarding. */
+SEGLOSS__VINLINE double segloss__avx2_sum4d(simde__m256d t) /* (t0 + t2) + (t1 + t3) */
+{
+    const simde__m128d h = simde_mm_add_pd(simde_mm256_castpd256_pd128(t), simde_mm256_extractf128_pd(t, 1));
+    return simde_mm_cvtsd_f64(h) + simde_mm_cvtsd_f64(simde_mm_unpackhi_pd(h, h));
+}
+SEGLOSS__VINLINE double segloss__avx2_sum16(const simde__m256 acc[2])
+{
+    const simde__m256d lo = simde_mm256_add_pd(simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(acc[0])),
+                                               simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(acc[1])));
+    const simde__m256d hi = simde_mm256_add_pd(simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(acc[0], 1)),
+                                               simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(acc[1], 1)));
+    return segloss__avx2_sum4d(simde_mm256_add_pd(lo, hi)); /* lane i + lane i+8, then t[i] + t[i+4] */
+}
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -777,6 +793,13 @@ SEGLOSS__VINLINE void segloss__avx512_int2(simde__m512 v[2])
     const simde__m512i lo = simde_mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     v[0] = simde_mm512_permutex2var_ps(a, lo, b);
     v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), b);
+}
+/* the AVX2 sum16 of the two 256-bit halves */
+SEGLOSS__VINLINE double segloss__avx512_sum16(const simde__m512 acc[1])
+{
+    const simde__m256 h[2] = {simde_mm512_castps512_ps256(acc[0]),
+                              simde_mm256_castpd_ps(simde_mm512_extractf64x4_pd(simde_mm512_castps_pd(acc[0]), 1))};
+    return segloss__avx2_sum16(h);
 }
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
@@ -907,6 +930,17 @@ SEGLOSS__VINLINE void segloss__neon_int2(simde_float32x4_t v[2])
     v[0] = simde_vzip1q_f32(a, b);
     v[1] = simde_vzip2q_f32(a, b);
 }
+/* as for AVX2; acc[k] holds lanes 4k to 4k+3 */
+SEGLOSS__VINLINE simde_float64x2_t segloss__neon_cvt(simde_float32x2_t a) { return simde_vcvt_f64_f32(a); }
+SEGLOSS__VINLINE double segloss__neon_sum16(const simde_float32x4_t acc[4])
+{
+    const simde_float64x2_t t01 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_low_f32(acc[0])), segloss__neon_cvt(simde_vget_low_f32(acc[2])));
+    const simde_float64x2_t t23 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_high_f32(acc[0])), segloss__neon_cvt(simde_vget_high_f32(acc[2])));
+    const simde_float64x2_t t45 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_low_f32(acc[1])), segloss__neon_cvt(simde_vget_low_f32(acc[3])));
+    const simde_float64x2_t t67 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_high_f32(acc[1])), segloss__neon_cvt(simde_vget_high_f32(acc[3])));
+    const simde_float64x2_t h = simde_vaddq_f64(simde_vaddq_f64(t01, t45), simde_vaddq_f64(t23, t67));
+    return simde_vgetq_lane_f64(h, 0) + simde_vgetq_lane_f64(h, 1);
+}
 #define SEGLOSS__ISA neon
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE
@@ -959,6 +993,7 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
 { (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
+SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16]) { return segloss__lanes_sum(acc); }
 SEGLOSS__VINLINE void segloss__scalar_deint2(float v[2]) { (void)v; } /* one row: already in place */
 SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #define SEGLOSS__ISA scalar
@@ -3029,7 +3064,6 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
-        float lane[SEGLOSS__LANES];
         const float *z = a->z + c * a->zs;
         const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
         const float *ecs = keep ? eb + c * padded : eb;
@@ -3048,12 +3082,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
                 acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
                 accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b.k1 + at), zero));
             }
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
-        a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
-        a->sum_i[c] += segloss__lanes_sum(lane);
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
-        a->sum_p[c] += segloss__lanes_sum(lane);
+        a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+        a->sum_i[c] += SEGLOSS__V(sum16)(acci);
+        a->sum_p[c] += SEGLOSS__V(sum16)(accp);
     }
 }
 
@@ -3139,12 +3170,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
     SEGLOSS__K(coefs)(a, &b, padded, want_l, dice);
     if (a->loss) { /* unrolled: each accumulator stays in a register */
-        float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
         for (i = 0; i < padded; i += SEGLOSS__LANES)
             SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(load)(b.l + i + u * W));
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
-        *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
+        *a->loss += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
     }
     if (!a->g) return;
     {

@@ -159,7 +159,8 @@ SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t
 }
 
 /* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
-   (i, i+1), in double. Used by every path, so the order never depends on the vector width. */
+   (i, i+1), in double. The scalar path's sum16; every vocabulary's sum16 does these same adds
+   in registers, so the order never depends on the vector width. */
 SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
 {
     double t[SEGLOSS__LANES / 2];

@@ -105,6 +105,21 @@ SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
     v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
     v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
+/* sum16: the 16 lanes of acc (acc[0] lanes 0-7, acc[1] 8-15) in segloss__lanes_sum's tree,
+   in registers: storing them for scalar reads would stall each read on store forwarding. */
+SEGLOSS__VINLINE double segloss__avx2_sum4d(simde__m256d t) /* (t0 + t2) + (t1 + t3) */
+{
+    const simde__m128d h = simde_mm_add_pd(simde_mm256_castpd256_pd128(t), simde_mm256_extractf128_pd(t, 1));
+    return simde_mm_cvtsd_f64(h) + simde_mm_cvtsd_f64(simde_mm_unpackhi_pd(h, h));
+}
+SEGLOSS__VINLINE double segloss__avx2_sum16(const simde__m256 acc[2])
+{
+    const simde__m256d lo = simde_mm256_add_pd(simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(acc[0])),
+                                               simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(acc[1])));
+    const simde__m256d hi = simde_mm256_add_pd(simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(acc[0], 1)),
+                                               simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(acc[1], 1)));
+    return segloss__avx2_sum4d(simde_mm256_add_pd(lo, hi)); /* lane i + lane i+8, then t[i] + t[i+4] */
+}
 #define SEGLOSS__ISA avx2
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

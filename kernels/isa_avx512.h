@@ -115,6 +115,13 @@ SEGLOSS__VINLINE void segloss__avx512_int2(simde__m512 v[2])
     v[0] = simde_mm512_permutex2var_ps(a, lo, b);
     v[1] = simde_mm512_permutex2var_ps(a, simde_mm512_add_epi32(lo, simde_mm512_set1_epi32(8)), b);
 }
+/* the AVX2 sum16 of the two 256-bit halves */
+SEGLOSS__VINLINE double segloss__avx512_sum16(const simde__m512 acc[1])
+{
+    const simde__m256 h[2] = {simde_mm512_castps512_ps256(acc[0]),
+                              simde_mm256_castpd_ps(simde_mm512_extractf64x4_pd(simde_mm512_castps_pd(acc[0]), 1))};
+    return segloss__avx2_sum16(h);
+}
 #define SEGLOSS__ISA avx512
 #define SEGLOSS__KERNEL_PASS
 #include SEGLOSS_HEADER_FILE

@@ -44,6 +44,7 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
 { (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
+SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16]) { return segloss__lanes_sum(acc); }
 SEGLOSS__VINLINE void segloss__scalar_deint2(float v[2]) { (void)v; } /* one row: already in place */
 SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #define SEGLOSS__ISA scalar

@@ -333,7 +333,6 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     }
     for (c = 0; c < C; c++) {
         SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
-        float lane[SEGLOSS__LANES];
         const float *z = a->z + c * a->zs;
         const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
         const float *ecs = keep ? eb + c * padded : eb;
@@ -352,12 +351,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
                 acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
                 accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b.k1 + at), zero));
             }
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accl[u]);
-        a->sum_l[c] += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acci[u]);
-        a->sum_i[c] += segloss__lanes_sum(lane);
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, accp[u]);
-        a->sum_p[c] += segloss__lanes_sum(lane);
+        a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+        a->sum_i[c] += SEGLOSS__V(sum16)(acci);
+        a->sum_p[c] += SEGLOSS__V(sum16)(accp);
     }
 }
 
@@ -443,12 +439,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     SEGLOSS__K(soft_all)(a, C, 1, dice, park, ps, keep, &b);
     SEGLOSS__K(coefs)(a, &b, padded, want_l, dice);
     if (a->loss) { /* unrolled: each accumulator stays in a register */
-        float lane[SEGLOSS__LANES];
         for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
         for (i = 0; i < padded; i += SEGLOSS__LANES)
             SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) acc[u] = SEGLOSS__V(add)(acc[u], SEGLOSS__V(load)(b.l + i + u * W));
-        for (u = 0; u < SEGLOSS__U; u++) SEGLOSS__V(store)(lane + u * W, acc[u]);
-        *a->loss += segloss__lanes_sum(lane) / SEGLOSS__LOSS_SCALE;
+        *a->loss += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
     }
     if (!a->g) return;
     {
