@@ -274,11 +274,11 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
     const segloss__isa_table *t = segloss__table();
     const int vcount = !classes || C <= SEGLOSS__VCOUNT;
     uint32_t hist[4][SEGLOSS__HIST];
+    if (st && !vcount && C <= SEGLOSS__HIST) memset(hist, 0, sizeof hist); /* each flush below clears it again */
     for (n = 0; n < in->n; n++) {
         double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
         int64_t vc[SEGLOSS__VCOUNT] = {0};
         int k, c;
-        memset(hist, 0, sizeof hist);
         for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
             int32_t y[SEGLOSS__BLOCK];
             const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
