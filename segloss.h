@@ -492,18 +492,6 @@ SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t
 #endif
 }
 
-/* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
-   (i, i+1), in double. The scalar path's sum16; every vocabulary's sum16 does these same adds
-   in registers, so the order never depends on the vector width. */
-SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
-{
-    double t[SEGLOSS__LANES / 2];
-    int i;
-    for (i = 0; i < SEGLOSS__LANES / 2; i++) t[i] = (double)lane[i] + (double)lane[i + SEGLOSS__LANES / 2];
-    for (i = 0; i < SEGLOSS__LANES / 4; i++) t[i] += t[i + SEGLOSS__LANES / 4];
-    return (t[0] + t[2]) + (t[1] + t[3]);
-}
-
 /* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
    dst[i * di + c * dc]: what the kernels' NHWC transposes leave over. Small C is a constant,
    so that the class loop unrolls. */
@@ -655,8 +643,8 @@ SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
     v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
     v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
-/* sum16: the 16 lanes of acc (acc[0] lanes 0-7, acc[1] 8-15) in segloss__lanes_sum's tree,
-   in registers: storing them for scalar reads would stall each read on store forwarding. */
+/* sum16 (see the scalar one): acc[0] holds lanes 0-7, acc[1] lanes 8-15. In registers: lanes
+   stored as vectors and read back as scalars would stall each read on store forwarding. */
 SEGLOSS__VINLINE double segloss__avx2_sum4d(simde__m256d t) /* (t0 + t2) + (t1 + t3) */
 {
     const simde__m128d h = simde_mm_add_pd(simde_mm256_castpd256_pd128(t), simde_mm256_extractf128_pd(t, 1));
@@ -993,7 +981,17 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
 { (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
-SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16]) { return segloss__lanes_sum(acc); }
+/* sum16: the sixteen lane sums of a block combined in the one canonical tree: (i, i+8), then
+   (i, i+4), (i, i+2), (i, i+1), in double. Every vocabulary's sum16 does these same adds, in
+   registers, so the order never depends on the vector width. */
+SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16])
+{
+    double t[8];
+    int i;
+    for (i = 0; i < 8; i++) t[i] = (double)acc[i] + (double)acc[i + 8];
+    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
 SEGLOSS__VINLINE void segloss__scalar_deint2(float v[2]) { (void)v; } /* one row: already in place */
 SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #define SEGLOSS__ISA scalar

@@ -158,18 +158,6 @@ SEGLOSS__PRIVATE void segloss__stream_copy(float *dst, const float *src, int64_t
 #endif
 }
 
-/* Sixteen lane sums combined in the one canonical tree: (i, i+8), then (i, i+4), (i, i+2),
-   (i, i+1), in double. The scalar path's sum16; every vocabulary's sum16 does these same adds
-   in registers, so the order never depends on the vector width. */
-SEGLOSS__PRIVATE double segloss__lanes_sum(const float *lane)
-{
-    double t[SEGLOSS__LANES / 2];
-    int i;
-    for (i = 0; i < SEGLOSS__LANES / 2; i++) t[i] = (double)lane[i] + (double)lane[i + SEGLOSS__LANES / 2];
-    for (i = 0; i < SEGLOSS__LANES / 4; i++) t[i] += t[i + SEGLOSS__LANES / 4];
-    return (t[0] + t[2]) + (t[1] + t[3]);
-}
-
 /* Copies np positions of C classes, position i class c from src[i * si + c * sc] to
    dst[i * di + c * dc]: what the kernels' NHWC transposes leave over. Small C is a constant,
    so that the class loop unrolls. */

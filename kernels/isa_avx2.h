@@ -105,8 +105,8 @@ SEGLOSS__VINLINE void segloss__avx2_int2(simde__m256 v[2])
     v[0] = simde_mm256_permute2f128_ps(lo, hi, 0x20);
     v[1] = simde_mm256_permute2f128_ps(lo, hi, 0x31);
 }
-/* sum16: the 16 lanes of acc (acc[0] lanes 0-7, acc[1] 8-15) in segloss__lanes_sum's tree,
-   in registers: storing them for scalar reads would stall each read on store forwarding. */
+/* sum16 (see the scalar one): acc[0] holds lanes 0-7, acc[1] lanes 8-15. In registers: lanes
+   stored as vectors and read back as scalars would stall each read on store forwarding. */
 SEGLOSS__VINLINE double segloss__avx2_sum4d(simde__m256d t) /* (t0 + t2) + (t1 + t3) */
 {
     const simde__m128d h = simde_mm_add_pd(simde_mm256_castpd256_pd128(t), simde_mm256_extractf128_pd(t, 1));

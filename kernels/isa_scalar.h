@@ -44,7 +44,17 @@ SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
 { (void)s; (void)nt; p[0] = v[0]; p[1] = v[1]; p[2] = v[2]; p[3] = v[3]; }
-SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16]) { return segloss__lanes_sum(acc); }
+/* sum16: the sixteen lane sums of a block combined in the one canonical tree: (i, i+8), then
+   (i, i+4), (i, i+2), (i, i+1), in double. Every vocabulary's sum16 does these same adds, in
+   registers, so the order never depends on the vector width. */
+SEGLOSS__VINLINE double segloss__scalar_sum16(const float acc[16])
+{
+    double t[8];
+    int i;
+    for (i = 0; i < 8; i++) t[i] = (double)acc[i] + (double)acc[i + 8];
+    for (i = 0; i < 4; i++) t[i] += t[i + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
 SEGLOSS__VINLINE void segloss__scalar_deint2(float v[2]) { (void)v; } /* one row: already in place */
 SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #define SEGLOSS__ISA scalar

@@ -121,7 +121,7 @@ static void r1_nhwc_many_classes(void)
    one (since the working-tree change that runs ce/focal through the fused pass also without
    a gradient, that half passes), and focal_dice, whose focal term always comes from the
    statistics kernel, still gives +inf. kernels/loss_kernels.h stats_body: accl[k] =
-   add(accl[k], sel(is, bl)) in float, summed by segloss__lanes_sum per block.
+   add(accl[k], sel(is, bl)) in float, summed per block by sum16.
    Expected: ce 2.2e37 with and without grad; focal_dice 0.5 * 2.2e37 + 0.5 * dice, finite. */
 static void r2_float_lane_overflow(void)
 {
