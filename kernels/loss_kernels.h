@@ -314,46 +314,55 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     return t;
 }
 
-/* Per-class statistics of one block: sum_l[c] += sum_{y=c} focal term, sum_i[c] += sum_{y=c}
-   p_c, sum_p[c] += sum p_c, over valid positions. Phases 1 and 2 find each position's softmax;
-   phase 3 runs class by class so that the three sums of a class stay in registers. */
+/* Phase 3 of the statistics kernel, class c: its three sums over the block, from the
+   class's exponentials ecs and the per-position 1/sum (k0) and scaled focal term (k1, with ce). */
+SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *ecs, int c,
+                                             int padded, const int ce)
+{
+    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
+    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
+    int i, u;
+    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
+    for (i = 0; i < padded; i += SEGLOSS__LANES)
+        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            const int at = i + u * SEGLOSS__W;
+            SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
+            SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
+            SEGLOSS__F p = SEGLOSS__V(mul)(SEGLOSS__V(load)(ecs + at), SEGLOSS__V(load)(b->k0 + at));
+            accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
+            acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
+            if (ce) accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b->k1 + at), zero));
+        }
+    if (ce) a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+    a->sum_i[c] += SEGLOSS__V(sum16)(acci);
+    a->sum_p[c] += SEGLOSS__V(sum16)(accp);
+}
+
+/* Per-class statistics of one block: sum_l[c] += sum_{y=c} focal term (a loss with a CE-family
+   term only), sum_i[c] += sum_{y=c} p_c, sum_p[c] += sum p_c, over valid positions. Phases 1
+   and 2 find each position's softmax; phase 3 runs class by class so that the sums of a class
+   stay in registers. */
 SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C)
 {
     SEGLOSS__K(blk_t) b;
     float eb[SEGLOSS__TBUF];
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int keep = C * padded <= SEGLOSS__TBUF; /* else recompute exp */
-    int i, c, u;
+    int i, c;
     SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, padded, 1, &b);
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, a->gamma != 0.0f, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
-        SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
+        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
-        SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
         const float *z = a->z + c * a->zs;
-        const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-        const float *ecs = keep ? eb + c * padded : eb;
         if (!keep) /* this class's exponentials again, into the (unused) buffer */
             for (i = 0; i < padded; i += W)
                 SEGLOSS__V(store)(eb + i, SEGLOSS__K(exp)(SEGLOSS__V(sub)(SEGLOSS__LD(z + i, SEGLOSS__CNT(n, i)), SEGLOSS__V(load)(b.m + i))));
-        for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
-        for (i = 0; i < padded; i += SEGLOSS__LANES)
-            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
-                const int at = i + u * W;
-                SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + at);
-                SEGLOSS__M is = SEGLOSS__V(ieq)(y, cls);
-                SEGLOSS__F ec = SEGLOSS__V(load)(ecs + at);
-                SEGLOSS__F p = SEGLOSS__V(mul)(ec, SEGLOSS__V(load)(b.k0 + at));
-                accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
-                acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
-                accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b.k1 + at), zero));
-            }
-        a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
-        a->sum_i[c] += SEGLOSS__V(sum16)(acci);
-        a->sum_p[c] += SEGLOSS__V(sum16)(accp);
+        if (a->ce) SEGLOSS__K(stats_class)(a, &b, keep ? eb + c * padded : eb, c, padded, 1);
+        else SEGLOSS__K(stats_class)(a, &b, keep ? eb + c * padded : eb, c, padded, 0);
     }
 }
 
