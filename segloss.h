@@ -3138,20 +3138,35 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
     }
 }
 
-/* Phase 3, class c of one vector: the gradient of cnt positions from the parked exponential
-   and the coefficients, stored plainly or (stream) with a 16-byte aligned non-temporal store. */
-SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
+/* Phase 3 of one vector: what every class of it needs, loaded once (the gradient stores may
+   alias anything for the compiler, so it would reload them for every class otherwise). */
+typedef struct {
+    SEGLOSS__I y;
+    SEGLOSS__F k0, k1, k2;
+    SEGLOSS__M valid;
+} SEGLOSS__K(vec_t);
+SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i, const int dice)
+{
+    SEGLOSS__K(vec_t) v;
+    v.y = SEGLOSS__V(loadi)(a->y + i);
+    v.k0 = SEGLOSS__V(load)(b->k0 + i);
+    v.k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : v.k0;
+    v.k2 = SEGLOSS__V(load)(b->k2 + i);
+    v.valid = SEGLOSS__V(igt)(v.y, SEGLOSS__V(set1i)(-1));
+    return v;
+}
+/* Phase 3, class c of vector v at position i: the gradient of cnt positions from the parked
+   exponential and the coefficients, stored plainly or (stream) with a 16-byte aligned
+   non-temporal store. */
+SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(vec_t) *v, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
-    const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-    const SEGLOSS__F k0 = SEGLOSS__V(load)(b->k0 + i);
-    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), SEGLOSS__V(load)(b->k1 + i))) : k0;
+    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), v->k1)) : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
     SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
-                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c)), SEGLOSS__V(load)(b->k2 + i),
-                                                    SEGLOSS__C1(0.0f)));
-    gv = SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, SEGLOSS__V(set1i)(-1)), gv, SEGLOSS__C1(0.0f));
+                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__C1(0.0f)));
+    gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__C1(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
 }
@@ -3188,13 +3203,22 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         const int full = n - n % W;
         /* every store of the block is 16-byte aligned when the base and the plane stride are */
         const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
+        SEGLOSS__K(vec_t) v;
         if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
             for (c = 0; c < C; c++)
-                for (i = 0; i < full; i += W) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 1);
+                for (i = 0; i < full; i += W) {
+                    v = SEGLOSS__K(vec)(&la, &b, i, dice);
+                    SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 1);
+                }
         else
-            for (i = 0; i < full; i += W)
-                SEGLOSS__UNROLL for (c = 0; c < C; c++) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, i, W, 0);
-        for (c = 0; full < n && c < C; c++) SEGLOSS__K(out)(&la, &b, park, ps, c, dice, full, n - full, 0);
+            for (i = 0; i < full; i += W) {
+                v = SEGLOSS__K(vec)(&la, &b, i, dice);
+                SEGLOSS__UNROLL for (c = 0; c < C; c++) SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 0);
+            }
+        if (full < n) {
+            v = SEGLOSS__K(vec)(&la, &b, full, dice);
+            for (c = 0; c < C; c++) SEGLOSS__K(out)(&la, &v, park, ps, c, dice, full, n - full, 0);
+        }
     }
 }
 
