@@ -447,6 +447,7 @@ typedef struct segloss__args {
     double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
     double *loss;        /* grad with loss: adds sum of w[y] * focal term                      */
     int stream;          /* grad: write aligned vectors with non-temporal stores              */
+    int by_plane;        /* grad: write the gradient plane after plane (see segloss__planes_alias) */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -1310,6 +1311,20 @@ SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
          : C <= SEGLOSS__TBUF ? (int)(SEGLOSS__TBUF / C) : 1;
 }
 
+/* Whether NCHW class planes S floats apart crowd the cache sets: with 64-byte lines and 4 KiB
+   per way (64 sets: x86 and most ARM L1s), more than 4 of the C classes' lines of a position in
+   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set;
+   a gradient written position by position then evicts lines it has not finished. */
+SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
+{
+    int count[64] = {0}, c, worst = 0;
+    for (c = 0; c < C; c++) {
+        const int set = (int)((((uint64_t)c * (uint64_t)S) >> 4) & 63); /* (c * S * 4 / 64) mod 64 */
+        if (++count[set] > worst) worst = count[set];
+    }
+    return worst > 4;
+}
+
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -1338,6 +1353,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.w = j->wcoef;
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
+    a.by_plane = !nhwc && j->grad && segloss__planes_alias(S, C);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -3204,11 +3220,19 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         /* every store of the block is 16-byte aligned when the base and the plane stride are */
         const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
         SEGLOSS__K(vec_t) v;
-        if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
+        /* plane by plane when streaming (each write-combining buffer fills whole lines in turn)
+           and where the planes alias in the cache (each line is written whole before the next) */
+        if (stream)
             for (c = 0; c < C; c++)
                 for (i = 0; i < full; i += W) {
                     v = SEGLOSS__K(vec)(&la, &b, i, dice);
                     SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 1);
+                }
+        else if (la.by_plane)
+            for (c = 0; c < C; c++)
+                for (i = 0; i < full; i += W) {
+                    v = SEGLOSS__K(vec)(&la, &b, i, dice);
+                    SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 0);
                 }
         else
             for (i = 0; i < full; i += W) {

@@ -188,6 +188,20 @@ SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
          : C <= SEGLOSS__TBUF ? (int)(SEGLOSS__TBUF / C) : 1;
 }
 
+/* Whether NCHW class planes S floats apart crowd the cache sets: with 64-byte lines and 4 KiB
+   per way (64 sets: x86 and most ARM L1s), more than 4 of the C classes' lines of a position in
+   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set;
+   a gradient written position by position then evicts lines it has not finished. */
+SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
+{
+    int count[64] = {0}, c, worst = 0;
+    for (c = 0; c < C; c++) {
+        const int set = (int)((((uint64_t)c * (uint64_t)S) >> 4) & 63); /* (c * S * 4 / 64) mod 64 */
+        if (++count[set] > worst) worst = count[set];
+    }
+    return worst > 4;
+}
+
 SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
 {
     const segloss_input *in = j->in;
@@ -216,6 +230,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.w = j->wcoef;
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
+    a.by_plane = !nhwc && j->grad && segloss__planes_alias(S, C);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {

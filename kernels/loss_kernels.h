@@ -475,11 +475,19 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         /* every store of the block is 16-byte aligned when the base and the plane stride are */
         const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
         SEGLOSS__K(vec_t) v;
-        if (stream) /* plane by plane: each write-combining buffer fills whole lines in turn */
+        /* plane by plane when streaming (each write-combining buffer fills whole lines in turn)
+           and where the planes alias in the cache (each line is written whole before the next) */
+        if (stream)
             for (c = 0; c < C; c++)
                 for (i = 0; i < full; i += W) {
                     v = SEGLOSS__K(vec)(&la, &b, i, dice);
                     SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 1);
+                }
+        else if (la.by_plane)
+            for (c = 0; c < C; c++)
+                for (i = 0; i < full; i += W) {
+                    v = SEGLOSS__K(vec)(&la, &b, i, dice);
+                    SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 0);
                 }
         else
             for (i = 0; i < full; i += W) {
