@@ -447,7 +447,9 @@ typedef struct segloss__args {
     double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
     double *loss;        /* grad with loss: adds sum of w[y] * focal term                      */
     int stream;          /* grad: write aligned vectors with non-temporal stores              */
-    int by_plane;        /* grad: write the gradient plane after plane (see segloss__planes_alias) */
+    int alias;           /* the planes alias in the cache (segloss__planes_alias): phase 1 reads */
+                         /* each logit once (its second read from the park), phase 3 writes    */
+                         /* plane after plane                                                  */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -1313,8 +1315,9 @@ SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
 
 /* Whether NCHW class planes S floats apart crowd the cache sets: with 64-byte lines and 4 KiB
    per way (64 sets: x86 and most ARM L1s), more than 4 of the C classes' lines of a position in
-   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set;
-   a gradient written position by position then evicts lines it has not finished. */
+   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set:
+   past its ways each class's line is evicted before its next use (the second read of phase 1,
+   the next store of a gradient written position by position). */
 SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
 {
     int count[64] = {0}, c, worst = 0;
@@ -1353,7 +1356,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.w = j->wcoef;
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
-    a.by_plane = !nhwc && j->grad && segloss__planes_alias(S, C);
+    a.alias = !nhwc && segloss__planes_alias(S, C);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -2961,16 +2964,21 @@ typedef struct {
    lanes, when park != NULL) and the sums the later phases need (w[y] for the grad kernel,
    the Dice sums when dice). */
 SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
-                                      float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b)
+                                      float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b, const int copy)
 {
     const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
-    int c;
-    SEGLOSS__UNROLL for (c = 1; c < C; c++) m = SEGLOSS__V(max)(m, SEGLOSS__LD(z + c * a->zs, cnt));
+    int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
+    if (copy) SEGLOSS__ST(park + i, m, pcnt);
+    SEGLOSS__UNROLL for (c = 1; c < C; c++) {
+        const SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        if (copy) SEGLOSS__ST(park + c * ps + i, zc, pcnt);
+        m = SEGLOSS__V(max)(m, zc);
+    }
     SEGLOSS__UNROLL for (c = 0; c < C; c++) {
-        SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        SEGLOSS__F zc = copy ? SEGLOSS__LD(park + c * ps + i, pcnt) : SEGLOSS__LD(z + c * a->zs, cnt);
         SEGLOSS__F ec = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, m));
         SEGLOSS__M is = SEGLOSS__V(ieq)(y, SEGLOSS__V(set1i)(c));
         if (park) SEGLOSS__ST(park + c * ps + i, ec, pcnt);
@@ -3002,7 +3010,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(soft_tail)(const segloss__arg
     const int n = a->npos, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     for (; i < padded; i += SEGLOSS__W) {
         const int cnt = SEGLOSS__CNT(n, i);
-        SEGLOSS__K(soft)(a, a->c, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b);
+        SEGLOSS__K(soft)(a, a->c, grad, dice, i, cnt, park, ps, own_park ? SEGLOSS__W : cnt, b, a->alias && park);
     }
 }
 SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, const int grad, const int dice, float *park,
@@ -3011,7 +3019,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, 
     const segloss__args la = *a; /* a copy the parking stores cannot alias: fields stay in registers */
     const int full = a->npos - a->npos % SEGLOSS__W;
     int i;
-    for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(&la, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b);
+    if (C > 4 && la.alias && park) /* (more than 4 classes per set needs more than 4 classes) */
+        for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(&la, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b, 1);
+    else
+        for (i = 0; i < full; i += SEGLOSS__W) SEGLOSS__K(soft)(&la, C, grad, dice, i, SEGLOSS__W, park, ps, SEGLOSS__W, b, 0);
     if (i < a->npos || i % SEGLOSS__LANES) SEGLOSS__K(soft_tail)(a, grad, dice, i, park, ps, own_park, b);
 }
 
@@ -3228,7 +3239,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
                     v = SEGLOSS__K(vec)(&la, &b, i, dice);
                     SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 1);
                 }
-        else if (la.by_plane)
+        else if (la.alias)
             for (c = 0; c < C; c++)
                 for (i = 0; i < full; i += W) {
                     v = SEGLOSS__K(vec)(&la, &b, i, dice);

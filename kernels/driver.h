@@ -190,8 +190,9 @@ SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
 
 /* Whether NCHW class planes S floats apart crowd the cache sets: with 64-byte lines and 4 KiB
    per way (64 sets: x86 and most ARM L1s), more than 4 of the C classes' lines of a position in
-   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set;
-   a gradient written position by position then evicts lines it has not finished. */
+   one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set:
+   past its ways each class's line is evicted before its next use (the second read of phase 1,
+   the next store of a gradient written position by position). */
 SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
 {
     int count[64] = {0}, c, worst = 0;
@@ -230,7 +231,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.w = j->wcoef;
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
-    a.by_plane = !nhwc && j->grad && segloss__planes_alias(S, C);
+    a.alias = !nhwc && segloss__planes_alias(S, C);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {

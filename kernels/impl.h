@@ -113,7 +113,9 @@ typedef struct segloss__args {
     double *sum_l, *sum_i, *sum_p; /* stats: per-class sums of focal term, p_c at y = c, p_c */
     double *loss;        /* grad with loss: adds sum of w[y] * focal term                      */
     int stream;          /* grad: write aligned vectors with non-temporal stores              */
-    int by_plane;        /* grad: write the gradient plane after plane (see segloss__planes_alias) */
+    int alias;           /* the planes alias in the cache (segloss__planes_alias): phase 1 reads */
+                         /* each logit once (its second read from the park), phase 3 writes    */
+                         /* plane after plane                                                  */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
