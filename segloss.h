@@ -3198,6 +3198,20 @@ SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(v
     else SEGLOSS__ST(g, gv, cnt);
 }
 
+/* Phase 3 plane by plane over the block's whole vectors: streamed (each write-combining buffer
+   fills whole lines in turn), or where the planes alias in the cache (each line is written
+   whole before the next). */
+SEGLOSS__VINLINE void SEGLOSS__K(out_planes)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *park, int64_t ps,
+                                            int C, const int dice, int full, const int stream)
+{
+    int c, i;
+    for (c = 0; c < C; c++)
+        for (i = 0; i < full; i += SEGLOSS__W) {
+            const SEGLOSS__K(vec_t) v = SEGLOSS__K(vec)(a, b, i, dice);
+            SEGLOSS__K(out)(a, &v, park, ps, c, dice, i, SEGLOSS__W, stream);
+        }
+}
+
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
    dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
@@ -3231,20 +3245,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
         /* every store of the block is 16-byte aligned when the base and the plane stride are */
         const int stream = la.stream && !(((uintptr_t)la.g | (uintptr_t)(la.gs * (int64_t)sizeof(float))) & 15);
         SEGLOSS__K(vec_t) v;
-        /* plane by plane when streaming (each write-combining buffer fills whole lines in turn)
-           and where the planes alias in the cache (each line is written whole before the next) */
-        if (stream)
-            for (c = 0; c < C; c++)
-                for (i = 0; i < full; i += W) {
-                    v = SEGLOSS__K(vec)(&la, &b, i, dice);
-                    SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 1);
-                }
-        else if (la.alias)
-            for (c = 0; c < C; c++)
-                for (i = 0; i < full; i += W) {
-                    v = SEGLOSS__K(vec)(&la, &b, i, dice);
-                    SEGLOSS__K(out)(&la, &v, park, ps, c, dice, i, W, 0);
-                }
+        if (stream) SEGLOSS__K(out_planes)(&la, &b, park, ps, C, dice, full, 1);
+        else if (la.alias) SEGLOSS__K(out_planes)(&la, &b, park, ps, C, dice, full, 0);
         else
             for (i = 0; i < full; i += W) {
                 v = SEGLOSS__K(vec)(&la, &b, i, dice);
