@@ -108,15 +108,20 @@ SEGLOSS__VINLINE void segloss__neon_int2(simde_float32x4_t v[2])
     v[0] = simde_vzip1q_f32(a, b);
     v[1] = simde_vzip2q_f32(a, b);
 }
-/* as for AVX2; acc[k] holds lanes 4k to 4k+3 */
-SEGLOSS__VINLINE simde_float64x2_t segloss__neon_cvt(simde_float32x2_t a) { return simde_vcvt_f64_f32(a); }
+/* as for AVX2; acc[k] holds lanes 4k to 4k+3. widen_add: a + b in double, lanes 0-1 in *lo,
+   lanes 2-3 in *hi. */
+SEGLOSS__VINLINE void segloss__neon_widen_add(simde_float32x4_t a, simde_float32x4_t b, simde_float64x2_t *lo,
+                                             simde_float64x2_t *hi)
+{
+    *lo = simde_vaddq_f64(simde_vcvt_f64_f32(simde_vget_low_f32(a)), simde_vcvt_f64_f32(simde_vget_low_f32(b)));
+    *hi = simde_vaddq_f64(simde_vcvt_f64_f32(simde_vget_high_f32(a)), simde_vcvt_f64_f32(simde_vget_high_f32(b)));
+}
 SEGLOSS__VINLINE double segloss__neon_sum16(const simde_float32x4_t acc[4])
 {
-    const simde_float64x2_t t01 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_low_f32(acc[0])), segloss__neon_cvt(simde_vget_low_f32(acc[2])));
-    const simde_float64x2_t t23 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_high_f32(acc[0])), segloss__neon_cvt(simde_vget_high_f32(acc[2])));
-    const simde_float64x2_t t45 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_low_f32(acc[1])), segloss__neon_cvt(simde_vget_low_f32(acc[3])));
-    const simde_float64x2_t t67 = simde_vaddq_f64(segloss__neon_cvt(simde_vget_high_f32(acc[1])), segloss__neon_cvt(simde_vget_high_f32(acc[3])));
-    const simde_float64x2_t h = simde_vaddq_f64(simde_vaddq_f64(t01, t45), simde_vaddq_f64(t23, t67));
+    simde_float64x2_t t01, t23, t45, t67, h;
+    segloss__neon_widen_add(acc[0], acc[2], &t01, &t23); /* t[i] = lane i + lane i+8 */
+    segloss__neon_widen_add(acc[1], acc[3], &t45, &t67);
+    h = simde_vaddq_f64(simde_vaddq_f64(t01, t45), simde_vaddq_f64(t23, t67)); /* (t0+t4)+(t2+t6), (t1+t5)+(t3+t7) */
     return simde_vgetq_lane_f64(h, 0) + simde_vgetq_lane_f64(h, 1);
 }
 #define SEGLOSS__ISA neon

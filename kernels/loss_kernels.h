@@ -544,9 +544,10 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
    non-temporal stores (C = 2 or 4 and dst 16-byte aligned: whole rows fill lines in order).
    W positions and four classes at a time through the transposes: when 4 does not divide C the
    last four overlap the four before (those move twice, unchanged). Two classes are
-   (de)interleaved in whole vectors. One and three are read and written four floats wide, and unrows4 writes its
-   rows in increasing order, so each row's spill is overwritten by the next row. Rows that would
-   spill past the block, and the positions past the last whole vector, are copied one by one. */
+   (de)interleaved in whole vectors. One and three are read and written four floats wide, and
+   unrows4 writes its rows in increasing order, so each row's spill is overwritten by the next
+   row. Rows that would spill past the block, and the positions past the last whole vector, are
+   copied one by one. */
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
                                              const int dir, const int nk)
 {
