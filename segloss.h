@@ -1458,24 +1458,27 @@ SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
     return cfg->loss_type == SEGLOSS_FOCAL || cfg->loss_type == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
 }
 
-/* Validate a slice, then add its statistics into st (groups from group0, or group 0).
-   with_logits = 0 counts labels only, per class only where class weights need it: what the
-   CE family needs before a fused backward. */
+/* What segloss__accumulate sums. COUNTS: the labels only, per class only where class weights
+   need it (what the CE family needs before a fused backward). STATS: every statistic.
+   STATS_NO_CE: all but the CE-family term's sums, which a fused backward adds up instead
+   (focal_dice: its gradient pass computes the focal log anyway). */
+enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE };
+
+/* Validate a slice, then add its statistics into st (groups from group0, or group 0). */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
-                                                    int64_t group0, double *st, int with_logits,
-                                                    int64_t *bad)
+                                                    int64_t group0, double *st, int what, int64_t *bad)
 {
-    const int classes = with_logits || cfg->class_weights || cfg->use_class_weighting;
+    const int classes = what != SEGLOSS__COUNTS || cfg->class_weights || cfg->use_class_weighting;
     segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
-    if (with_logits) {
+    if (what != SEGLOSS__COUNTS) {
         segloss__job j;
         memset(&j, 0, sizeof j);
         j.in = in;
         j.ignore = cfg->ignore_index;
         j.fn = segloss__table()->stats;
-        j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
+        j.ce = what == SEGLOSS__STATS && SEGLOSS__HAS_CE_TERM(cfg->loss_type);
         j.gamma = segloss__gamma(cfg);
         j.stats = st;
         j.group0 = group0;
@@ -1644,7 +1647,7 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
     if (SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
         /* CE and focal: count labels, then loss (and gradient) in one pass over the logits */
         double loss = 0.0;
-        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 0, &bad);
+        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, SEGLOSS__COUNTS, &bad);
         if (st == SEGLOSS_OK) {
             segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, NULL, NULL);
             segloss__backward(cfg, in, -1, wcoef, NULL, NULL, grad, &loss);
@@ -1652,10 +1655,20 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         }
     } else {
         const int dice = SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
-        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, 1, &bad);
+        /* focal_dice with a gradient: the gradient pass sums the focal term (fw * the term: fw
+           is in wcoef), so the statistics pass skips its log */
+        const int fw_in_grad = grad && cfg->loss_type == SEGLOSS_FOCAL_DICE && cfg->focal_weight > 0.0f;
+        double ce = 0.0;
+        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats,
+                                 fw_in_grad ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
         if (st == SEGLOSS_OK) {
             segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-            if (grad) segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
+            if (grad) segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad,
+                                        fw_in_grad ? &ce : NULL);
+            if (fw_in_grad) {
+                terms.ce = ce / cfg->focal_weight;
+                terms.loss = fma(cfg->dice_weight, terms.dice, ce);
+            }
         }
     }
     SEGLOSS_FREE(stats);
@@ -1686,7 +1699,7 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
     groups = segloss__groups(cfg, slice->n);
     len = groups * 4 * slice->c;
     if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, slice, segloss__per_sample(cfg) ? 0 : -1, tmp, 1, &bad);
+    st = segloss__accumulate(cfg, slice, segloss__per_sample(cfg) ? 0 : -1, tmp, SEGLOSS__STATS, &bad);
     if (st == SEGLOSS_OK) {
         double *dst = stats->sum + (segloss__per_sample(cfg) ? first_sample * 4 * slice->c : 0);
         for (i = 0; i < len; i++) dst[i] += tmp[i];

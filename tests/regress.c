@@ -119,10 +119,12 @@ static void r1_nhwc_many_classes(void)
    i.e. logits around +-1.1e37. The fused CE/focal gradient pass sums wy * l (wy = 1/|V|) and
    stays finite, so the same input gave a finite ce loss with a gradient and +inf without
    one (since the working-tree change that runs ce/focal through the fused pass also without
-   a gradient, that half passes), and focal_dice, whose focal term always comes from the
-   statistics kernel, still gives +inf. kernels/loss_kernels.h stats_body: accl[k] =
-   add(accl[k], sel(is, bl)) in float, summed per block by sum16.
-   Expected: ce 2.2e37 with and without grad; focal_dice 0.5 * 2.2e37 + 0.5 * dice, finite. */
+   a gradient, that half passes), and focal_dice, whose focal term then always came from the
+   statistics kernel, still gave +inf. kernels/loss_kernels.h stats_body: accl[k] =
+   add(accl[k], sel(is, bl)) in float, summed per block by sum16. (focal_dice with a gradient
+   now sums its focal term in the gradient pass, so it is checked with and without one.)
+   Expected: ce 2.2e37 with and without grad; focal_dice 0.5 * 2.2e37 + 0.5 * dice, finite,
+   with and without grad. */
 static void r2_float_lane_overflow(void)
 {
     enum { C = 2, S = 256 };
@@ -143,8 +145,10 @@ static void r2_float_lane_overflow(void)
     CHECK(fabs(rg.loss - 2.2e37) <= 1e-6 * 2.2e37, "ce with grad: loss %g, expected 2.2e37", rg.loss);
     CHECK(fabs(rn.loss - 2.2e37) <= 1e-6 * 2.2e37, "ce without grad: loss %g, expected 2.2e37", rn.loss);
     segloss_config_init(&cfg, SEGLOSS_FOCAL_DICE);
-    CHECK(segloss_compute(&cfg, &in, g, &rg) == SEGLOSS_OK, "focal_dice");
-    CHECK(rg.loss == rg.loss && rg.loss < 1e38 && rg.loss > 1e37, "focal_dice: loss %g, expected 0.5 * 2.2e37 + 0.5 * dice", rg.loss);
+    CHECK(segloss_compute(&cfg, &in, g, &rg) == SEGLOSS_OK, "focal_dice with grad");
+    CHECK(segloss_compute(&cfg, &in, NULL, &rn) == SEGLOSS_OK, "focal_dice without grad");
+    CHECK(rg.loss == rg.loss && rg.loss < 1e38 && rg.loss > 1e37, "focal_dice with grad: loss %g, expected 0.5 * 2.2e37 + 0.5 * dice", rg.loss);
+    CHECK(rn.loss == rn.loss && rn.loss < 1e38 && rn.loss > 1e37, "focal_dice without grad: loss %g, expected 0.5 * 2.2e37 + 0.5 * dice", rn.loss);
 }
 
 
