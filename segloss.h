@@ -384,6 +384,12 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 #else
 #define SEGLOSS__RESTRICT
 #endif
+/* Fetch the line holding p into the caches; a hint, never a fault. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define SEGLOSS__PREFETCH(p) ((void)(p))
+#endif
 #define SEGLOSS__CAT_(a, b) a##b
 #define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
 
@@ -450,6 +456,8 @@ typedef struct segloss__args {
     int alias;           /* the planes alias in the cache (segloss__planes_alias): phase 1 reads */
                          /* each logit once (its second read from the park), phase 3 writes    */
                          /* plane after plane                                                  */
+    int prefetch;        /* > 0: phase 1 prefetches each logit this many floats ahead (the next */
+                         /* block of many NCHW planes read from DRAM)                          */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -1352,6 +1360,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     int64_t n, s0;
+    int prefetch;
     memset(&a, 0, sizeof a);
     a.c = C;
     a.ce = j->ce;
@@ -1362,6 +1371,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
+    /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
+       a block reads a short run of each of C planes, more streams than the hardware
+       prefetchers follow, so phase 1 prefetches the next block's lines itself. */
+    prefetch = !nhwc && B < SEGLOSS__BLOCK && (uint64_t)in->n * (uint64_t)C * (uint64_t)S * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -1376,6 +1389,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
             const int64_t pos = n * S + s0;
             t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
             a.npos = np;
+            a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
                 a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
@@ -2988,10 +3002,14 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
+    /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
+    const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
     if (copy) SEGLOSS__ST(park + i, m, pcnt);
+    if (pf) SEGLOSS__PREFETCH(z + a->prefetch);
     SEGLOSS__UNROLL for (c = 1; c < C; c++) {
         const SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        if (pf) SEGLOSS__PREFETCH(z + c * a->zs + a->prefetch);
         if (copy) SEGLOSS__ST(park + c * ps + i, zc, pcnt);
         m = SEGLOSS__V(max)(m, zc);
     }

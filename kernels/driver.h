@@ -222,6 +222,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     int64_t n, s0;
+    int prefetch;
     memset(&a, 0, sizeof a);
     a.c = C;
     a.ce = j->ce;
@@ -232,6 +233,10 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
+    /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
+       a block reads a short run of each of C planes, more streams than the hardware
+       prefetchers follow, so phase 1 prefetches the next block's lines itself. */
+    prefetch = !nhwc && B < SEGLOSS__BLOCK && (uint64_t)in->n * (uint64_t)C * (uint64_t)S * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -246,6 +251,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
             const int64_t pos = n * S + s0;
             t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
             a.npos = np;
+            a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
             if (!nhwc) {
                 a.z = in->logits + n * C * S + s0;
                 a.g = j->grad ? j->grad + n * C * S + s0 : NULL;

@@ -50,6 +50,12 @@
 #else
 #define SEGLOSS__RESTRICT
 #endif
+/* Fetch the line holding p into the caches; a hint, never a fault. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SEGLOSS__PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define SEGLOSS__PREFETCH(p) ((void)(p))
+#endif
 #define SEGLOSS__CAT_(a, b) a##b
 #define SEGLOSS__CAT(a, b) SEGLOSS__CAT_(a, b)
 
@@ -116,6 +122,8 @@ typedef struct segloss__args {
     int alias;           /* the planes alias in the cache (segloss__planes_alias): phase 1 reads */
                          /* each logit once (its second read from the park), phase 3 writes    */
                          /* plane after plane                                                  */
+    int prefetch;        /* > 0: phase 1 prefetches each logit this many floats ahead (the next */
+                         /* block of many NCHW planes read from DRAM)                          */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);

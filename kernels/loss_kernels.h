@@ -222,10 +222,14 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
+    /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
+    const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
     if (copy) SEGLOSS__ST(park + i, m, pcnt);
+    if (pf) SEGLOSS__PREFETCH(z + a->prefetch);
     SEGLOSS__UNROLL for (c = 1; c < C; c++) {
         const SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
+        if (pf) SEGLOSS__PREFETCH(z + c * a->zs + a->prefetch);
         if (copy) SEGLOSS__ST(park + c * ps + i, zc, pcnt);
         m = SEGLOSS__V(max)(m, zc);
     }
