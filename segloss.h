@@ -175,7 +175,8 @@ SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const seglo
        segloss_finish(&cfg, &st, &result);                         loss of the whole batch
        segloss_backward(&cfg, &slice, first_sample, &st, grad);    gradient of each slice
    first_sample is the index in the batch of the slice's first sample. segloss_compute runs
-   exactly these phases (for CE and focal it folds the loss into the backward pass). */
+   exactly these phases (it folds the CE-family loss into the backward pass: for CE and focal,
+   and for focal_dice's focal term when it computes a gradient). */
 typedef struct segloss_stats {
     int64_t n, c;           /* batch the statistics describe                               */
     double *sum;            /* segloss_stats_len(cfg, n, c) doubles: sums, so add them up   */
