@@ -1327,6 +1327,13 @@ SEGLOSS__PRIVATE int segloss__block_len(int64_t C)
          : C <= SEGLOSS__TBUF ? (int)(SEGLOSS__TBUF / C) : 1;
 }
 
+/* Whether the logits (and as many gradient bytes) are at least SEGLOSS_STREAM_BYTES: past the
+   caches, where the gradient is streamed and many planes are prefetched. */
+SEGLOSS__PRIVATE int segloss__past_caches(const segloss_input *in)
+{
+    return (uint64_t)in->n * (uint64_t)in->c * (uint64_t)in->s * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
+}
+
 /* Whether NCHW class planes S floats apart crowd the cache sets: with 64-byte lines and 4 KiB
    per way (64 sets: x86 and most ARM L1s), more than 4 of the C classes' lines of a position in
    one set. S a multiple of 1024 (every power-of-two image from 32x32 up) puts all C in one set:
@@ -1375,7 +1382,7 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
        a block reads a short run of each of C planes, more streams than the hardware
        prefetchers follow, so phase 1 prefetches the next block's lines itself. */
-    prefetch = !nhwc && B < SEGLOSS__BLOCK && (uint64_t)in->n * (uint64_t)C * (uint64_t)S * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
+    prefetch = !nhwc && B < SEGLOSS__BLOCK && segloss__past_caches(in);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -1617,7 +1624,7 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.A = A;
     j.B = B;
     j.loss = loss;
-    j.stream = (uint64_t)in->n * (uint64_t)in->c * (uint64_t)in->s * sizeof(float) >= (uint64_t)SEGLOSS_STREAM_BYTES;
+    j.stream = segloss__past_caches(in);
     segloss__run(&j);
     if (j.stream) segloss__sfence();
 }
