@@ -228,8 +228,11 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
+    /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
+       a block reads a short run of each of C planes, more streams than the hardware
+       prefetchers follow, so phase 1 prefetches the next block's lines itself. */
+    const int prefetch = !nhwc && B < SEGLOSS__BLOCK && segloss__past_caches(in);
     int64_t n, s0;
-    int prefetch;
     memset(&a, 0, sizeof a);
     a.c = C;
     a.ce = j->ce;
@@ -240,10 +243,6 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.loss = j->loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
-    /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
-       a block reads a short run of each of C planes, more streams than the hardware
-       prefetchers follow, so phase 1 prefetches the next block's lines itself. */
-    prefetch = !nhwc && B < SEGLOSS__BLOCK && segloss__past_caches(in);
     for (n = 0; n < in->n; n++) {
         int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
         if (j->stats) {
@@ -509,10 +508,19 @@ SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t 
 SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
                                             float *grad, segloss_result *out)
 {
+    /* The CE-family term is summed by the backward pass wherever that pass runs anyway: for CE
+       and focal always (one pass over the logits, with the gradient or for the loss alone), for
+       focal_dice with a gradient (its focal log is computed there anyway), so the statistics
+       pass skips it. The CE family needs only the label counts before that pass. */
+    const int ce_family = cfg && SEGLOSS__IS_CE_FAMILY(cfg->loss_type);
+    const int focal_dice = cfg && cfg->loss_type == SEGLOSS_FOCAL_DICE;
+    const int ce_in_backward = ce_family || (grad && focal_dice && cfg->focal_weight > 0.0f);
+    const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+    const double fw = focal_dice ? cfg->focal_weight : 1.0, dw = focal_dice ? cfg->dice_weight : 1.0;
     segloss_status st;
     segloss__terms terms;
     int64_t groups, len, bad = -1;
-    double *stats;
+    double *stats, ce = 0.0;
     float *wcoef, *A, *B;
     memset(&terms, 0, sizeof terms);
     if (!cfg || !in || !out) return SEGLOSS_ERR_NULL;
@@ -527,31 +535,16 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
     }
-    if (SEGLOSS__IS_CE_FAMILY(cfg->loss_type)) {
-        /* CE and focal: count labels, then loss (and gradient) in one pass over the logits */
-        double loss = 0.0;
-        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats, SEGLOSS__COUNTS, &bad);
-        if (st == SEGLOSS_OK) {
-            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, NULL, NULL);
-            segloss__backward(cfg, in, -1, wcoef, NULL, NULL, grad, &loss);
-            terms.ce = terms.loss = loss;
-        }
-    } else {
-        const int dice = SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
-        /* focal_dice with a gradient: the gradient pass sums the focal term (fw * the term: fw
-           is in wcoef), so the statistics pass skips its log */
-        const int fw_in_grad = grad && cfg->loss_type == SEGLOSS_FOCAL_DICE && cfg->focal_weight > 0.0f;
-        double ce = 0.0;
-        st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats,
-                                 fw_in_grad ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
-        if (st == SEGLOSS_OK) {
-            segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-            if (grad) segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad,
-                                        fw_in_grad ? &ce : NULL);
-            if (fw_in_grad) {
-                terms.ce = ce / cfg->focal_weight;
-                terms.loss = fma(cfg->dice_weight, terms.dice, ce);
-            }
+    st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats,
+                             ce_family ? SEGLOSS__COUNTS : ce_in_backward ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
+    if (st == SEGLOSS_OK) {
+        segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
+        if (grad || ce_family)
+            segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad,
+                              ce_in_backward ? &ce : NULL);
+        if (ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
+            terms.ce = ce / fw;
+            terms.loss = fma(dw, terms.dice, ce);
         }
     }
     SEGLOSS_FREE(stats);
