@@ -257,6 +257,11 @@ SEGLOSSDEF const char *segloss_active_isa(void);
 SEGLOSSDEF segloss_status segloss_set_isa(const char *name);
 /* Whether a path is compiled in and runnable here. */
 SEGLOSSDEF int segloss_isa_supported(const char *name);
+/* The paths compiled in, best first: names 0 .. segloss_isa_count() - 1 (NULL past the end).
+   Some may not run on this CPU: ask segloss_isa_supported. Tests and benchmarks loop over
+   these rather than naming paths. */
+SEGLOSSDEF int segloss_isa_count(void);
+SEGLOSSDEF const char *segloss_isa_name(int i);
 
 #ifdef __cplusplus
 }

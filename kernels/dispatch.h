@@ -107,6 +107,10 @@ SEGLOSS__API int segloss_isa_supported(const char *name)
     return name && segloss__find_isa(name) && segloss__cpu_runs(name);
 }
 
+SEGLOSS__API int segloss_isa_count(void) { return SEGLOSS__NISA; }
+
+SEGLOSS__API const char *segloss_isa_name(int i) { return i >= 0 && i < SEGLOSS__NISA ? segloss__isa_list[i].name : NULL; }
+
 SEGLOSS__API segloss_status segloss_set_isa(const char *name)
 {
     const segloss__isa_table *t;
