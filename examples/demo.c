@@ -99,6 +99,31 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+/* Print a block of text the library formatted, ending it with a newline if it lacks one: the
+   library's formatters leave the last newline to the caller. */
+static void print_block(const char *text)
+{
+    printf("%s", text);
+    if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+}
+
+/* The segloss view of n samples of s pixels with NCLASS logits each and uint8 labels. Every
+   call of the demo describes its data this way; only the logits, the shape and the layout vary.
+   logits may be NULL where the library reads labels only. */
+static segloss_input u8_input(const float *logits, const uint8_t *labels, int64_t n, int64_t s, segloss_layout layout)
+{
+    segloss_input in;
+    memset(&in, 0, sizeof in);
+    in.logits = logits;
+    in.labels = labels;
+    in.label_type = SEGLOSS_LABEL_U8;
+    in.n = n;
+    in.c = NCLASS;
+    in.s = s;
+    in.layout = layout;
+    return in;
+}
+
 /* ======================================================================================== */
 /* Synthetic EM images                                                                        */
 /* ======================================================================================== */
@@ -361,13 +386,7 @@ static void make_dataset(rng *r, dataset *ds, int count, int w, int h)
     }
     /* the label histogram, by the library (logits are not needed for it) */
     memset(ds->counts, 0, sizeof ds->counts);
-    memset(&in, 0, sizeof in);
-    in.labels = ds->labels;
-    in.label_type = SEGLOSS_LABEL_U8;
-    in.n = count;
-    in.c = NCLASS;
-    in.s = npix;
-    in.layout = SEGLOSS_NCHW;
+    in = u8_input(NULL, ds->labels, count, npix, SEGLOSS_NCHW);
     if (segloss_label_histogram(&in, -100, ds->counts) != SEGLOSS_OK) {
         fprintf(stderr, "demo: segloss_label_histogram failed\n");
         exit(1);
@@ -536,13 +555,7 @@ static void evaluate(const mlp *net, const dataset *val, int showcase, int64_t *
     for (k = 0; k < val->count; k++) {
         segloss_input in;
         mlp_forward(net, val->feat + (size_t)k * (size_t)npix * NFEAT, npix, hid, z);
-        in.logits = z;
-        in.labels = val->labels + (size_t)k * (size_t)npix;
-        in.label_type = SEGLOSS_LABEL_U8;
-        in.n = 1;
-        in.c = NCLASS;
-        in.s = npix;
-        in.layout = SEGLOSS_NHWC;
+        in = u8_input(z, val->labels + (size_t)k * (size_t)npix, 1, npix, SEGLOSS_NHWC);
         if (segloss_confusion(&in, -100, confusion) != SEGLOSS_OK) {
             fprintf(stderr, "demo: segloss_confusion failed\n");
             exit(1);
@@ -601,13 +614,7 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
     }
     /* Class weights from the whole training set's label histogram (rather than from each
        minibatch): segloss_class_weights, then segloss_weights_for reports what a call uses. */
-    memset(&all, 0, sizeof all);
-    all.labels = train->labels;
-    all.label_type = SEGLOSS_LABEL_U8;
-    all.n = train->count;
-    all.c = NCLASS;
-    all.s = npix;
-    all.layout = SEGLOSS_NCHW;
+    all = u8_input(NULL, train->labels, train->count, npix, SEGLOSS_NCHW);
     if (res->cfg.use_class_weighting) {
         segloss_class_weights(SEGLOSS_WEIGHT_INVERSE, train->counts, NCLASS, res->weights);
         res->cfg.class_weights = res->weights; /* lives in *res: valid for the whole run */
@@ -619,8 +626,8 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
     res->weighted = res->cfg.class_weights != NULL && res->cfg.loss_type != SEGLOSS_DICE &&
                     res->cfg.loss_type != SEGLOSS_TVERSKY; /* Dice/Tversky take no class weights */
     segloss_config_format(&res->cfg, res->weighted ? shown : NULL, NCLASS, text, sizeof text);
-    printf("\n=== %s ===\n%s", segloss_loss_name(res->cfg.loss_type), text);
-    if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+    printf("\n=== %s ===\n", segloss_loss_name(res->cfg.loss_type));
+    print_block(text);
 
     r.s = o->seed * 0x2545F4914F6CDD1Dull + 77; /* the same stream for every run */
     mlp_init(net, &r);
@@ -646,13 +653,7 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
             }
             mlp_forward(net, xb, B, hid, z);
             /* one minibatch of pixels = one sample of B positions, channels-last */
-            in.logits = z;
-            in.labels = yb;
-            in.label_type = SEGLOSS_LABEL_U8;
-            in.n = 1;
-            in.c = NCLASS;
-            in.s = B;
-            in.layout = SEGLOSS_NHWC;
+            in = u8_input(z, yb, 1, B, SEGLOSS_NHWC);
             tl = seconds_now();
             st = segloss_compute(&res->cfg, &in, dz, &out);
             res->loss_seconds += seconds_now() - tl;
@@ -688,8 +689,7 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
                    epoch + 1, res->train_loss[epoch], res->miou);
     }
     segloss_metrics_format(res->metrics, NCLASS, class_names, text, sizeof text);
-    printf("%s", text);
-    if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+    print_block(text);
     printf("  validation mean IoU %.3f   train %.1f s (%.1f s inside segloss_compute)\n", res->miou,
            res->train_seconds, res->loss_seconds);
     if (o->machine) {
@@ -1093,8 +1093,8 @@ int main(int argc, char **argv)
     printf("Advisor, given the label counts, the best run's per-class metrics and its configuration:\n  %s\n",
            adv.reason);
     segloss_config_format(&adv.config, NULL, NCLASS, text, sizeof text);
-    printf("  suggested next:\n%s", text);
-    if (text[0] && text[strlen(text) - 1] != '\n') putchar('\n');
+    printf("  suggested next:\n");
+    print_block(text);
 
     /* pictures */
     printf("\nPictures in %s/:\n", o.out);
