@@ -578,35 +578,65 @@ static void print_bar(int done, int total, int width)
     putchar(']');
 }
 
-/* Train from scratch with one configuration. All runs use the same initial weights and the
-   same minibatch order: they differ only in the loss. */
-static void train_run(const demo_opts *o, const char *config_text, const dataset *train, const dataset *val,
-                      int showcase, run_result *res)
+/* The buffers of one training run. They are sized once per run for the largest use (a
+   minibatch or a whole validation image, whichever has more pixels) so that no epoch or batch
+   allocates. */
+typedef struct train_buffers {
+    int32_t *perm;   /* training pixel order; reshuffled in place every epoch          */
+    float *xb;       /* features of one minibatch, B*NFEAT                             */
+    uint8_t *yb;     /* labels of one minibatch, B                                     */
+    float *hid, *z;  /* hidden activations and logits, for a minibatch or an image     */
+    float *dz;       /* dL/dlogits of one minibatch, B*NCLASS                          */
+    mlp *net;
+} train_buffers;
+
+static void buffers_alloc(train_buffers *tb, int64_t ntrain, int B, int vpix)
 {
-    int npix = train->w * train->h, epoch, c;
-    int64_t ntrain = (int64_t)train->count * npix, nbatches = ntrain / o->batch, b, i;
-    int B = o->batch;
-    int32_t *perm = (int32_t *)xmalloc(sizeof(int32_t) * (size_t)ntrain);
-    float *xb = (float *)xmalloc(sizeof(float) * (size_t)B * NFEAT);
-    uint8_t *yb = (uint8_t *)xmalloc((size_t)B);
-    int vpix = val->w * val->h, maxpix = B > vpix ? B : vpix;
-    float *hid = (float *)xmalloc(sizeof(float) * (size_t)maxpix * HIDDEN);
-    float *z = (float *)xmalloc(sizeof(float) * (size_t)maxpix * NCLASS);
-    float *dz = (float *)xmalloc(sizeof(float) * (size_t)B * NCLASS);
+    int maxpix = B > vpix ? B : vpix;
+    int64_t i;
+    tb->perm = (int32_t *)xmalloc(sizeof(int32_t) * (size_t)ntrain);
+    tb->xb = (float *)xmalloc(sizeof(float) * (size_t)B * NFEAT);
+    tb->yb = (uint8_t *)xmalloc((size_t)B);
+    tb->hid = (float *)xmalloc(sizeof(float) * (size_t)maxpix * HIDDEN);
+    tb->z = (float *)xmalloc(sizeof(float) * (size_t)maxpix * NCLASS);
+    tb->dz = (float *)xmalloc(sizeof(float) * (size_t)B * NCLASS);
+    tb->net = (mlp *)xmalloc(sizeof(mlp));
+    /* Identity once; each epoch shuffles the previous epoch's order, not a fresh identity,
+       so the batch order of epoch e depends on all shuffles before it. */
+    for (i = 0; i < ntrain; i++) tb->perm[i] = (int32_t)i;
+}
+
+static void buffers_free(train_buffers *tb)
+{
+    free(tb->perm);
+    free(tb->xb);
+    free(tb->yb);
+    free(tb->hid);
+    free(tb->z);
+    free(tb->dz);
+    free(tb->net);
+}
+
+/* An empty result with room for the per-epoch curves and the showcase prediction. */
+static void result_alloc(run_result *res, int epochs, int vpix)
+{
+    memset(res, 0, sizeof *res);
+    res->epochs = epochs;
+    res->train_loss = (double *)xmalloc(sizeof(double) * (size_t)epochs);
+    res->val_miou = (double *)xmalloc(sizeof(double) * (size_t)epochs);
+    res->showcase_pred = (uint8_t *)xmalloc((size_t)vpix);
+}
+
+/* Parse one configuration of the guide into res->cfg, attach class weights where it asks for
+   them, and print its "Loss Configuration:" block (the weights shown are those segloss will
+   actually use, so a reader sees what the run trains with). */
+static void setup_loss(const char *config_text, const dataset *train, run_result *res)
+{
     char err[256], text[1024];
     float shown[NCLASS];
-    mlp *net = (mlp *)xmalloc(sizeof(mlp));
-    rng r;
     segloss_status st;
     segloss_input all;
 
-    memset(res, 0, sizeof *res);
-    res->epochs = o->epochs;
-    res->train_loss = (double *)xmalloc(sizeof(double) * (size_t)o->epochs);
-    res->val_miou = (double *)xmalloc(sizeof(double) * (size_t)o->epochs);
-    res->showcase_pred = (uint8_t *)xmalloc((size_t)vpix);
-
-    /* the configuration, from the guide's text */
     st = segloss_config_parse(config_text, &res->cfg, err, sizeof err);
     if (st != SEGLOSS_OK) {
         fprintf(stderr, "demo: bad configuration: %s (%s)\n", err, segloss_status_string(st));
@@ -614,7 +644,7 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
     }
     /* Class weights from the whole training set's label histogram (rather than from each
        minibatch): segloss_class_weights, then segloss_weights_for reports what a call uses. */
-    all = u8_input(NULL, train->labels, train->count, npix, SEGLOSS_NCHW);
+    all = u8_input(NULL, train->labels, train->count, train->w * train->h, SEGLOSS_NCHW);
     if (res->cfg.use_class_weighting) {
         segloss_class_weights(SEGLOSS_WEIGHT_INVERSE, train->counts, NCLASS, res->weights);
         res->cfg.class_weights = res->weights; /* lives in *res: valid for the whole run */
@@ -628,66 +658,110 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
     segloss_config_format(&res->cfg, res->weighted ? shown : NULL, NCLASS, text, sizeof text);
     printf("\n=== %s ===\n", segloss_loss_name(res->cfg.loss_type));
     print_block(text);
+}
 
-    r.s = o->seed * 0x2545F4914F6CDD1Dull + 77; /* the same stream for every run */
-    mlp_init(net, &r);
-    for (i = 0; i < ntrain; i++) perm[i] = (int32_t)i;
-
-    for (epoch = 0; epoch < o->epochs; epoch++) {
-        double t0 = seconds_now(), sum_loss = 0;
-        /* shuffle the training pixels (Fisher-Yates) */
-        for (i = ntrain - 1; i > 0; i--) {
-            int64_t j = (int64_t)(rng_unif(&r) * (double)(i + 1));
-            int32_t t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
-        for (b = 0; b < nbatches; b++) { /* the last partial batch is dropped */
-            segloss_input in;
-            segloss_result out;
-            double tl;
-            for (i = 0; i < B; i++) {
-                int64_t p = perm[b * B + i];
-                memcpy(xb + (size_t)i * NFEAT, train->feat + (size_t)p * NFEAT, sizeof(float) * NFEAT);
-                yb[i] = train->labels[p];
-            }
-            mlp_forward(net, xb, B, hid, z);
-            /* one minibatch of pixels = one sample of B positions, channels-last */
-            in = u8_input(z, yb, 1, B, SEGLOSS_NHWC);
-            tl = seconds_now();
-            st = segloss_compute(&res->cfg, &in, dz, &out);
-            res->loss_seconds += seconds_now() - tl;
-            if (st != SEGLOSS_OK) {
-                fprintf(stderr, "demo: segloss_compute: %s\n", segloss_status_string(st));
-                exit(1);
-            }
-            if (!isfinite(out.loss)) res->diverged = 1;
-            sum_loss += out.loss;
-            mlp_backward(net, xb, hid, dz, B);
-            adam_step(net, o->lr);
-        }
-        res->train_seconds += seconds_now() - t0;
-        res->train_loss[epoch] = sum_loss / (double)nbatches;
-
-        evaluate(net, val, showcase, res->confusion, epoch == o->epochs - 1 ? res->showcase_pred : NULL, hid, z);
-        res->miou = segloss_metrics(res->confusion, NCLASS, res->metrics);
-        res->val_miou[epoch] = res->miou;
-
-        if (o->tty) { /* one line, updated in place */
-            printf("\r  epoch %3d/%-3d ", epoch + 1, o->epochs);
-            print_bar(epoch + 1, o->epochs, 30);
-            printf(" loss %.4f  val mIoU %.3f", res->train_loss[epoch], res->miou);
-            if (epoch == o->epochs - 1) putchar('\n');
-            fflush(stdout);
-        } else {
-            printf("  epoch %3d/%-3d ", epoch + 1, o->epochs);
-            print_bar(epoch + 1, o->epochs, 20);
-            printf(" loss %.4f  val mIoU %.3f\n", res->train_loss[epoch], res->miou);
-        }
-        if (o->machine)
-            printf("RESULT loss=%s epoch=%d train_loss=%.6f val_miou=%.6f\n", segloss_loss_name(res->cfg.loss_type),
-                   epoch + 1, res->train_loss[epoch], res->miou);
+/* Fisher-Yates shuffle of the training pixel order. */
+static void shuffle_pixels(int32_t *perm, int64_t n, rng *r)
+{
+    int64_t i;
+    for (i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(rng_unif(r) * (double)(i + 1));
+        int32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
     }
+}
+
+/* Copy the features and labels of the B pixels named by idx into one contiguous minibatch,
+   the layout mlp_forward and segloss_compute read. */
+static void gather_batch(const dataset *train, const int32_t *idx, int B, float *xb, uint8_t *yb)
+{
+    int i;
+    for (i = 0; i < B; i++) {
+        int64_t p = idx[i];
+        memcpy(xb + (size_t)i * NFEAT, train->feat + (size_t)p * NFEAT, sizeof(float) * NFEAT);
+        yb[i] = train->labels[p];
+    }
+}
+
+/* One optimisation step on the minibatch in tb->xb/yb: forward, loss and dL/dlogits by
+   segloss (timed on its own for the "loss %" column), backward, Adam. Returns the loss. */
+static double train_step(train_buffers *tb, int B, double lr, run_result *res)
+{
+    segloss_input in;
+    segloss_result out;
+    segloss_status st;
+    double tl;
+
+    mlp_forward(tb->net, tb->xb, B, tb->hid, tb->z);
+    /* one minibatch of pixels = one sample of B positions, channels-last */
+    in = u8_input(tb->z, tb->yb, 1, B, SEGLOSS_NHWC);
+    tl = seconds_now();
+    st = segloss_compute(&res->cfg, &in, tb->dz, &out);
+    res->loss_seconds += seconds_now() - tl;
+    if (st != SEGLOSS_OK) {
+        fprintf(stderr, "demo: segloss_compute: %s\n", segloss_status_string(st));
+        exit(1);
+    }
+    if (!isfinite(out.loss)) res->diverged = 1; /* reported (FINAL line, "NaN" in the table); training goes on */
+    mlp_backward(tb->net, tb->xb, tb->hid, tb->dz, B);
+    adam_step(tb->net, lr);
+    return out.loss;
+}
+
+/* One pass over the shuffled training pixels in full minibatches (the last partial batch is
+   dropped, so every step sees B pixels). Returns the mean minibatch loss; the time, shuffle
+   included and validation excluded, goes to res->train_seconds. */
+static double train_epoch(const demo_opts *o, const dataset *train, train_buffers *tb, rng *r, run_result *res)
+{
+    int B = o->batch;
+    int64_t ntrain = (int64_t)train->count * (train->w * train->h), nbatches = ntrain / B, b;
+    double t0 = seconds_now(), sum_loss = 0;
+
+    shuffle_pixels(tb->perm, ntrain, r);
+    for (b = 0; b < nbatches; b++) {
+        gather_batch(train, tb->perm + b * B, B, tb->xb, tb->yb);
+        sum_loss += train_step(tb, B, o->lr, res);
+    }
+    res->train_seconds += seconds_now() - t0;
+    return sum_loss / (double)nbatches;
+}
+
+/* Validation after an epoch: confusion counts, per-class metrics and mean IoU into res. The
+   showcase prediction is kept only after the last epoch, the one the pictures show. */
+static void validate_epoch(train_buffers *tb, const dataset *val, int showcase, int epoch, run_result *res)
+{
+    int last = epoch == res->epochs - 1;
+    evaluate(tb->net, val, showcase, res->confusion, last ? res->showcase_pred : NULL, tb->hid, tb->z);
+    res->miou = segloss_metrics(res->confusion, NCLASS, res->metrics);
+    res->val_miou[epoch] = res->miou;
+}
+
+/* The progress line of one epoch. On a terminal it is redrawn in place (one line per run);
+   into a file or pipe every epoch gets its own line, so logs keep the whole curve. */
+static void print_epoch(const demo_opts *o, int epoch, const run_result *res)
+{
+    if (o->tty) {
+        printf("\r  epoch %3d/%-3d ", epoch + 1, o->epochs);
+        print_bar(epoch + 1, o->epochs, 30);
+        printf(" loss %.4f  val mIoU %.3f", res->train_loss[epoch], res->miou);
+        if (epoch == o->epochs - 1) putchar('\n');
+        fflush(stdout);
+    } else {
+        printf("  epoch %3d/%-3d ", epoch + 1, o->epochs);
+        print_bar(epoch + 1, o->epochs, 20);
+        printf(" loss %.4f  val mIoU %.3f\n", res->train_loss[epoch], res->miou);
+    }
+    if (o->machine)
+        printf("RESULT loss=%s epoch=%d train_loss=%.6f val_miou=%.6f\n", segloss_loss_name(res->cfg.loss_type),
+               epoch + 1, res->train_loss[epoch], res->miou);
+}
+
+/* The end of a run: the library's per-class table, mean IoU and time, and the FINAL line. */
+static void print_run_summary(const demo_opts *o, const run_result *res)
+{
+    char text[1024];
+    int c;
     segloss_metrics_format(res->metrics, NCLASS, class_names, text, sizeof text);
     print_block(text);
     printf("  validation mean IoU %.3f   train %.1f s (%.1f s inside segloss_compute)\n", res->miou,
@@ -698,13 +772,32 @@ static void train_run(const demo_opts *o, const char *config_text, const dataset
         printf(" diverged=%d\n", res->diverged);
     }
     fflush(stdout);
-    free(perm);
-    free(xb);
-    free(yb);
-    free(hid);
-    free(z);
-    free(dz);
-    free(net);
+}
+
+/* Train from scratch with one configuration. All runs use the same initial weights and the
+   same minibatch order: they differ only in the loss. */
+static void train_run(const demo_opts *o, const char *config_text, const dataset *train, const dataset *val,
+                      int showcase, run_result *res)
+{
+    int64_t ntrain = (int64_t)train->count * (train->w * train->h);
+    int vpix = val->w * val->h, epoch;
+    train_buffers tb;
+    rng r;
+
+    result_alloc(res, o->epochs, vpix);
+    setup_loss(config_text, train, res);
+    buffers_alloc(&tb, ntrain, o->batch, vpix);
+    /* Seeded alike for every run: mlp_init draws the initial weights from it, then each
+       epoch its shuffle. */
+    r.s = o->seed * 0x2545F4914F6CDD1Dull + 77;
+    mlp_init(tb.net, &r);
+    for (epoch = 0; epoch < o->epochs; epoch++) {
+        res->train_loss[epoch] = train_epoch(o, train, &tb, &r, res);
+        validate_epoch(&tb, val, showcase, epoch, res);
+        print_epoch(o, epoch, res);
+    }
+    print_run_summary(o, res);
+    buffers_free(&tb);
 }
 
 /* ======================================================================================== */
