@@ -542,6 +542,7 @@ typedef struct demo_opts {
     double lr;
     int batch;
     const char *out, *config;
+    int ntrain, nval, size;  /* images per set and their side: fixed by --quick */
 } demo_opts;
 
 static double seconds_now(void) { return (double)clock() / (double)CLOCKS_PER_SEC; }
@@ -1038,7 +1039,7 @@ static void picture_curves(const run_result *runs, int nruns, const char *dir)
 }
 
 /* ======================================================================================== */
-/* main                                                                                       */
+/* main: options, the set-up report, the comparison, the advice, the pictures                 */
 /* ======================================================================================== */
 
 static void usage(void)
@@ -1050,33 +1051,27 @@ static void usage(void)
            "  --machine    also print RESULT/FINAL/CHANCE lines for scripts\n");
 }
 
-int main(int argc, char **argv)
+/* Options from the command line, with the defaults filled in. Returns -1 to go on, else the
+   exit status (0 after --help, 2 for a bad option). */
+static int parse_args(int argc, char **argv, demo_opts *o)
 {
-    demo_opts o;
-    dataset train, val;
-    run_result runs[MAX_RUNS];
-    int nruns, k, c, ntrain, nval, size, showcase = 0, best = 0;
-    double chance, t_start = seconds_now();
-    rng r;
-    char text[1024];
-    segloss_advice adv;
-
-    memset(&o, 0, sizeof o);
-    o.seed = 2024;
-    o.lr = 3e-3;
-    o.batch = 2048;
-    o.out = "examples/out";
-    o.epochs = -1;
+    int k;
+    memset(o, 0, sizeof *o);
+    o->seed = 2024;
+    o->lr = 3e-3;
+    o->batch = 2048;
+    o->out = "examples/out";
+    o->epochs = -1; /* "not given": its default depends on --quick, which may come later */
     for (k = 1; k < argc; k++) {
         const char *a = argv[k];
         int more = k + 1 < argc;
-        if (!strcmp(a, "--quick")) o.quick = 1;
-        else if (!strcmp(a, "--machine")) o.machine = 1;
-        else if (!strcmp(a, "--epochs") && more) o.epochs = atoi(argv[++k]);
-        else if (!strcmp(a, "--seed") && more) o.seed = strtoull(argv[++k], NULL, 10);
-        else if (!strcmp(a, "--out") && more) o.out = argv[++k];
-        else if (!strcmp(a, "--config") && more) o.config = argv[++k];
-        else if (!strcmp(a, "--lr") && more) o.lr = atof(argv[++k]);
+        if (!strcmp(a, "--quick")) o->quick = 1;
+        else if (!strcmp(a, "--machine")) o->machine = 1;
+        else if (!strcmp(a, "--epochs") && more) o->epochs = atoi(argv[++k]);
+        else if (!strcmp(a, "--seed") && more) o->seed = strtoull(argv[++k], NULL, 10);
+        else if (!strcmp(a, "--out") && more) o->out = argv[++k];
+        else if (!strcmp(a, "--config") && more) o->config = argv[++k];
+        else if (!strcmp(a, "--lr") && more) o->lr = atof(argv[++k]);
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage();
             return 0;
@@ -1086,85 +1081,112 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    ntrain = o.quick ? 4 : 16;
-    nval = o.quick ? 2 : 6;
-    size = 128;
-    if (o.epochs < 0) o.epochs = o.quick ? 8 : 30;
-    if (o.epochs < 1 || !(o.lr > 0)) {
+    return -1;
+}
+
+/* The sizes --quick chooses, then checks of the values, all before any work: a typo in
+   --config should not cost minutes of data generation. Returns -1 to go on, else 2. */
+static int finish_opts(demo_opts *o)
+{
+    o->ntrain = o->quick ? 4 : 16;
+    o->nval = o->quick ? 2 : 6;
+    o->size = 128;
+    if (o->epochs < 0) o->epochs = o->quick ? 8 : 30;
+    if (o->epochs < 1 || !(o->lr > 0)) {
         fprintf(stderr, "demo: --epochs must be >= 1 and --lr > 0\n");
         return 2;
     }
-    o.tty = isatty(fileno(stdout));
-    if (o.config) { /* reject a bad --config before any work */
+    o->tty = isatty(fileno(stdout));
+    if (o->config) {
         segloss_config check;
         char err[256];
-        segloss_status st = segloss_config_parse(o.config, &check, err, sizeof err);
+        segloss_status st = segloss_config_parse(o->config, &check, err, sizeof err);
         if (st != SEGLOSS_OK) {
             fprintf(stderr, "demo: bad --config: %s (%s)\n", err, segloss_status_string(st));
             return 2;
         }
     }
+    return -1;
+}
 
-    printf("segloss %s demo: six losses on synthetic EM images (SIMD path: %s, seed %llu)\n", SEGLOSS_VERSION_STRING,
-           segloss_active_isa(), (unsigned long long)o.seed);
+/* Training and validation sets from one random stream (validation is drawn after training,
+   so both depend on the seed only), standardised with the training statistics. */
+static void make_data(const demo_opts *o, dataset *train, dataset *val)
+{
+    rng r;
+    r.s = o->seed;
+    make_dataset(&r, train, o->ntrain, o->size, o->size);
+    make_dataset(&r, val, o->nval, o->size, o->size);
+    standardise(train, val);
+}
 
-    /* data: training and validation sets from one stream */
-    r.s = o.seed;
-    make_dataset(&r, &train, ntrain, size, size);
-    make_dataset(&r, &val, nval, size, size);
-    standardise(&train, &val);
+/* The validation image to picture: the first one with every class, so the predictions
+   picture shows each class at least once (image 0 if none has all). */
+static int pick_showcase(const dataset *val)
+{
+    int k, c, i;
+    for (k = 0; k < val->count; k++) {
+        int64_t h[NCLASS] = { 0, 0, 0, 0 };
+        int all = 1;
+        for (i = 0; i < val->w * val->h; i++) h[val->im[k].y[i]]++;
+        for (c = 0; c < NCLASS; c++) all &= h[c] > 0;
+        if (all) return k;
+    }
+    return 0;
+}
+
+/* What the runs will see: class fractions against the guide's, features, model, the chance
+   level a run must beat, and the advisor's first guess from the label counts alone. */
+static void print_setup(const demo_opts *o, const dataset *train, const dataset *val)
+{
+    double chance;
+    int k;
+    segloss_advice adv;
+
     printf("\nData (classes bg / er / mito / nuc; the guide assumes 80 / 10 / 7 / 3 %%):\n");
-    print_fractions("training", &train);
-    print_fractions("validation", &val);
+    print_fractions("training", train);
+    print_fractions("validation", val);
     printf("  features (%d per pixel, standardised):", NFEAT);
     for (k = 0; k < NFEAT; k++) printf("%s%s", k ? ", " : " ", feature_names[k]);
     printf("\n  model: MLP %d -> %d ReLU -> %d, Adam lr %g, minibatches of %d pixels, %d epochs\n", NFEAT, HIDDEN,
-           NCLASS, o.lr, o.batch, o.epochs);
-    chance = chance_miou(val.counts);
+           NCLASS, o->lr, o->batch, o->epochs);
+    chance = chance_miou(val->counts);
     printf("  chance level: validation mean IoU %.3f (all background, or random by class frequency)\n", chance);
-    if (o.machine) printf("CHANCE val_miou=%.6f\n", chance);
-    for (k = 0; k < val.count; k++) { /* picture the first validation image with every class */
-        int64_t h[NCLASS] = { 0, 0, 0, 0 };
-        int i, all = 1;
-        for (i = 0; i < val.w * val.h; i++) h[val.im[k].y[i]]++;
-        for (c = 0; c < NCLASS; c++) all &= h[c] > 0;
-        if (all) {
-            showcase = k;
-            break;
-        }
-    }
-    segloss_advise(train.counts, NULL, NCLASS, NULL, 0, &adv);
+    if (o->machine) printf("CHANCE val_miou=%.6f\n", chance);
+    segloss_advise(train->counts, NULL, NCLASS, NULL, 0, &adv);
     printf("  advisor, from the label counts alone: '%s' (%s)\n", segloss_loss_name(adv.config.loss_type), adv.reason);
+}
 
-    /* one run per configuration */
-    nruns = o.config ? 1 : MAX_RUNS;
-    for (k = 0; k < nruns; k++) train_run(&o, o.config ? o.config : guide_configs[k], &train, &val, showcase, &runs[k]);
+/* One row of the comparison table: the guide's columns, filled with this run's measurements. */
+static void print_comparison_row(const run_result *run)
+{
+    int flagged, rises, c;
+    double over = over_prediction(run->metrics, &flagged), sd = stability(run, 5, &rises);
+    char cell[64];
+    printf("| %-11s ", segloss_loss_name(run->cfg.loss_type));
+    snprintf(cell, sizeof cell, "%.1f s (loss %2.0f%%)", run->train_seconds,
+             100.0 * run->loss_seconds / (run->train_seconds > 0 ? run->train_seconds : 1));
+    printf("| %-16s | %8.3f |", cell, run->miou);
+    for (c = 0; c < NCLASS; c++) {
+        double v = run->metrics[c].iou;
+        if (v == v) printf(" %.2f", v);
+        else printf("  n/a");
+    }
+    snprintf(cell, sizeof cell, "%+.2f (%d class%s)", over, flagged, flagged == 1 ? "" : "es");
+    printf(" | %-17s ", cell);
+    snprintf(cell, sizeof cell, "sd %.3f, %d rise%s%s", sd, rises, rises == 1 ? "" : "s", run->diverged ? ", NaN" : "");
+    printf("| %-18s |\n", cell);
+}
 
-    /* the guide's comparison table, measured */
+/* The guide's comparison table with measured numbers, and what each column means. */
+static void print_comparison(const demo_opts *o, const run_result *runs, int nruns)
+{
+    int k;
     printf("\nPerformance comparison (measured: %d training / %d validation images of %dx%d, %d epochs, seed %llu)\n\n",
-           ntrain, nval, size, size, o.epochs, (unsigned long long)o.seed);
+           o->ntrain, o->nval, o->size, o->size, o->epochs, (unsigned long long)o->seed);
     printf("| Loss Type   | Train time       | Mean IoU | IoU bg/er/mito/nuc  | Over-prediction   | Stability          |\n");
     printf("|-------------|------------------|----------|---------------------|-------------------|--------------------|\n");
-    for (k = 0; k < nruns; k++) {
-        int flagged, rises;
-        double over = over_prediction(runs[k].metrics, &flagged), sd = stability(&runs[k], 5, &rises);
-        char cell[64];
-        printf("| %-11s ", segloss_loss_name(runs[k].cfg.loss_type));
-        snprintf(cell, sizeof cell, "%.1f s (loss %2.0f%%)", runs[k].train_seconds,
-                 100.0 * runs[k].loss_seconds / (runs[k].train_seconds > 0 ? runs[k].train_seconds : 1));
-        printf("| %-16s | %8.3f |", cell, runs[k].miou);
-        for (c = 0; c < NCLASS; c++) {
-            double v = runs[k].metrics[c].iou;
-            if (v == v) printf(" %.2f", v);
-            else printf("  n/a");
-        }
-        snprintf(cell, sizeof cell, "%+.2f (%d class%s)", over, flagged, flagged == 1 ? "" : "es");
-        printf(" | %-17s ", cell);
-        snprintf(cell, sizeof cell, "sd %.3f, %d rise%s%s", sd, rises, rises == 1 ? "" : "s",
-                 runs[k].diverged ? ", NaN" : "");
-        printf("| %-18s |\n", cell);
-        if (runs[k].miou > runs[best].miou) best = k;
-    }
+    for (k = 0; k < nruns; k++) print_comparison_row(&runs[k]);
     printf("\n  Train time: CPU seconds of all training steps (features precomputed, validation excluded);\n"
            "              in parentheses the share spent inside segloss_compute.\n"
            "  Mean IoU:   validation mean IoU over bg, er, mito, nuc after the last epoch (argmax).\n"
@@ -1172,36 +1194,94 @@ int main(int argc, char **argv)
            "              how many classes the library flags as over-predicting (recall - precision > 0.2).\n"
            "  Stability:  std of the validation mean IoU over the last 5 epochs; rises = epochs whose\n"
            "              mean training loss rose more than 5 %% over the previous epoch.\n");
-    if (o.machine)
-        for (k = 0; k < nruns; k++) {
-            int flagged, rises;
-            double over = over_prediction(runs[k].metrics, &flagged), sd = stability(&runs[k], 5, &rises);
-            printf("SUMMARY loss=%s val_miou=%.6f over=%.6f over_classes=%d miou_sd=%.6f rises=%d\n",
-                   segloss_loss_name(runs[k].cfg.loss_type), runs[k].miou, over, flagged, sd, rises);
-        }
+}
 
-    /* the advisor, on the best run */
-    printf("\nBest on validation: '%s' (mean IoU %.3f).\n", segloss_loss_name(runs[best].cfg.loss_type), runs[best].miou);
-    segloss_advise(train.counts, runs[best].metrics, NCLASS, &runs[best].cfg, runs[best].diverged, &adv);
+/* The table's numbers at full precision, one SUMMARY line per run, for scripts (--machine). */
+static void print_summary_lines(const run_result *runs, int nruns)
+{
+    int k;
+    for (k = 0; k < nruns; k++) {
+        int flagged, rises;
+        double over = over_prediction(runs[k].metrics, &flagged), sd = stability(&runs[k], 5, &rises);
+        printf("SUMMARY loss=%s val_miou=%.6f over=%.6f over_classes=%d miou_sd=%.6f rises=%d\n",
+               segloss_loss_name(runs[k].cfg.loss_type), runs[k].miou, over, flagged, sd, rises);
+    }
+}
+
+/* The run with the highest validation mean IoU; ties go to the earlier run. */
+static int best_run(const run_result *runs, int nruns)
+{
+    int k, best = 0;
+    for (k = 0; k < nruns; k++)
+        if (runs[k].miou > runs[best].miou) best = k;
+    return best;
+}
+
+/* The advisor's second opinion: given the best run's measured per-class metrics and its
+   configuration, what to try next, printed in the guide's syntax. */
+static void print_advice(const dataset *train, const run_result *best)
+{
+    char text[1024];
+    segloss_advice adv;
+    printf("\nBest on validation: '%s' (mean IoU %.3f).\n", segloss_loss_name(best->cfg.loss_type), best->miou);
+    segloss_advise(train->counts, best->metrics, NCLASS, &best->cfg, best->diverged, &adv);
     printf("Advisor, given the label counts, the best run's per-class metrics and its configuration:\n  %s\n",
            adv.reason);
     segloss_config_format(&adv.config, NULL, NCLASS, text, sizeof text);
     printf("  suggested next:\n");
     print_block(text);
+}
 
-    /* pictures */
-    printf("\nPictures in %s/:\n", o.out);
-    mkdir(o.out, 0777); /* an existing folder is fine */
-    picture_data(&train, o.out);
-    picture_predictions(&val, showcase, runs, nruns, o.out);
-    picture_curves(runs, nruns, o.out);
-    printf("\ntotal CPU time %.1f s\n", seconds_now() - t_start);
+static void write_pictures(const demo_opts *o, const dataset *train, const dataset *val, int showcase,
+                           const run_result *runs, int nruns)
+{
+    printf("\nPictures in %s/:\n", o->out);
+    mkdir(o->out, 0777); /* an existing folder is fine */
+    picture_data(train, o->out);
+    picture_predictions(val, showcase, runs, nruns, o->out);
+    picture_curves(runs, nruns, o->out);
+}
 
+static void free_runs(run_result *runs, int nruns)
+{
+    int k;
     for (k = 0; k < nruns; k++) {
         free(runs[k].train_loss);
         free(runs[k].val_miou);
         free(runs[k].showcase_pred);
     }
+}
+
+/* The demo in order: data, one training run per configuration (the guide's six, or the one
+   of --config), the comparison, the advisor, the pictures. */
+int main(int argc, char **argv)
+{
+    demo_opts o;
+    dataset train, val;
+    run_result runs[MAX_RUNS];
+    int nruns, k, showcase, rc;
+    double t_start = seconds_now();
+
+    rc = parse_args(argc, argv, &o);
+    if (rc < 0) rc = finish_opts(&o);
+    if (rc >= 0) return rc;
+    printf("segloss %s demo: six losses on synthetic EM images (SIMD path: %s, seed %llu)\n", SEGLOSS_VERSION_STRING,
+           segloss_active_isa(), (unsigned long long)o.seed);
+
+    make_data(&o, &train, &val);
+    showcase = pick_showcase(&val);
+    print_setup(&o, &train, &val);
+
+    nruns = o.config ? 1 : MAX_RUNS;
+    for (k = 0; k < nruns; k++) train_run(&o, o.config ? o.config : guide_configs[k], &train, &val, showcase, &runs[k]);
+
+    print_comparison(&o, runs, nruns);
+    if (o.machine) print_summary_lines(runs, nruns);
+    print_advice(&train, &runs[best_run(runs, nruns)]);
+    write_pictures(&o, &train, &val, showcase, runs, nruns);
+    printf("\ntotal CPU time %.1f s\n", seconds_now() - t_start);
+
+    free_runs(runs, nruns);
     free_dataset(&train);
     free_dataset(&val);
     return 0;
