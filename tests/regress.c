@@ -12,6 +12,7 @@
    --quick: smaller inputs (for valgrind). Ends with "N passed, M failed". */
 #define _POSIX_C_SOURCE 200809L
 #include "../segloss.h"
+#include "check.h"
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,12 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int passed, failed, quick;
-static const char *cur_isa = "?", *cur_group = "?";
-
-#define CHECK(cond, ...) do { if (cond) passed++; else { failed++; \
-    printf("FAIL [%s] %s: %s:%d: %s: ", cur_isa, cur_group, __FILE__, __LINE__, #cond); \
-    printf(__VA_ARGS__); printf("\n"); fflush(stdout); } } while (0)
+static int quick;
 
 static uint32_t rng_state = 1u;
 static uint32_t rnd(void) { rng_state = rng_state * 1664525u + 1013904223u; return rng_state >> 8; }
@@ -734,14 +730,15 @@ static void run_group(const group *gr, const char *isa)
     if (pipe(fd) != 0) { perror("pipe"); exit(2); }
     pid = fork();
     if (pid == 0) {
+        char where[128];
         close(fd[0]);
-        passed = failed = 0; /* this group's counts only */
-        cur_isa = isa;
-        cur_group = gr->name;
+        check_passed = check_failed = 0; /* this group's counts only */
+        snprintf(where, sizeof where, "[%s] %s", isa, gr->name);
+        check_where = where; /* CHECK's failures read "FAIL [isa] group: file:line: ..." */
         if (segloss_set_isa(isa) != SEGLOSS_OK) { printf("FAIL cannot set %s\n", isa); _exit(3); }
         gr->fn();
-        counts[0] = passed;
-        counts[1] = failed;
+        counts[0] = check_passed;
+        counts[1] = check_failed;
         if (write(fd[1], counts, sizeof counts) != (ssize_t)sizeof counts) _exit(4);
         fflush(stdout);
         _exit(0);
@@ -750,10 +747,10 @@ static void run_group(const group *gr, const char *isa)
     if (read(fd[0], counts, sizeof counts) != (ssize_t)sizeof counts) counts[0] = counts[1] = 0;
     close(fd[0]);
     waitpid(pid, &status, 0);
-    passed += counts[0];
-    failed += counts[1];
+    check_passed += counts[0];
+    check_failed += counts[1];
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        failed++;
+        check_count(0); /* a crash or a sanitizer exit: one failure (a clean exit adds none) */
         if (WIFSIGNALED(status)) printf("FAIL [%s] %s: killed by signal %d\n", isa, gr->name, WTERMSIG(status));
         else printf("FAIL [%s] %s: exit status %d (sanitizer report above?)\n", isa, gr->name, WEXITSTATUS(status));
     } else {
@@ -774,6 +771,5 @@ int main(int argc, char **argv)
         if (env && *env && strcmp(env, isas[k])) continue; /* SEGLOSS_ISA: that path only */
         for (i = 0; i < sizeof groups / sizeof groups[0]; i++) run_group(&groups[i], isas[k]);
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_report();
 }

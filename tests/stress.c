@@ -15,6 +15,7 @@
    Ends with "N passed, M failed". */
 #define _POSIX_C_SOURCE 200809L
 #include "../segloss.h"
+#include "check.h"
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -22,10 +23,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
-
-static int passed, failed;
-#define CHECK(cond, ...) do { if (cond) passed++; else { failed++; printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-    printf(__VA_ARGS__); printf("\n"); fflush(stdout); } } while (0)
 
 static const char *isas[] = { "avx512", "avx2", "neon", "sse2" };
 
@@ -297,6 +294,5 @@ int main(int argc, char **argv)
     many_classes();
     streaming(log2_positions, both);
     printf("stress total %.1f s\n", now() - t0);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_report();
 }

@@ -3,6 +3,7 @@
    and every thread must get the single-threaded answer bit for bit. */
 #define SEGLOSS_IMPLEMENTATION
 #include "../segloss.h"
+#include "check.h"
 #include <pthread.h>
 #include <stdio.h>
 
@@ -35,7 +36,7 @@ static void *worker(void *arg)
 int main(void)
 {
     pthread_t t[THREADS];
-    int i, failed = 0;
+    int i;
     double want;
     for (i = 0; i < N * C * S; i++) logits[i] = (float)((i * 7919) % 1000) / 250.0f - 2.0f;
     for (i = 0; i < N * S; i++) labels[i] = (uint8_t)((i * 31) % 10 < 7 ? 0 : (i * 13) % 4);
@@ -43,8 +44,7 @@ int main(void)
     for (i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i);
     for (i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
     want = run_once();
-    for (i = 0; i < THREADS; i++) failed += answer[i] != want;
+    for (i = 0; i < THREADS; i++) check_count(answer[i] == want);
     printf("threads: %d threads raced the first call on path %s\n", THREADS, segloss_active_isa());
-    printf("%d passed, %d failed\n", THREADS - failed, failed);
-    return failed != 0;
+    return check_report();
 }

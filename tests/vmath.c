@@ -12,6 +12,7 @@
    every binade is still met): `make test` runs N = 7, `make test-vmath-full` every float. */
 #define SEGLOSS_IMPLEMENTATION
 #include "../segloss.h"
+#include "check.h"
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -103,7 +104,7 @@ static int edges(const segloss__isa_table *isa)
 
 int main(int argc, char **argv)
 {
-    int passed = 0, failed = 0, k, op;
+    int k, op;
     const long every = argc == 3 && !strcmp(argv[1], "--every") ? strtol(argv[2], NULL, 10) : 1;
     job j[2];
     if (argc != 1 && !(argc == 3 && every >= 1 && every % 2)) {
@@ -118,7 +119,7 @@ int main(int argc, char **argv)
             printf("SKIP: %s not available on this CPU\n", isa->name);
             continue;
         }
-        if (edges(isa)) passed++; else failed++;
+        check_count(edges(isa));
         j[0].isa[j[0].nisa++] = j[1].isa[j[1].nisa++] = isa;
     }
     for (op = 0; op < 3; op++) {
@@ -140,10 +141,8 @@ int main(int argc, char **argv)
             printf("%-7s %-6s max error %.3f ulp at %a (1 in %ld of %u floats)  bound %.2f\n", j[0].isa[k]->name,
                    fname[op], m, (double)j[w].worst[k], strcmp(j[0].isa[k]->name, "scalar") ? every : 61 * every,
                    hi - lo + 1, bound[op]);
-            if (m <= bound[op]) passed++;
-            else { failed++; printf("FAIL %s %s exceeds its bound\n", j[0].isa[k]->name, fname[op]); }
+            if (!check_count(m <= bound[op])) printf("FAIL %s %s exceeds its bound\n", j[0].isa[k]->name, fname[op]);
         }
     }
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_report();
 }
