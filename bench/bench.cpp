@@ -201,17 +201,22 @@ inline segloss_status run_once(Prepared &p)
 
 // ---- the sets ---------------------------------------------------------------------------------
 
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
-const char *const PATHS[] = {"avx512", "avx2", "sse2", "scalar"};
-#else
-const char *const PATHS[] = {"neon", "scalar"};
-#endif
+// The paths compiled in, best first (x86: avx512, avx2, sse2, scalar; ARM: neon, scalar).
+// One that this CPU cannot run is still listed: its cases are reported as skipped.
+std::vector<std::string> compiled_paths()
+{
+    std::vector<std::string> v;
+    for (int i = 0; i < segloss_isa_count(); i++) v.push_back(segloss_isa_name(i));
+    return v;
+}
 
 std::vector<Case> make_set(const std::string &set)
 {
     std::vector<Case> v;
     std::vector<std::pair<int, size_t>> copies;  // memcpy sizes needed
-    auto loss = [&](segloss_loss_type t, Mode m, const char *isa, segloss_layout lay, int c, size_t sz) {
+    const std::vector<std::string> paths = compiled_paths();
+    auto slow = [](const std::string &isa) { return isa == "sse2" || isa == "scalar"; };  // no FMA / no SIMD
+    auto loss = [&](segloss_loss_type t, Mode m, const std::string &isa, segloss_layout lay, int c, size_t sz) {
         v.push_back(Case{K_LOSS, t, m, isa, lay, c, sz});
         if (std::find(copies.begin(), copies.end(), std::make_pair(c, sz)) == copies.end())
             copies.push_back(std::make_pair(c, sz));
@@ -224,22 +229,22 @@ std::vector<Case> make_set(const std::string &set)
                 for (segloss_layout lay : layouts)
                     for (segloss_loss_type t : LOSSES)
                         for (Mode m : {M_GRAD, M_LOSS})
-                            for (const char *isa : PATHS) loss(t, m, isa, lay, c, sz);
+                            for (const std::string &isa : paths) loss(t, m, isa, lay, c, sz);
     } else if (set == "quick") {
         // C=4: every loss, loss+gradient, both layouts, both sizes, every path.
         for (size_t sz : sizes)
             for (segloss_layout lay : layouts)
                 for (segloss_loss_type t : LOSSES)
-                    for (const char *isa : PATHS) loss(t, M_GRAD, isa, lay, 4, sz);
+                    for (const std::string &isa : paths) loss(t, M_GRAD, isa, lay, 4, sz);
         // Loss only, for a couple of losses, on the fastest paths.
         for (size_t sz : sizes)
             for (segloss_loss_type t : {SEGLOSS_CE, SEGLOSS_DICE})
-                for (const char *isa : PATHS)
-                    if (strcmp(isa, "sse2") && strcmp(isa, "scalar")) loss(t, M_LOSS, isa, SEGLOSS_NCHW, 4, sz);
+                for (const std::string &isa : paths)
+                    if (!slow(isa)) loss(t, M_LOSS, isa, SEGLOSS_NCHW, 4, sz);
         // Many classes: CE at C=21 and C=150; NHWC at C=21.
         for (size_t sz : sizes)
-            for (const char *isa : PATHS)
-                if (strcmp(isa, "sse2") && strcmp(isa, "scalar")) {
+            for (const std::string &isa : paths)
+                if (!slow(isa)) {
                     loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 21, sz);
                     loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NHWC, 21, sz);
                     loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 150, sz);
@@ -247,8 +252,8 @@ std::vector<Case> make_set(const std::string &set)
     } else if (set == "smoke") {  // the self-timed variant: short, small, in cache
         for (segloss_layout lay : layouts)
             for (segloss_loss_type t : LOSSES)
-                for (const char *isa : PATHS) loss(t, M_GRAD, isa, lay, 4, CACHE_BYTES);
-        for (const char *isa : PATHS) loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 21, CACHE_BYTES);
+                for (const std::string &isa : paths) loss(t, M_GRAD, isa, lay, 4, CACHE_BYTES);
+        for (const std::string &isa : paths) loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 21, CACHE_BYTES);
     } else {
         fprintf(stderr, "bench: unknown set '%s' (quick, full, smoke)\n", set.c_str());
         exit(2);
@@ -270,12 +275,12 @@ std::vector<Case> make_set(const std::string &set)
 
 void announce_skips()
 {
-    for (const char *isa : PATHS)
-        if (!segloss_isa_supported(isa))
+    for (const std::string &isa : compiled_paths())
+        if (!segloss_isa_supported(isa.c_str()))
             fprintf(stderr,
                     "SKIP %s: segloss_isa_supported(\"%s\") == 0 on this CPU%s; its benchmarks are "
                     "reported as skipped (error) and the table shows n/a.\n",
-                    isa, isa, !strcmp(isa, "avx512") ? " (no AVX-512)" : "");
+                    isa.c_str(), isa.c_str(), isa == "avx512" ? " (no AVX-512)" : "");
 }
 
 // Parses --name=value or removes nothing; returns value or def.

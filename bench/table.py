@@ -13,6 +13,8 @@ import json
 import os
 import sys
 
+# Display order only, best first as segloss_isa_name lists them; which paths a run has comes
+# from the benchmark names in its JSON (Bench.paths).
 PATHS = ["avx512", "avx2", "sse2", "neon", "scalar"]
 LOSSES = ["ce", "weighted_ce", "focal", "dice", "focal_dice", "tversky"]
 DRAM, CACHE = "64MiB", "256KiB"

@@ -484,9 +484,14 @@ inline std::vector<float> explicit_weights(int64_t C) {
     return w;
 }
 
-// The SIMD paths, in the order the tests walk them.
+// The SIMD paths compiled in, in the order the tests walk them: scalar first, then up to the
+// best (segloss_isa_name lists them best first). Some may not run on this CPU.
 inline const std::vector<std::string> &all_isas() {
-    static const std::vector<std::string> v = {"scalar", "sse2", "avx2", "avx512", "neon"};
+    static const std::vector<std::string> v = [] {
+        std::vector<std::string> paths;
+        for (int i = segloss_isa_count() - 1; i >= 0; --i) paths.push_back(segloss_isa_name(i));
+        return paths;
+    }();
     return v;
 }
 

@@ -760,16 +760,20 @@ static void run_group(const group *gr, const char *isa)
 
 int main(int argc, char **argv)
 {
-    static const char *isas[] = { "scalar", "sse2", "neon", "avx2", "avx512" };
     const char *env = getenv("SEGLOSS_ISA");
-    size_t i, k;
+    size_t i;
+    int k;
     for (i = 1; i < (size_t)argc; i++)
         if (!strcmp(argv[i], "--quick")) quick = 1;
     printf("segloss regress: default path %s\n", segloss_active_isa());
-    for (k = 0; k < sizeof isas / sizeof isas[0]; k++) {
-        if (!segloss_isa_supported(isas[k])) continue;
-        if (env && *env && strcmp(env, isas[k])) continue; /* SEGLOSS_ISA: that path only */
-        for (i = 0; i < sizeof groups / sizeof groups[0]; i++) run_group(&groups[i], isas[k]);
+    for (k = segloss_isa_count() - 1; k >= 0; k--) { /* the compiled-in paths, scalar first */
+        const char *isa = segloss_isa_name(k);
+        if (env && *env && strcmp(env, isa)) continue; /* SEGLOSS_ISA: that path only */
+        if (!segloss_isa_supported(isa)) {
+            printf("SKIP: %s not available on this CPU\n", isa);
+            continue;
+        }
+        for (i = 0; i < sizeof groups / sizeof groups[0]; i++) run_group(&groups[i], isa);
     }
     return check_report();
 }
