@@ -1,6 +1,6 @@
 // tests/reference.hpp — an independent float64 reference of every segloss loss and option,
-// written from SPEC.md sections 1-2 (not from the library), plus the fixtures the core tests
-// share: random problems, a library runner and error measures.
+// written from the formulas in segloss.h's section 7 (Semantics), not from the library's code,
+// plus the fixtures the core tests share: random problems, a library runner and error measures.
 //
 // The reference is deliberately plain: double everywhere, a max-shifted softmax, explicit
 // loops, the gradient from the softmax Jacobian  dL/dz_k = p_k (dL/dp_k - sum_j p_j dL/dp_j).

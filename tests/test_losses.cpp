@@ -1,6 +1,7 @@
 // tests/test_losses.cpp — every loss and option against the float64 reference (reference.hpp),
 // on every SIMD path this CPU runs; the reference against finite differences; the identities
-// SPEC.md promises; edge cases. The last test case prints the largest errors per loss and path.
+// that follow from the formulas (segloss.h section 7, Semantics); edge cases. The last test
+// case prints the largest errors per loss and path.
 #include "catch2/catch.hpp"
 #include "../segloss.h"
 #include "reference.hpp"
@@ -16,7 +17,8 @@ using ref::ProblemSpec;
 
 namespace {
 
-// ---- tolerances (see the brief: loss 1e-6 relative / 1e-7 absolute, gradient 1e-5 of max) ----
+// ---- tolerances: loss within 1e-6 relative (1e-7 absolute below 0.1, ref::rel_err), --------
+// ---- each gradient entry within 1e-5 of the largest (ref::grad_err) -------------------------
 const double kLossTol = 1e-6;
 const double kGradTol = 1e-5;
 
@@ -359,7 +361,7 @@ TEST_CASE("reference sanity: hand-computed values", "[reference]") {
     CHECK(ref::ref_loss(cfg, in).loss == Approx(1.0 - 1.5 / (0.5 + 0.3f * 0.5 + 1.0)).epsilon(1e-7));
 }
 
-// ---- identities SPEC.md promises ------------------------------------------------------------
+// ---- identities that follow from the formulas of segloss.h section 7 ------------------------
 
 namespace {
 void check_same(const ref::LibOut &a, const ref::LibOut &b, double loss_tol = kLossTol, double grad_tol = kGradTol) {

@@ -153,7 +153,7 @@ TEST_CASE("text: every snippet of the loss guide parses", "[text]")
         CHECK(same(parse_ok("loss_type='focal_dice',\nfocal_gamma=2.0,\nfocal_weight=0.5,\ndice_weight=0.5,\n"
                             "dice_smooth=1.0,\nuse_class_weighting=True,\n"),
                    want));
-        // SPEC's one-line form
+        // the same configuration on one line, as segloss_config_parse's comment writes it
         CHECK(same(parse_ok("loss_type='focal_dice', focal_gamma=2.0, focal_weight=0.5, dice_weight=0.5, "
                             "dice_smooth=1.0, use_class_weighting=True,"),
                    want));
