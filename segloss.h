@@ -1,7 +1,8 @@
 /* segloss.h v0.1.0 — segmentation losses with exact gradients, SIMD, one header.
    https://example.invalid/segloss — MIT licence at the end of this file.
 
-   GENERATED FILE: assembled by `make segloss.h` from the files in kernels/; edit those.
+   GENERATED FILE: `make segloss.h` assembles it from kernels/, whose segloss.h is this file's
+   skeleton: each `#include "part.h"` below is replaced by that part, once. Edit kernels/.
 
    DO THIS in exactly one C or C++ file:
 
@@ -11,26 +12,33 @@
    and include "segloss.h" without the define everywhere else. Then:
 
        segloss_config cfg;
-       segloss_config_init(&cfg, SEGLOSS_FOCAL_DICE);           // the loss guide's defaults
-       segloss_input in = { logits, labels, SEGLOSS_LABEL_U8, N, C, H * W, SEGLOSS_NCHW };
+       segloss_input in;
        segloss_result r;
+       segloss_config_init(&cfg, SEGLOSS_FOCAL_DICE);           // the loss guide's defaults
+       cfg.ignore_index = 255;                                  // uint8 labels, 255 = ignore
+       in.logits = logits;  in.labels = labels;  in.label_type = SEGLOSS_LABEL_U8;
+       in.n = N;  in.c = C;  in.s = H * W;  in.layout = SEGLOSS_NCHW;  // logits N x C x H x W
        segloss_status st = segloss_compute(&cfg, &in, grad, &r);   // grad: NULL = loss only
        if (st != SEGLOSS_OK) fprintf(stderr, "%s\n", segloss_status_string(st));
 
-   CONTENTS
-       1. Compile-time options
-       2. API: configuration, input, result, errors          (segloss_config ...)
-       3. API: one call                                      (segloss_compute)
-       4. API: two phases for chunks, threads, machines      (segloss_accumulate ...)
+   CONTENTS                                                      part (kernels/)
+       1. Compile-time options                                   segloss.h (this comment)
+       2. API: configuration, input, result, errors              api.h
+       3. API: one call                    (segloss_compute)
+       4. API: two phases for chunks, threads, machines (segloss_accumulate ...)
        5. API: class weights, text, printout, metrics, advice
-       6. API: SIMD paths                                    (segloss_active_isa ...)
+       6. API: SIMD paths                  (segloss_active_isa ...)
        7. Semantics: formulas, defaults, peers, numbers, errors
-       8. Implementation: includes, helpers          kernels/impl.h
-                          vector vocabulary per ISA  kernels/isa_*.h
-                          the kernels (written once) kernels/loss_kernels.h
-                          dispatch                   kernels/dispatch.h
-                          driver and phases          kernels/driver.h
-                          weights, text, metrics     kernels/text.h, kernels/metrics.h
+       8. Implementation (SEGLOSS_IMPLEMENTATION only):
+          system headers, compiler and platform macros, block sizes   base.h
+          vector vocabularies, one per ISA; each compiles the kernels isa_scalar.h (the contract),
+                                                                       isa_avx2.h, isa_avx512.h,
+                                                                       isa_neon.h
+          path table, CPU detection, the active path                  dispatch.h
+          validation, the phases, segloss_compute, two-phase API      driver.h
+          loss names, configuration text, the printout                text.h
+          label counts, class weights, confusion, metrics, advisor    metrics.h
+          the kernels, written once over the vocabulary               loss_kernels.h
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)
@@ -51,9 +59,14 @@
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
 
    RECENT REVISIONS
-       0.1.0  the six losses, exact gradients, two-phase API, SIMD dispatch.  See CHANGELOG.md.
+       unreleased  segloss_isa_count, segloss_isa_name.
+       0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
+       See CHANGELOG.md.
 */
-#ifndef SEGLOSS__KERNEL_PASS /* the kernel template at the end is re-included once per ISA */
+#ifndef SEGLOSS__KERNEL_PASS
+
+/* ---- begin kernels/api.h ---- */
+/* ---- kernels/api.h: the public API (sections 2-6) and its semantics (section 7) -------- */
 #ifndef SEGLOSS_H_INCLUDED
 #define SEGLOSS_H_INCLUDED
 
@@ -338,15 +351,20 @@ SEGLOSSDEF const char *segloss_isa_name(int i);
              every thread.
 */
 #endif /* SEGLOSS_H_INCLUDED */
+/* ---- end kernels/api.h ---- */
+
+#ifdef SEGLOSS_IMPLEMENTATION
+/* ---- begin kernels/base.h ---- */
 /* ======================================================================================== */
 /* 8. IMPLEMENTATION                                                                         */
 /* ======================================================================================== */
-#ifdef SEGLOSS_IMPLEMENTATION
-#ifndef SEGLOSS__IMPL_INCLUDED
-#define SEGLOSS__IMPL_INCLUDED
+/* ---- kernels/base.h: system headers, compiler and platform macros, the kernels' arguments - */
+#ifndef SEGLOSS__BASE_H
+#define SEGLOSS__BASE_H
 
-/* Every system header comes first: a header first parsed inside a target region below would
-   tie its inline functions to that ISA (simd-dispatch notes, pitfalls P3/P4). */
+/* Every system header comes first: a header first parsed inside a target region (isa_*.h)
+   would tie its inline functions to that ISA, and a later plain-flags user would then call
+   AVX code on any CPU, or fail to inline across the mismatch. */
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -546,17 +564,21 @@ SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_
 #define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
 #define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
 #endif
-/* SIMDe includes <complex.h> in strict C modes; its macro I must not leak to the user. */
-#ifndef I
-#define SEGLOSS__UNDEF_I
-#endif
 #if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
 #include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
 #endif
-/* ---- vector vocabulary: AVX2 + FMA, 8 lanes (SIMDe compiles to native code here) ------- */
+
+#endif /* SEGLOSS__BASE_H */
+/* ---- end kernels/base.h ---- */
+/* ---- begin kernels/isa_avx2.h ---- */
+/* ---- kernels/isa_avx2.h: the vocabulary (isa_scalar.h) for AVX2 + FMA, 8 lanes --------- */
+#ifndef SEGLOSS__ISA_AVX2_H
+#define SEGLOSS__ISA_AVX2_H
 #ifdef SEGLOSS__HAVE_AVX2
-/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header; we set them by
-   hand for this region only (all three: AVX2 implies AVX and we want FMA), see P1/P5. */
+/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header, and sets them only
+   from the compiler's flags, which are the user's baseline here. We set them by hand for this
+   region only, all three (AVX2 implies AVX, and we want FMA); without them SIMDe would compile
+   its portable fallbacks, slow and not fused. On ARM (tests) SIMDe maps the API to NEON. */
 #if SEGLOSS__X86 && !defined(SIMDE_X86_AVX2_NATIVE)
 #define SEGLOSS__SET_AVX2 1
 #define SIMDE_X86_AVX_NATIVE
@@ -681,12 +703,32 @@ SEGLOSS__VINLINE double segloss__avx2_sum16(const simde__m256 acc[2])
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
 SEGLOSS__TARGET_END
+/* What follows is compiled at the user's flags again. */
+#ifdef SEGLOSS__SET_AVX2
+#undef SEGLOSS__SET_AVX2
+#undef SIMDE_X86_AVX_NATIVE
+#undef SIMDE_X86_AVX2_NATIVE
+#undef SIMDE_X86_FMA_NATIVE
+#endif
 #endif /* SEGLOSS__HAVE_AVX2 */
-/* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
+#endif /* SEGLOSS__ISA_AVX2_H */
+/* ---- end kernels/isa_avx2.h ---- */
+/* ---- begin kernels/isa_avx512.h ---- */
+/* ---- kernels/isa_avx512.h: the vocabulary (isa_scalar.h) for AVX-512F, 16 lanes, k masks  */
+#ifndef SEGLOSS__ISA_AVX512_H
+#define SEGLOSS__ISA_AVX512_H
 #ifdef SEGLOSS__HAVE_AVX512
+/* Native SIMDe for this region, as in isa_avx2.h: AVX-512F, and the AVX2 trio it implies
+   where the user's flags did not already give it. */
 #if SEGLOSS__X86 && !defined(SIMDE_X86_AVX512F_NATIVE)
 #define SEGLOSS__SET_AVX512 1
 #define SIMDE_X86_AVX512F_NATIVE
+#endif
+#if SEGLOSS__X86 && !defined(SIMDE_X86_AVX2_NATIVE)
+#define SEGLOSS__SET_AVX512_AVX2 1
+#define SIMDE_X86_AVX_NATIVE
+#define SIMDE_X86_AVX2_NATIVE
+#define SIMDE_X86_FMA_NATIVE
 #endif
 /* The target string and the detection in kernels/dispatch.h must name the same features. */
 SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
@@ -695,7 +737,15 @@ SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/* SIMDe's AVX-512 header brings <complex.h> in strict C; its macro I must not reach the user. */
+#ifndef I
+#define SEGLOSS__UNDEF_I
+#endif
 #include <simde/x86/avx512.h>
+#ifdef SEGLOSS__UNDEF_I
+#undef SEGLOSS__UNDEF_I
+#undef I
+#endif
 typedef simde__m512 segloss__avx512_f;
 typedef simde__m512i segloss__avx512_i;
 typedef simde__mmask16 segloss__avx512_m;
@@ -815,17 +865,25 @@ SEGLOSS__VINLINE double segloss__avx512_sum16(const simde__m512 acc[1])
 #pragma GCC diagnostic pop
 #endif
 SEGLOSS__TARGET_END
-#endif /* SEGLOSS__HAVE_AVX512 */
-/* Our hand-set natives end here: what follows is compiled at the user's flags again. */
+/* What follows is compiled at the user's flags again. */
 #ifdef SEGLOSS__SET_AVX512
+#undef SEGLOSS__SET_AVX512
 #undef SIMDE_X86_AVX512F_NATIVE
 #endif
-#ifdef SEGLOSS__SET_AVX2
+#ifdef SEGLOSS__SET_AVX512_AVX2
+#undef SEGLOSS__SET_AVX512_AVX2
 #undef SIMDE_X86_AVX_NATIVE
 #undef SIMDE_X86_AVX2_NATIVE
 #undef SIMDE_X86_FMA_NATIVE
 #endif
-/* ---- vector vocabulary: NEON API, 4 lanes (native on aarch64; SIMDe over SSE2 on x86) --- */
+#endif /* SEGLOSS__HAVE_AVX512 */
+#endif /* SEGLOSS__ISA_AVX512_H */
+/* ---- end kernels/isa_avx512.h ---- */
+/* ---- begin kernels/isa_neon.h ---- */
+/* ---- kernels/isa_neon.h: the vocabulary (isa_scalar.h) for the NEON API, 4 lanes: native
+        on aarch64, SIMDe over SSE2 on x86 (the "sse2" path) ------------------------------- */
+#ifndef SEGLOSS__ISA_NEON_H
+#define SEGLOSS__ISA_NEON_H
 #ifdef SEGLOSS__HAVE_NEON_API
 #include <simde/arm/neon.h>
 typedef simde_float32x4_t segloss__neon_f;
@@ -957,7 +1015,38 @@ SEGLOSS__VINLINE double segloss__neon_sum16(const simde_float32x4_t acc[4])
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
 #endif /* SEGLOSS__HAVE_NEON_API */
-/* ---- vector vocabulary: scalar (one lane; fmaf keeps it on the FMA paths' numbers) ----- */
+#endif /* SEGLOSS__ISA_NEON_H */
+/* ---- end kernels/isa_neon.h ---- */
+/* ---- begin kernels/isa_scalar.h ---- */
+/* ---- kernels/isa_scalar.h: the vector vocabulary's contract, and its scalar reference ---- */
+#ifndef SEGLOSS__ISA_SCALAR_H
+#define SEGLOSS__ISA_SCALAR_H
+/* THE VOCABULARY. The kernels (loss_kernels.h) are written once over these types and ops;
+   each isa_*.h defines them as segloss__<isa>_<op> and then compiles the kernels with them.
+   Every vocabulary must give these exact results, so that the FMA paths agree bit for bit.
+
+   types   f: W floats   i: W int32   m: W-lane mask (all-ones/zero lanes, a k register on
+           AVX-512, an int here);  SEGLOSS__<isa>_W: the lane count W (16 divides by W).
+   memory  load/store: W floats, unaligned.  loadn/storen(p, n): the first n < W lanes (the
+           others read as 0, never touched).  stream: store around the caches where the ISA
+           has it (x86; p 16-byte aligned), a plain store elsewhere.  loadi/storei: W int32.
+           loadu8: W bytes, zero-extended to int32.
+   float   add sub mul div: IEEE, one rounding.  fma(a, b, c) = a*b + c with ONE rounding
+           (the sse2 path alone rounds twice: it has no FMA).  set1(x): x in every lane.
+           max(a, b): a if a > b, else b; so a NaN in b always survives, a NaN in a only on NEON.
+   masks   lt(a, b): a < b, false where either is NaN.  ord(a): a is not NaN.  mor: a | b.
+           mandn(a, b): b and not a.  sel(m, a, b): a where m, else b.
+   int     set1i, iadd (wraps), iand, ior, iandn(a, b) = ~a & b, ieq and igt (to masks),
+           imask (mask to int32 -1/0), shl23 / shr23 (logical shifts), asint / asflt (bit casts).
+   shapes  rows4(p, s, v): W rows of 4 floats at p + r*s into v[c] lane r = class c of row r;
+           unrows4(p, s, v, nt) writes them back row by row in increasing order (rows may
+           overlap, s < 4), non-temporal when nt.  deint2/int2: the same for rows of 2 floats
+           held as 2 contiguous vectors, in place.
+   sums    sum16(acc): the 16 lane sums of a block (acc holds 16 / W vectors) combined in double
+           in one tree: t[i] = lane i + lane i+8, then t[i] + t[i+4], then (t0 + t2) + (t1 + t3).
+           No other order is allowed: it is what makes the paths' sums identical.
+
+   The scalar vocabulary below is the reference: one lane, fmaf for fma. */
 typedef float segloss__scalar_f;
 typedef int32_t segloss__scalar_i;
 typedef int segloss__scalar_m;
@@ -995,10 +1084,6 @@ SEGLOSS__VINLINE int32_t segloss__scalar_ior(int32_t a, int32_t b) { return a | 
 SEGLOSS__VINLINE int32_t segloss__scalar_iandn(int32_t a, int32_t b) { return ~a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_shl23(int32_t a) { return (int32_t)((uint32_t)a << 23); }
 SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((uint32_t)a >> 23); }
-/* SIMDe is done with: drop the complex.h macro it may have brought */
-#ifdef SEGLOSS__UNDEF_I
-#undef I
-#endif
 SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4])
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
@@ -1021,7 +1106,12 @@ SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #include SEGLOSS_HEADER_FILE
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
-/* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
+#endif /* SEGLOSS__ISA_SCALAR_H */
+/* ---- end kernels/isa_scalar.h ---- */
+/* ---- begin kernels/dispatch.h ---- */
+/* ---- kernels/dispatch.h: the paths compiled in (best first), what this CPU runs, the active one */
+#ifndef SEGLOSS__DISPATCH_H
+#define SEGLOSS__DISPATCH_H
 
 #define SEGLOSS__ENTRY(name, isa) \
     { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa, \
@@ -1146,6 +1236,13 @@ SEGLOSS__API segloss_status segloss_set_isa(const char *name)
     SEGLOSS__STORE_ACTIVE(t);
     return SEGLOSS_OK;
 }
+
+#endif /* SEGLOSS__DISPATCH_H */
+/* ---- end kernels/dispatch.h ---- */
+/* ---- begin kernels/driver.h ---- */
+/* ---- kernels/driver.h: validation, the phases over blocks, segloss_compute, two phases -- */
+#ifndef SEGLOSS__DRIVER_H
+#define SEGLOSS__DRIVER_H
 /* ---- names, defaults, messages ---------------------------------------------------------- */
 
 SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
@@ -1770,7 +1867,13 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     SEGLOSS_FREE(dummy);
     return SEGLOSS_OK;
 }
+
+#endif /* SEGLOSS__DRIVER_H */
+/* ---- end kernels/driver.h ---- */
+/* ---- begin kernels/text.h ---- */
 /* ---- kernels/text.h: loss names, configuration text, the "Loss Configuration:" printout ---- */
+#ifndef SEGLOSS__TEXT_H
+#define SEGLOSS__TEXT_H
 
 /* Configuration text (segloss_config_parse)
    ----------------------------------------
@@ -2231,9 +2334,13 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
     }
     return segloss__tx_finish(&o);
 }
-/* ---- kernels/metrics.h: label counts, class weights, confusion, metrics, the advisor ---- */
 
-/* Uses segloss__tx_out / segloss__tx_puts / segloss__tx_finish from text.h (assembled before this). */
+#endif /* SEGLOSS__TEXT_H */
+/* ---- end kernels/text.h ---- */
+/* ---- begin kernels/metrics.h ---- */
+/* ---- kernels/metrics.h: label counts, class weights, confusion, metrics, the advisor ---- */
+#ifndef SEGLOSS__METRICS_H
+#define SEGLOSS__METRICS_H
 
 /* The core's checks (driver.h), so shapes, enums and labels are judged exactly as segloss_compute
    judges them; in->logits is only required when need_logits. Nothing is written before this. */
@@ -2786,12 +2893,22 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
     memcpy(out->reason, line, len);
     out->reason[len] = 0;
 }
-#endif /* SEGLOSS__IMPL_INCLUDED */
+
+#endif /* SEGLOSS__METRICS_H */
+/* ---- end kernels/metrics.h ---- */
 #endif /* SEGLOSS_IMPLEMENTATION */
-#else /* SEGLOSS__KERNEL_PASS ============================================================== */
-/* THE KERNELS, written once. The implementation re-includes this header once per ISA with
-   SEGLOSS__ISA set to avx512, avx2, neon or scalar; SEGLOSS__V(op) names that ISA's
-   vocabulary (kernels/isa_*.h), SEGLOSS__K(name) the instantiated function.
+
+#else /* SEGLOSS__KERNEL_PASS */
+/* Each isa_*.h defines SEGLOSS__KERNEL_PASS and includes this file again (SEGLOSS_HEADER_FILE)
+   to compile the kernels with its vocabulary: the one file a user copies holds them once. */
+/* ---- begin kernels/loss_kernels.h ---- */
+/* ---- kernels/loss_kernels.h: THE KERNELS, written once over the vocabulary ------------- */
+#ifndef SEGLOSS__ISA
+/* Opened on its own (an editor, make check-parts): compile them with the scalar vocabulary. */
+#else
+/* Each isa_*.h compiles this file once with SEGLOSS__ISA set to avx512, avx2, neon or scalar;
+   SEGLOSS__V(op) names that ISA's vocabulary (the contract: isa_scalar.h), SEGLOSS__K(name)
+   the function compiled for it.
 
    Reproducibility: every path runs the same operation sequence per position, with explicit
    fused multiply-adds (never a product fed straight into an add, so no compiler contraction
@@ -2806,7 +2923,7 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
 #define SEGLOSS__M SEGLOSS__V(m)
 #define SEGLOSS__W SEGLOSS__CAT(SEGLOSS__CAT(SEGLOSS__, SEGLOSS__ISA), _W)
 #define SEGLOSS__U (SEGLOSS__LANES / SEGLOSS__W)  /* vectors per 16-lane group */
-#define SEGLOSS__C1(x) SEGLOSS__V(set1)(x)
+#define SEGLOSS__SPLAT(x) SEGLOSS__V(set1)(x) /* x in every lane */
 /* load/store cnt lanes (cnt == W in the main loop, so the branch folds away) */
 #define SEGLOSS__LD(p, cnt) ((cnt) == SEGLOSS__W ? SEGLOSS__V(load)(p) : SEGLOSS__V(loadn)(p, cnt))
 #define SEGLOSS__ST(p, v, cnt) \
@@ -2819,20 +2936,20 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
    NaN stays NaN. */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
-    const SEGLOSS__F magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__C1(-87.33654475f), x); /* NaN kept */
-    SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
+    const SEGLOSS__F magic = SEGLOSS__SPLAT(12582912.0f);
+    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__SPLAT(-87.33654475f), x); /* NaN kept */
+    SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__SPLAT(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
-    SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
+    SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__SPLAT(-0.693359375f), xc);
     SEGLOSS__F p;
-    r = SEGLOSS__V(fma)(n, SEGLOSS__C1(2.12194440e-4f), r);
-    p = SEGLOSS__V(fma)(SEGLOSS__C1(1.9875691500e-4f), r, SEGLOSS__C1(1.3981999507e-3f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(8.3334519073e-3f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(4.1665795894e-2f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(1.6666665459e-1f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(5.0000001201e-1f));
+    r = SEGLOSS__V(fma)(n, SEGLOSS__SPLAT(2.12194440e-4f), r);
+    p = SEGLOSS__V(fma)(SEGLOSS__SPLAT(1.9875691500e-4f), r, SEGLOSS__SPLAT(1.3981999507e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(8.3334519073e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(4.1665795894e-2f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(1.6666665459e-1f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(5.0000001201e-1f));
     p = SEGLOSS__V(fma)(p, SEGLOSS__V(mul)(r, r), r);
-    p = SEGLOSS__V(add)(p, SEGLOSS__C1(1.0f));
+    p = SEGLOSS__V(add)(p, SEGLOSS__SPLAT(1.0f));
     /* times 2^n, n in [-126, 0], by adding n to p's exponent field: the low bits of t hold
        n + 0x400000 + magic's mantissa, and shifting them up by 23 keeps n mod 2^9, which
        the 32-bit add turns into n. p >= 0.7 has exponent field >= 126, so the sum stays >= 0. */
@@ -2843,31 +2960,31 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
    150 for an input scaled by 2^24). Cephes polynomial on the mantissa in [sqrt(1/2), sqrt(2)). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log_core)(SEGLOSS__F x, SEGLOSS__F bias)
 {
-    const SEGLOSS__F one = SEGLOSS__C1(1.0f), zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F one = SEGLOSS__SPLAT(1.0f), zero = SEGLOSS__SPLAT(0.0f);
     SEGLOSS__I bits = SEGLOSS__V(asint)(x);
     /* exponent field as a float, exactly: 2^23 + k built from bits, minus 2^23 */
     SEGLOSS__F e = SEGLOSS__V(sub)(SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(shr23)(bits), SEGLOSS__V(set1i)(0x4B000000))),
                                    bias);
     SEGLOSS__F m = SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(iand)(bits, SEGLOSS__V(set1i)(0x007FFFFF)),
                                                     SEGLOSS__V(set1i)(0x3F000000))); /* [0.5, 1) */
-    SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__C1(0.707106781186547524f));
+    SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__SPLAT(0.707106781186547524f));
     SEGLOSS__F f = SEGLOSS__V(add)(SEGLOSS__V(sub)(m, one), SEGLOSS__V(sel)(small, m, zero));
     SEGLOSS__F z, p, y;
     e = SEGLOSS__V(sub)(e, SEGLOSS__V(sel)(small, one, zero));
     z = SEGLOSS__V(mul)(f, f);
-    p = SEGLOSS__V(fma)(SEGLOSS__C1(7.0376836292e-2f), f, SEGLOSS__C1(-1.1514610310e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.1676998740e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.2420140846e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.4249322787e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.6668057665e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(2.0000714765e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-2.4999993993e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(3.3333331174e-1f));
+    p = SEGLOSS__V(fma)(SEGLOSS__SPLAT(7.0376836292e-2f), f, SEGLOSS__SPLAT(-1.1514610310e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(1.1676998740e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-1.2420140846e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(1.4249322787e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-1.6668057665e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(2.0000714765e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-2.4999993993e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(3.3333331174e-1f));
     y = SEGLOSS__V(mul)(SEGLOSS__V(mul)(p, f), z);
-    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(-2.12194440e-4f), y);
-    y = SEGLOSS__V(fma)(z, SEGLOSS__C1(-0.5f), y);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__SPLAT(-2.12194440e-4f), y);
+    y = SEGLOSS__V(fma)(z, SEGLOSS__SPLAT(-0.5f), y);
     y = SEGLOSS__V(add)(f, y);
-    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(0.693359375f), y);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__SPLAT(0.693359375f), y);
     return SEGLOSS__V(add)(y, SEGLOSS__V(sub)(x, x)); /* + 0, or NaN for a NaN x */
 }
 
@@ -2876,10 +2993,10 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log_core)(SEGLOSS__F x, SEGLOSS__F bias)
    (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
 {
-    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__C1(FLT_MIN));
-    SEGLOSS__F y = SEGLOSS__K(log_core)(SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__C1(16777216.0f)), x),
-                                        SEGLOSS__V(sel)(tiny, SEGLOSS__C1(8388608.0f + 150.0f), SEGLOSS__C1(8388608.0f + 126.0f)));
-    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__C1(1e-45f)), SEGLOSS__C1(-INFINITY), y);
+    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__SPLAT(FLT_MIN));
+    SEGLOSS__F y = SEGLOSS__K(log_core)(SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__SPLAT(16777216.0f)), x),
+                                        SEGLOSS__V(sel)(tiny, SEGLOSS__SPLAT(8388608.0f + 150.0f), SEGLOSS__SPLAT(8388608.0f + 126.0f)));
+    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__SPLAT(1e-45f)), SEGLOSS__SPLAT(-INFINITY), y);
 }
 
 /* log(1 + u) for finite u >= 0, accurate for tiny u: log(w) of w = 1 + u, plus the rounding
@@ -2887,13 +3004,13 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
    Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p_w)(SEGLOSS__F u, SEGLOSS__F w, SEGLOSS__F inv_w)
 {
-    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
-    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log_core)(w, SEGLOSS__C1(8388608.0f + 126.0f))); /* w >= 1 */
+    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__SPLAT(1.0f)));
+    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log_core)(w, SEGLOSS__SPLAT(8388608.0f + 126.0f))); /* w >= 1 */
 }
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 {
-    SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__C1(1.0f));
-    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
+    SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__SPLAT(1.0f));
+    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__SPLAT(1.0f), w));
 }
 
 /* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
@@ -3008,7 +3125,7 @@ typedef struct {
 SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
                                       float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b, const int copy)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
@@ -3031,10 +3148,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         q = SEGLOSS__V(add)(q, SEGLOSS__V(sel)(is, zero, ec));
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
-        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->w[c]), wy);
+        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
         if (dice) {
-            ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), ea);
-            by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), by);
+            ea = SEGLOSS__V(fma)(ec, SEGLOSS__SPLAT(a->A[c]), ea);
+            by = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->B[c]), by);
         }
     }
     SEGLOSS__V(store)(b->m + i, m);
@@ -3079,7 +3196,7 @@ typedef struct {
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f), one = SEGLOSS__SPLAT(1.0f);
     const SEGLOSS__F ey = SEGLOSS__V(load)(b->ey + i), q_sum = SEGLOSS__V(load)(b->q + i);
     const SEGLOSS__F s = SEGLOSS__V(add)(q_sum, ey);
     SEGLOSS__K(tail_t) t;
@@ -3103,14 +3220,14 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
         if (a->gamma_int > 0) {
             for (c = 1; c < a->gamma_int; c++) qg = SEGLOSS__V(mul)(qg, q);
         } else {
-            qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__C1(a->gamma), SEGLOSS__K(log)(q)));
+            qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), SEGLOSS__K(log)(q)));
         }
         t.lf = SEGLOSS__V(mul)(qg, l);
         if (want_grad) {
             /* dFL/dz = q^g (1 + g p_y r) (p - onehot), r = -log(p_y)/q -> 1 as q -> 0 */
             SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(l, q), one);
             SEGLOSS__F g = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, t.py), SEGLOSS__V(mul)(t.py, r), zero);
-            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), g, one));
+            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->gamma), g, one));
         }
     }
     return t;
@@ -3121,7 +3238,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
 SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *ecs, int c,
                                              int padded, const int ce)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
     SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
     int i, u;
@@ -3156,7 +3273,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, a->gamma != 0.0f, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
-        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
+        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -3174,7 +3291,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
                                              const int want_l, const int focal, const int dice)
 {
     const segloss__args la = *ap, *a = &la; /* as in soft_all */
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int W = SEGLOSS__W;
     int i;
@@ -3184,7 +3301,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
         const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
         if (a->loss) {
             SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
+            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE))), zero));
         }
         if (dice) {
             const SEGLOSS__F by = SEGLOSS__V(load)(b->by + i);
@@ -3234,12 +3351,12 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(vec_t) *v, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
-    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), v->k1)) : v->k0;
+    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__SPLAT(a->A[c]), v->k1)) : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
     SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
-                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__C1(0.0f)));
-    gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__C1(0.0f));
+                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__SPLAT(0.0f)));
+    gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
 }
@@ -3268,7 +3385,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
 {
     SEGLOSS__K(blk_t) b;
     float eb[SEGLOSS__TBUF];
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
     const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
@@ -3345,7 +3462,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
                                              const int dir, const int nk)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
     if (nk == 2) { /* W rows of 2 are two whole vectors */
@@ -3414,13 +3531,13 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(argmax)(const float *z, int64
     int i, c;
     for (i = 0; i < np; i += SEGLOSS__W) {
         const int cnt = np - i < SEGLOSS__W ? np - i : SEGLOSS__W;
-        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__C1(0.0f);
+        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__SPLAT(0.0f);
         SEGLOSS__M set = SEGLOSS__V(ord)(best); /* lanes holding a number */
         for (c = 1; c < C; c++) {
             const SEGLOSS__F v = SEGLOSS__LD(z + c * zs + i, cnt);
             const SEGLOSS__M take = SEGLOSS__V(mor)(SEGLOSS__V(lt)(best, v), SEGLOSS__V(mandn)(set, SEGLOSS__V(ord)(v)));
             best = SEGLOSS__V(sel)(take, v, best);
-            bi = SEGLOSS__V(sel)(take, SEGLOSS__C1((float)c), bi);
+            bi = SEGLOSS__V(sel)(take, SEGLOSS__SPLAT((float)c), bi);
             set = SEGLOSS__V(mor)(set, take);
         }
         SEGLOSS__ST(idx + i, bi, cnt);
@@ -3446,10 +3563,12 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x
 #undef SEGLOSS__M
 #undef SEGLOSS__W
 #undef SEGLOSS__U
-#undef SEGLOSS__C1
+#undef SEGLOSS__SPLAT
 #undef SEGLOSS__LD
 #undef SEGLOSS__ST
 #undef SEGLOSS__CNT
+#endif /* SEGLOSS__ISA */
+/* ---- end kernels/loss_kernels.h ---- */
 #endif /* SEGLOSS__KERNEL_PASS */
 
 /*

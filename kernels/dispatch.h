@@ -1,4 +1,10 @@
-/* ---- dispatch: the paths compiled in (best first), what this CPU runs, the active one --- */
+/* ---- kernels/dispatch.h: the paths compiled in (best first), what this CPU runs, the active one */
+#ifndef SEGLOSS__DISPATCH_H
+#define SEGLOSS__DISPATCH_H
+#include "isa_avx2.h"
+#include "isa_avx512.h"
+#include "isa_neon.h"
+#include "isa_scalar.h"
 
 #define SEGLOSS__ENTRY(name, isa) \
     { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa, \
@@ -123,3 +129,5 @@ SEGLOSS__API segloss_status segloss_set_isa(const char *name)
     SEGLOSS__STORE_ACTIVE(t);
     return SEGLOSS_OK;
 }
+
+#endif /* SEGLOSS__DISPATCH_H */

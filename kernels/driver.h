@@ -1,3 +1,7 @@
+/* ---- kernels/driver.h: validation, the phases over blocks, segloss_compute, two phases -- */
+#ifndef SEGLOSS__DRIVER_H
+#define SEGLOSS__DRIVER_H
+#include "dispatch.h"
 /* ---- names, defaults, messages ---------------------------------------------------------- */
 
 SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
@@ -622,3 +626,5 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     SEGLOSS_FREE(dummy);
     return SEGLOSS_OK;
 }
+
+#endif /* SEGLOSS__DRIVER_H */

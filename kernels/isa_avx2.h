@@ -1,7 +1,12 @@
-/* ---- vector vocabulary: AVX2 + FMA, 8 lanes (SIMDe compiles to native code here) ------- */
+/* ---- kernels/isa_avx2.h: the vocabulary (isa_scalar.h) for AVX2 + FMA, 8 lanes --------- */
+#ifndef SEGLOSS__ISA_AVX2_H
+#define SEGLOSS__ISA_AVX2_H
+#include "base.h"
 #ifdef SEGLOSS__HAVE_AVX2
-/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header; we set them by
-   hand for this region only (all three: AVX2 implies AVX and we want FMA), see P1/P5. */
+/* SIMDe picks native code from SIMDE_X86_*_NATIVE when it parses a header, and sets them only
+   from the compiler's flags, which are the user's baseline here. We set them by hand for this
+   region only, all three (AVX2 implies AVX, and we want FMA); without them SIMDe would compile
+   its portable fallbacks, slow and not fused. On ARM (tests) SIMDe maps the API to NEON. */
 #if SEGLOSS__X86 && !defined(SIMDE_X86_AVX2_NATIVE)
 #define SEGLOSS__SET_AVX2 1
 #define SIMDE_X86_AVX_NATIVE
@@ -126,4 +131,12 @@ SEGLOSS__VINLINE double segloss__avx2_sum16(const simde__m256 acc[2])
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
 SEGLOSS__TARGET_END
+/* What follows is compiled at the user's flags again. */
+#ifdef SEGLOSS__SET_AVX2
+#undef SEGLOSS__SET_AVX2
+#undef SIMDE_X86_AVX_NATIVE
+#undef SIMDE_X86_AVX2_NATIVE
+#undef SIMDE_X86_FMA_NATIVE
+#endif
 #endif /* SEGLOSS__HAVE_AVX2 */
+#endif /* SEGLOSS__ISA_AVX2_H */

@@ -1,8 +1,20 @@
-/* ---- vector vocabulary: AVX-512F, 16 lanes, masks in k registers ------------------------ */
+/* ---- kernels/isa_avx512.h: the vocabulary (isa_scalar.h) for AVX-512F, 16 lanes, k masks  */
+#ifndef SEGLOSS__ISA_AVX512_H
+#define SEGLOSS__ISA_AVX512_H
+#include "base.h"
+#include "isa_avx2.h" /* its sum16, on each 256-bit half */
 #ifdef SEGLOSS__HAVE_AVX512
+/* Native SIMDe for this region, as in isa_avx2.h: AVX-512F, and the AVX2 trio it implies
+   where the user's flags did not already give it. */
 #if SEGLOSS__X86 && !defined(SIMDE_X86_AVX512F_NATIVE)
 #define SEGLOSS__SET_AVX512 1
 #define SIMDE_X86_AVX512F_NATIVE
+#endif
+#if SEGLOSS__X86 && !defined(SIMDE_X86_AVX2_NATIVE)
+#define SEGLOSS__SET_AVX512_AVX2 1
+#define SIMDE_X86_AVX_NATIVE
+#define SIMDE_X86_AVX2_NATIVE
+#define SIMDE_X86_FMA_NATIVE
 #endif
 /* The target string and the detection in kernels/dispatch.h must name the same features. */
 SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
@@ -11,7 +23,15 @@ SEGLOSS__TARGET_BEGIN("avx512f,avx,avx2,fma")
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
+/* SIMDe's AVX-512 header brings <complex.h> in strict C; its macro I must not reach the user. */
+#ifndef I
+#define SEGLOSS__UNDEF_I
+#endif
 #include <simde/x86/avx512.h>
+#ifdef SEGLOSS__UNDEF_I
+#undef SEGLOSS__UNDEF_I
+#undef I
+#endif
 typedef simde__m512 segloss__avx512_f;
 typedef simde__m512i segloss__avx512_i;
 typedef simde__mmask16 segloss__avx512_m;
@@ -131,13 +151,16 @@ SEGLOSS__VINLINE double segloss__avx512_sum16(const simde__m512 acc[1])
 #pragma GCC diagnostic pop
 #endif
 SEGLOSS__TARGET_END
-#endif /* SEGLOSS__HAVE_AVX512 */
-/* Our hand-set natives end here: what follows is compiled at the user's flags again. */
+/* What follows is compiled at the user's flags again. */
 #ifdef SEGLOSS__SET_AVX512
+#undef SEGLOSS__SET_AVX512
 #undef SIMDE_X86_AVX512F_NATIVE
 #endif
-#ifdef SEGLOSS__SET_AVX2
+#ifdef SEGLOSS__SET_AVX512_AVX2
+#undef SEGLOSS__SET_AVX512_AVX2
 #undef SIMDE_X86_AVX_NATIVE
 #undef SIMDE_X86_AVX2_NATIVE
 #undef SIMDE_X86_FMA_NATIVE
 #endif
+#endif /* SEGLOSS__HAVE_AVX512 */
+#endif /* SEGLOSS__ISA_AVX512_H */

@@ -1,4 +1,8 @@
-/* ---- vector vocabulary: NEON API, 4 lanes (native on aarch64; SIMDe over SSE2 on x86) --- */
+/* ---- kernels/isa_neon.h: the vocabulary (isa_scalar.h) for the NEON API, 4 lanes: native
+        on aarch64, SIMDe over SSE2 on x86 (the "sse2" path) ------------------------------- */
+#ifndef SEGLOSS__ISA_NEON_H
+#define SEGLOSS__ISA_NEON_H
+#include "base.h"
 #ifdef SEGLOSS__HAVE_NEON_API
 #include <simde/arm/neon.h>
 typedef simde_float32x4_t segloss__neon_f;
@@ -130,3 +134,4 @@ SEGLOSS__VINLINE double segloss__neon_sum16(const simde_float32x4_t acc[4])
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
 #endif /* SEGLOSS__HAVE_NEON_API */
+#endif /* SEGLOSS__ISA_NEON_H */

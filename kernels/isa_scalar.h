@@ -1,4 +1,33 @@
-/* ---- vector vocabulary: scalar (one lane; fmaf keeps it on the FMA paths' numbers) ----- */
+/* ---- kernels/isa_scalar.h: the vector vocabulary's contract, and its scalar reference ---- */
+#ifndef SEGLOSS__ISA_SCALAR_H
+#define SEGLOSS__ISA_SCALAR_H
+#include "base.h"
+/* THE VOCABULARY. The kernels (loss_kernels.h) are written once over these types and ops;
+   each isa_*.h defines them as segloss__<isa>_<op> and then compiles the kernels with them.
+   Every vocabulary must give these exact results, so that the FMA paths agree bit for bit.
+
+   types   f: W floats   i: W int32   m: W-lane mask (all-ones/zero lanes, a k register on
+           AVX-512, an int here);  SEGLOSS__<isa>_W: the lane count W (16 divides by W).
+   memory  load/store: W floats, unaligned.  loadn/storen(p, n): the first n < W lanes (the
+           others read as 0, never touched).  stream: store around the caches where the ISA
+           has it (x86; p 16-byte aligned), a plain store elsewhere.  loadi/storei: W int32.
+           loadu8: W bytes, zero-extended to int32.
+   float   add sub mul div: IEEE, one rounding.  fma(a, b, c) = a*b + c with ONE rounding
+           (the sse2 path alone rounds twice: it has no FMA).  set1(x): x in every lane.
+           max(a, b): a if a > b, else b; so a NaN in b always survives, a NaN in a only on NEON.
+   masks   lt(a, b): a < b, false where either is NaN.  ord(a): a is not NaN.  mor: a | b.
+           mandn(a, b): b and not a.  sel(m, a, b): a where m, else b.
+   int     set1i, iadd (wraps), iand, ior, iandn(a, b) = ~a & b, ieq and igt (to masks),
+           imask (mask to int32 -1/0), shl23 / shr23 (logical shifts), asint / asflt (bit casts).
+   shapes  rows4(p, s, v): W rows of 4 floats at p + r*s into v[c] lane r = class c of row r;
+           unrows4(p, s, v, nt) writes them back row by row in increasing order (rows may
+           overlap, s < 4), non-temporal when nt.  deint2/int2: the same for rows of 2 floats
+           held as 2 contiguous vectors, in place.
+   sums    sum16(acc): the 16 lane sums of a block (acc holds 16 / W vectors) combined in double
+           in one tree: t[i] = lane i + lane i+8, then t[i] + t[i+4], then (t0 + t2) + (t1 + t3).
+           No other order is allowed: it is what makes the paths' sums identical.
+
+   The scalar vocabulary below is the reference: one lane, fmaf for fma. */
 typedef float segloss__scalar_f;
 typedef int32_t segloss__scalar_i;
 typedef int segloss__scalar_m;
@@ -36,10 +65,6 @@ SEGLOSS__VINLINE int32_t segloss__scalar_ior(int32_t a, int32_t b) { return a | 
 SEGLOSS__VINLINE int32_t segloss__scalar_iandn(int32_t a, int32_t b) { return ~a & b; }
 SEGLOSS__VINLINE int32_t segloss__scalar_shl23(int32_t a) { return (int32_t)((uint32_t)a << 23); }
 SEGLOSS__VINLINE int32_t segloss__scalar_shr23(int32_t a) { return (int32_t)((uint32_t)a >> 23); }
-/* SIMDe is done with: drop the complex.h macro it may have brought */
-#ifdef SEGLOSS__UNDEF_I
-#undef I
-#endif
 SEGLOSS__VINLINE void segloss__scalar_rows4(const float *p, int64_t s, float v[4])
 { (void)s; v[0] = p[0]; v[1] = p[1]; v[2] = p[2]; v[3] = p[3]; }
 SEGLOSS__VINLINE void segloss__scalar_unrows4(float *p, int64_t s, float v[4], const int nt)
@@ -62,3 +87,4 @@ SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 #include SEGLOSS_HEADER_FILE
 #undef SEGLOSS__KERNEL_PASS
 #undef SEGLOSS__ISA
+#endif /* SEGLOSS__ISA_SCALAR_H */

@@ -1,7 +1,11 @@
-#else /* SEGLOSS__KERNEL_PASS ============================================================== */
-/* THE KERNELS, written once. The implementation re-includes this header once per ISA with
-   SEGLOSS__ISA set to avx512, avx2, neon or scalar; SEGLOSS__V(op) names that ISA's
-   vocabulary (kernels/isa_*.h), SEGLOSS__K(name) the instantiated function.
+/* ---- kernels/loss_kernels.h: THE KERNELS, written once over the vocabulary ------------- */
+#ifndef SEGLOSS__ISA
+/* Opened on its own (an editor, make check-parts): compile them with the scalar vocabulary. */
+#include "isa_scalar.h"
+#else
+/* Each isa_*.h compiles this file once with SEGLOSS__ISA set to avx512, avx2, neon or scalar;
+   SEGLOSS__V(op) names that ISA's vocabulary (the contract: isa_scalar.h), SEGLOSS__K(name)
+   the function compiled for it.
 
    Reproducibility: every path runs the same operation sequence per position, with explicit
    fused multiply-adds (never a product fed straight into an add, so no compiler contraction
@@ -16,7 +20,7 @@
 #define SEGLOSS__M SEGLOSS__V(m)
 #define SEGLOSS__W SEGLOSS__CAT(SEGLOSS__CAT(SEGLOSS__, SEGLOSS__ISA), _W)
 #define SEGLOSS__U (SEGLOSS__LANES / SEGLOSS__W)  /* vectors per 16-lane group */
-#define SEGLOSS__C1(x) SEGLOSS__V(set1)(x)
+#define SEGLOSS__SPLAT(x) SEGLOSS__V(set1)(x) /* x in every lane */
 /* load/store cnt lanes (cnt == W in the main loop, so the branch folds away) */
 #define SEGLOSS__LD(p, cnt) ((cnt) == SEGLOSS__W ? SEGLOSS__V(load)(p) : SEGLOSS__V(loadn)(p, cnt))
 #define SEGLOSS__ST(p, v, cnt) \
@@ -29,20 +33,20 @@
    NaN stays NaN. */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
 {
-    const SEGLOSS__F magic = SEGLOSS__C1(12582912.0f);
-    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__C1(-87.33654475f), x); /* NaN kept */
-    SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__C1(1.44269504089f), magic);    /* n + magic */
+    const SEGLOSS__F magic = SEGLOSS__SPLAT(12582912.0f);
+    SEGLOSS__F xc = SEGLOSS__V(max)(SEGLOSS__SPLAT(-87.33654475f), x); /* NaN kept */
+    SEGLOSS__F t = SEGLOSS__V(fma)(xc, SEGLOSS__SPLAT(1.44269504089f), magic);    /* n + magic */
     SEGLOSS__F n = SEGLOSS__V(sub)(t, magic);
-    SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__C1(-0.693359375f), xc);
+    SEGLOSS__F r = SEGLOSS__V(fma)(n, SEGLOSS__SPLAT(-0.693359375f), xc);
     SEGLOSS__F p;
-    r = SEGLOSS__V(fma)(n, SEGLOSS__C1(2.12194440e-4f), r);
-    p = SEGLOSS__V(fma)(SEGLOSS__C1(1.9875691500e-4f), r, SEGLOSS__C1(1.3981999507e-3f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(8.3334519073e-3f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(4.1665795894e-2f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(1.6666665459e-1f));
-    p = SEGLOSS__V(fma)(p, r, SEGLOSS__C1(5.0000001201e-1f));
+    r = SEGLOSS__V(fma)(n, SEGLOSS__SPLAT(2.12194440e-4f), r);
+    p = SEGLOSS__V(fma)(SEGLOSS__SPLAT(1.9875691500e-4f), r, SEGLOSS__SPLAT(1.3981999507e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(8.3334519073e-3f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(4.1665795894e-2f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(1.6666665459e-1f));
+    p = SEGLOSS__V(fma)(p, r, SEGLOSS__SPLAT(5.0000001201e-1f));
     p = SEGLOSS__V(fma)(p, SEGLOSS__V(mul)(r, r), r);
-    p = SEGLOSS__V(add)(p, SEGLOSS__C1(1.0f));
+    p = SEGLOSS__V(add)(p, SEGLOSS__SPLAT(1.0f));
     /* times 2^n, n in [-126, 0], by adding n to p's exponent field: the low bits of t hold
        n + 0x400000 + magic's mantissa, and shifting them up by 23 keeps n mod 2^9, which
        the 32-bit add turns into n. p >= 0.7 has exponent field >= 126, so the sum stays >= 0. */
@@ -53,31 +57,31 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(exp)(SEGLOSS__F x)
    150 for an input scaled by 2^24). Cephes polynomial on the mantissa in [sqrt(1/2), sqrt(2)). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log_core)(SEGLOSS__F x, SEGLOSS__F bias)
 {
-    const SEGLOSS__F one = SEGLOSS__C1(1.0f), zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F one = SEGLOSS__SPLAT(1.0f), zero = SEGLOSS__SPLAT(0.0f);
     SEGLOSS__I bits = SEGLOSS__V(asint)(x);
     /* exponent field as a float, exactly: 2^23 + k built from bits, minus 2^23 */
     SEGLOSS__F e = SEGLOSS__V(sub)(SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(shr23)(bits), SEGLOSS__V(set1i)(0x4B000000))),
                                    bias);
     SEGLOSS__F m = SEGLOSS__V(asflt)(SEGLOSS__V(ior)(SEGLOSS__V(iand)(bits, SEGLOSS__V(set1i)(0x007FFFFF)),
                                                     SEGLOSS__V(set1i)(0x3F000000))); /* [0.5, 1) */
-    SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__C1(0.707106781186547524f));
+    SEGLOSS__M small = SEGLOSS__V(lt)(m, SEGLOSS__SPLAT(0.707106781186547524f));
     SEGLOSS__F f = SEGLOSS__V(add)(SEGLOSS__V(sub)(m, one), SEGLOSS__V(sel)(small, m, zero));
     SEGLOSS__F z, p, y;
     e = SEGLOSS__V(sub)(e, SEGLOSS__V(sel)(small, one, zero));
     z = SEGLOSS__V(mul)(f, f);
-    p = SEGLOSS__V(fma)(SEGLOSS__C1(7.0376836292e-2f), f, SEGLOSS__C1(-1.1514610310e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.1676998740e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.2420140846e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(1.4249322787e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-1.6668057665e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(2.0000714765e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(-2.4999993993e-1f));
-    p = SEGLOSS__V(fma)(p, f, SEGLOSS__C1(3.3333331174e-1f));
+    p = SEGLOSS__V(fma)(SEGLOSS__SPLAT(7.0376836292e-2f), f, SEGLOSS__SPLAT(-1.1514610310e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(1.1676998740e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-1.2420140846e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(1.4249322787e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-1.6668057665e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(2.0000714765e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(-2.4999993993e-1f));
+    p = SEGLOSS__V(fma)(p, f, SEGLOSS__SPLAT(3.3333331174e-1f));
     y = SEGLOSS__V(mul)(SEGLOSS__V(mul)(p, f), z);
-    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(-2.12194440e-4f), y);
-    y = SEGLOSS__V(fma)(z, SEGLOSS__C1(-0.5f), y);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__SPLAT(-2.12194440e-4f), y);
+    y = SEGLOSS__V(fma)(z, SEGLOSS__SPLAT(-0.5f), y);
     y = SEGLOSS__V(add)(f, y);
-    y = SEGLOSS__V(fma)(e, SEGLOSS__C1(0.693359375f), y);
+    y = SEGLOSS__V(fma)(e, SEGLOSS__SPLAT(0.693359375f), y);
     return SEGLOSS__V(add)(y, SEGLOSS__V(sub)(x, x)); /* + 0, or NaN for a NaN x */
 }
 
@@ -86,10 +90,10 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log_core)(SEGLOSS__F x, SEGLOSS__F bias)
    (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
 {
-    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__C1(FLT_MIN));
-    SEGLOSS__F y = SEGLOSS__K(log_core)(SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__C1(16777216.0f)), x),
-                                        SEGLOSS__V(sel)(tiny, SEGLOSS__C1(8388608.0f + 150.0f), SEGLOSS__C1(8388608.0f + 126.0f)));
-    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__C1(1e-45f)), SEGLOSS__C1(-INFINITY), y);
+    SEGLOSS__M tiny = SEGLOSS__V(lt)(x, SEGLOSS__SPLAT(FLT_MIN));
+    SEGLOSS__F y = SEGLOSS__K(log_core)(SEGLOSS__V(sel)(tiny, SEGLOSS__V(mul)(x, SEGLOSS__SPLAT(16777216.0f)), x),
+                                        SEGLOSS__V(sel)(tiny, SEGLOSS__SPLAT(8388608.0f + 150.0f), SEGLOSS__SPLAT(8388608.0f + 126.0f)));
+    return SEGLOSS__V(sel)(SEGLOSS__V(lt)(x, SEGLOSS__SPLAT(1e-45f)), SEGLOSS__SPLAT(-INFINITY), y);
 }
 
 /* log(1 + u) for finite u >= 0, accurate for tiny u: log(w) of w = 1 + u, plus the rounding
@@ -97,13 +101,13 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log)(SEGLOSS__F x)
    Measured over every float in [0, FLT_MAX]: at most 1.26 ULP (tests/vmath.c). */
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p_w)(SEGLOSS__F u, SEGLOSS__F w, SEGLOSS__F inv_w)
 {
-    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__C1(1.0f)));
-    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log_core)(w, SEGLOSS__C1(8388608.0f + 126.0f))); /* w >= 1 */
+    SEGLOSS__F c = SEGLOSS__V(sub)(u, SEGLOSS__V(sub)(w, SEGLOSS__SPLAT(1.0f)));
+    return SEGLOSS__V(fma)(c, inv_w, SEGLOSS__K(log_core)(w, SEGLOSS__SPLAT(8388608.0f + 126.0f))); /* w >= 1 */
 }
 SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(log1p)(SEGLOSS__F u)
 {
-    SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__C1(1.0f));
-    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__C1(1.0f), w));
+    SEGLOSS__F w = SEGLOSS__V(add)(u, SEGLOSS__SPLAT(1.0f));
+    return SEGLOSS__K(log1p_w)(u, w, SEGLOSS__V(div)(SEGLOSS__SPLAT(1.0f), w));
 }
 
 /* Labels as class indices: y[i] = label of position pos + i, -1 where it equals ignore_index,
@@ -218,7 +222,7 @@ typedef struct {
 SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
                                       float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b, const int copy)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
@@ -241,10 +245,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         q = SEGLOSS__V(add)(q, SEGLOSS__V(sel)(is, zero, ec));
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
-        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->w[c]), wy);
+        if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
         if (dice) {
-            ea = SEGLOSS__V(fma)(ec, SEGLOSS__C1(a->A[c]), ea);
-            by = SEGLOSS__V(sel)(is, SEGLOSS__C1(a->B[c]), by);
+            ea = SEGLOSS__V(fma)(ec, SEGLOSS__SPLAT(a->A[c]), ea);
+            by = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->B[c]), by);
         }
     }
     SEGLOSS__V(store)(b->m + i, m);
@@ -289,7 +293,7 @@ typedef struct {
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f), one = SEGLOSS__C1(1.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f), one = SEGLOSS__SPLAT(1.0f);
     const SEGLOSS__F ey = SEGLOSS__V(load)(b->ey + i), q_sum = SEGLOSS__V(load)(b->q + i);
     const SEGLOSS__F s = SEGLOSS__V(add)(q_sum, ey);
     SEGLOSS__K(tail_t) t;
@@ -313,14 +317,14 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
         if (a->gamma_int > 0) {
             for (c = 1; c < a->gamma_int; c++) qg = SEGLOSS__V(mul)(qg, q);
         } else {
-            qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__C1(a->gamma), SEGLOSS__K(log)(q)));
+            qg = SEGLOSS__K(exp)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), SEGLOSS__K(log)(q)));
         }
         t.lf = SEGLOSS__V(mul)(qg, l);
         if (want_grad) {
             /* dFL/dz = q^g (1 + g p_y r) (p - onehot), r = -log(p_y)/q -> 1 as q -> 0 */
             SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, q), SEGLOSS__V(div)(l, q), one);
             SEGLOSS__F g = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, t.py), SEGLOSS__V(mul)(t.py, r), zero);
-            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__C1(a->gamma), g, one));
+            t.ff = SEGLOSS__V(mul)(qg, SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->gamma), g, one));
         }
     }
     return t;
@@ -331,7 +335,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
 SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, const float *ecs, int c,
                                              int padded, const int ce)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
     SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
     int i, u;
@@ -366,7 +370,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, a->gamma != 0.0f, 0);
         SEGLOSS__V(store)(b.k0 + i, t.inv_s);
-        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE)));
+        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -384,7 +388,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
                                              const int want_l, const int focal, const int dice)
 {
     const segloss__args la = *ap, *a = &la; /* as in soft_all */
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
     const int W = SEGLOSS__W;
     int i;
@@ -394,7 +398,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
         const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
         if (a->loss) {
             SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__C1(SEGLOSS__LOSS_SCALE))), zero));
+            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE))), zero));
         }
         if (dice) {
             const SEGLOSS__F by = SEGLOSS__V(load)(b->by + i);
@@ -444,12 +448,12 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(vec_t) *v, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
-    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__C1(a->A[c]), v->k1)) : v->k0;
+    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__SPLAT(a->A[c]), v->k1)) : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
     SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
-                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__C1(0.0f)));
-    gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__C1(0.0f));
+                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__SPLAT(0.0f)));
+    gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
 }
@@ -478,7 +482,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
 {
     SEGLOSS__K(blk_t) b;
     float eb[SEGLOSS__TBUF];
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
     const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
@@ -555,7 +559,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(grad)(const segloss__args *a)
 SEGLOSS__VINLINE void SEGLOSS__K(transpose_c)(const float *src, float *dst, int64_t ps, int full, int C,
                                              const int dir, const int nk)
 {
-    const SEGLOSS__F zero = SEGLOSS__C1(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const int nt = dir == SEGLOSS__TO_ROWS_NT;
     int i, c, k;
     if (nk == 2) { /* W rows of 2 are two whole vectors */
@@ -624,13 +628,13 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(argmax)(const float *z, int64
     int i, c;
     for (i = 0; i < np; i += SEGLOSS__W) {
         const int cnt = np - i < SEGLOSS__W ? np - i : SEGLOSS__W;
-        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__C1(0.0f);
+        SEGLOSS__F best = SEGLOSS__LD(z + i, cnt), bi = SEGLOSS__SPLAT(0.0f);
         SEGLOSS__M set = SEGLOSS__V(ord)(best); /* lanes holding a number */
         for (c = 1; c < C; c++) {
             const SEGLOSS__F v = SEGLOSS__LD(z + c * zs + i, cnt);
             const SEGLOSS__M take = SEGLOSS__V(mor)(SEGLOSS__V(lt)(best, v), SEGLOSS__V(mandn)(set, SEGLOSS__V(ord)(v)));
             best = SEGLOSS__V(sel)(take, v, best);
-            bi = SEGLOSS__V(sel)(take, SEGLOSS__C1((float)c), bi);
+            bi = SEGLOSS__V(sel)(take, SEGLOSS__SPLAT((float)c), bi);
             set = SEGLOSS__V(mor)(set, take);
         }
         SEGLOSS__ST(idx + i, bi, cnt);
@@ -656,8 +660,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x
 #undef SEGLOSS__M
 #undef SEGLOSS__W
 #undef SEGLOSS__U
-#undef SEGLOSS__C1
+#undef SEGLOSS__SPLAT
 #undef SEGLOSS__LD
 #undef SEGLOSS__ST
 #undef SEGLOSS__CNT
-#endif /* SEGLOSS__KERNEL_PASS */
+#endif /* SEGLOSS__ISA */

@@ -1,6 +1,8 @@
 /* ---- kernels/metrics.h: label counts, class weights, confusion, metrics, the advisor ---- */
-
-/* Uses segloss__tx_out / segloss__tx_puts / segloss__tx_finish from text.h (assembled before this). */
+#ifndef SEGLOSS__METRICS_H
+#define SEGLOSS__METRICS_H
+#include "driver.h"
+#include "text.h"
 
 /* The core's checks (driver.h), so shapes, enums and labels are judged exactly as segloss_compute
    judges them; in->logits is only required when need_logits. Nothing is written before this. */
@@ -553,3 +555,5 @@ SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metr
     memcpy(out->reason, line, len);
     out->reason[len] = 0;
 }
+
+#endif /* SEGLOSS__METRICS_H */

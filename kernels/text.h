@@ -1,4 +1,7 @@
 /* ---- kernels/text.h: loss names, configuration text, the "Loss Configuration:" printout ---- */
+#ifndef SEGLOSS__TEXT_H
+#define SEGLOSS__TEXT_H
+#include "driver.h"
 
 /* Configuration text (segloss_config_parse)
    ----------------------------------------
@@ -459,3 +462,5 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
     }
     return segloss__tx_finish(&o);
 }
+
+#endif /* SEGLOSS__TEXT_H */

@@ -1,12 +1,14 @@
 /* ======================================================================================== */
 /* 8. IMPLEMENTATION                                                                         */
 /* ======================================================================================== */
-#ifdef SEGLOSS_IMPLEMENTATION
-#ifndef SEGLOSS__IMPL_INCLUDED
-#define SEGLOSS__IMPL_INCLUDED
+/* ---- kernels/base.h: system headers, compiler and platform macros, the kernels' arguments - */
+#ifndef SEGLOSS__BASE_H
+#define SEGLOSS__BASE_H
+#include "api.h"
 
-/* Every system header comes first: a header first parsed inside a target region below would
-   tie its inline functions to that ISA (simd-dispatch notes, pitfalls P3/P4). */
+/* Every system header comes first: a header first parsed inside a target region (isa_*.h)
+   would tie its inline functions to that ISA, and a later plain-flags user would then call
+   AVX code on any CPU, or fail to inline across the mismatch. */
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -206,10 +208,8 @@ SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_
 #define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
 #define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
 #endif
-/* SIMDe includes <complex.h> in strict C modes; its macro I must not leak to the user. */
-#ifndef I
-#define SEGLOSS__UNDEF_I
-#endif
 #if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
 #include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
 #endif
+
+#endif /* SEGLOSS__BASE_H */

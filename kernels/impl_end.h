@@ -1,2 +1,0 @@
-#endif /* SEGLOSS__IMPL_INCLUDED */
-#endif /* SEGLOSS_IMPLEMENTATION */
