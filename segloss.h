@@ -167,6 +167,11 @@ SEGLOSSDEF const char *segloss_status_string(segloss_status status);
 SEGLOSSDEF const char *segloss_loss_name(segloss_loss_type loss_type);      /* "focal_dice"; NULL if unknown */
 SEGLOSSDEF segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out);
 SEGLOSSDEF int segloss_version(void);                                        /* SEGLOSS_VERSION_NUMBER */
+/* The layout this library was compiled with, for bindings that declare the structs themselves
+   (python/segloss): the offset of `field` in struct `type` ("segloss_config", "focal_gamma"),
+   its size when field is NULL, -1 for a name it does not know. A binding that finds a mismatch
+   refuses to load rather than pass misplaced fields. */
+SEGLOSSDEF int64_t segloss_abi_offset(const char *type, const char *field);
 
 /* ---- 3. one call ----------------------------------------------------------------------- */
 
@@ -1246,6 +1251,44 @@ SEGLOSS__API segloss_status segloss_set_isa(const char *name)
 /* ---- names, defaults, messages ---------------------------------------------------------- */
 
 SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
+
+#define SEGLOSS__FIELD(T, f) {#T, #f, (int64_t)offsetof(T, f)}
+#define SEGLOSS__SIZE(T) {#T, NULL, (int64_t)sizeof(T)}
+SEGLOSS__API int64_t segloss_abi_offset(const char *type, const char *field)
+{
+    static const struct { const char *type, *field; int64_t value; } layout[] = {
+        SEGLOSS__SIZE(segloss_config), SEGLOSS__FIELD(segloss_config, loss_type),
+        SEGLOSS__FIELD(segloss_config, focal_gamma), SEGLOSS__FIELD(segloss_config, focal_weight),
+        SEGLOSS__FIELD(segloss_config, dice_weight), SEGLOSS__FIELD(segloss_config, dice_smooth),
+        SEGLOSS__FIELD(segloss_config, tversky_alpha), SEGLOSS__FIELD(segloss_config, tversky_beta),
+        SEGLOSS__FIELD(segloss_config, use_class_weighting), SEGLOSS__FIELD(segloss_config, class_weights),
+        SEGLOSS__FIELD(segloss_config, ignore_index), SEGLOSS__FIELD(segloss_config, include_background),
+        SEGLOSS__FIELD(segloss_config, per_sample), SEGLOSS__FIELD(segloss_config, reduction),
+        SEGLOSS__FIELD(segloss_config, check_finite),
+        SEGLOSS__SIZE(segloss_input), SEGLOSS__FIELD(segloss_input, logits), SEGLOSS__FIELD(segloss_input, labels),
+        SEGLOSS__FIELD(segloss_input, label_type), SEGLOSS__FIELD(segloss_input, n), SEGLOSS__FIELD(segloss_input, c),
+        SEGLOSS__FIELD(segloss_input, s), SEGLOSS__FIELD(segloss_input, layout),
+        SEGLOSS__SIZE(segloss_result), SEGLOSS__FIELD(segloss_result, loss), SEGLOSS__FIELD(segloss_result, ce_term),
+        SEGLOSS__FIELD(segloss_result, dice_term), SEGLOSS__FIELD(segloss_result, valid),
+        SEGLOSS__FIELD(segloss_result, bad_position),
+        SEGLOSS__SIZE(segloss_stats), SEGLOSS__FIELD(segloss_stats, n), SEGLOSS__FIELD(segloss_stats, c),
+        SEGLOSS__FIELD(segloss_stats, sum),
+        SEGLOSS__SIZE(segloss_class_metrics), SEGLOSS__FIELD(segloss_class_metrics, recall),
+        SEGLOSS__FIELD(segloss_class_metrics, precision), SEGLOSS__FIELD(segloss_class_metrics, iou),
+        SEGLOSS__FIELD(segloss_class_metrics, dice), SEGLOSS__FIELD(segloss_class_metrics, tp),
+        SEGLOSS__FIELD(segloss_class_metrics, fp), SEGLOSS__FIELD(segloss_class_metrics, fn),
+        SEGLOSS__SIZE(segloss_advice), SEGLOSS__FIELD(segloss_advice, config), SEGLOSS__FIELD(segloss_advice, reason),
+    };
+    size_t i;
+    if (!type) return -1;
+    for (i = 0; i < sizeof(layout) / sizeof(layout[0]); i++)
+        if (!strcmp(layout[i].type, type) &&
+            (field ? layout[i].field && !strcmp(layout[i].field, field) : !layout[i].field))
+            return layout[i].value;
+    return -1;
+}
+#undef SEGLOSS__FIELD
+#undef SEGLOSS__SIZE
 
 SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type)
 {

@@ -99,6 +99,11 @@ SEGLOSSDEF const char *segloss_status_string(segloss_status status);
 SEGLOSSDEF const char *segloss_loss_name(segloss_loss_type loss_type);      /* "focal_dice"; NULL if unknown */
 SEGLOSSDEF segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out);
 SEGLOSSDEF int segloss_version(void);                                        /* SEGLOSS_VERSION_NUMBER */
+/* The layout this library was compiled with, for bindings that declare the structs themselves
+   (python/segloss): the offset of `field` in struct `type` ("segloss_config", "focal_gamma"),
+   its size when field is NULL, -1 for a name it does not know. A binding that finds a mismatch
+   refuses to load rather than pass misplaced fields. */
+SEGLOSSDEF int64_t segloss_abi_offset(const char *type, const char *field);
 
 /* ---- 3. one call ----------------------------------------------------------------------- */
 
