@@ -1,9 +1,9 @@
-// tests/test_errors.cpp — every error status of segloss_compute and of the two-phase entry
+// tests/unit/test_errors.cpp — every error status of segloss_compute and of the two-phase entry
 // points: the code, a message, the gradient and statistics buffers left byte-for-byte
 // untouched, and the result struct reporting the error as api.h documents (NaN terms, valid 0,
 // bad_position) or untouched when cfg, in or out is NULL.
 #include "catch2/catch.hpp"
-#include "../segloss.h"
+#include "../../segloss.h"
 #include "reference.hpp"
 
 #include <cstring>
@@ -178,7 +178,7 @@ TEST_CASE("SEGLOSS_ERR_ENUM: unknown loss type, label type, layout or reduction"
     // Unknown values: just past the last enumerator, 7, 99 and 2^31-1. The *_MAX_ENUM =
     // 0x7FFFFFFF enumerators make 0..2^31-1 defined values of each enum in C++; negative values
     // are outside a C++ enum's range (undefined behaviour), so they are tested from C, in
-    // tests/regress.c.
+    // tests/reliability/regress.c.
     const Problem p = base_problem();
     struct Bad {
         int loss, label, layout, reduction;

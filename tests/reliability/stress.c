@@ -1,4 +1,4 @@
-/* tests/stress.c — scale and extremes.
+/* tests/reliability/stress.c — scale and extremes.
      1. many classes: C up to 4096 (small S), both layouts, every loss, every path this CPU
         runs against scalar: FMA paths bit-identical, sse2 within 2e-6 (loss, and max |grad|);
      2. streaming: 2^K positions of one sample (NHWC, C = 2, focal_dice [and ce]) pushed through
@@ -14,8 +14,8 @@
    `make stress-full` runs 2^28 with focal_dice and ce).
    Ends with "N passed, M failed". */
 #define _POSIX_C_SOURCE 200809L
-#include "../segloss.h"
-#include "check.h"
+#include "../../segloss.h"
+#include "../check.h"
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -231,7 +231,7 @@ static void extremes(void)
     static int64_t y[N * S];
     int sc, t, k;
     for (sc = 0; sc < 9; sc++) {
-        if (sc == 6) continue; /* +-FLT_MAX/2: the float lane sums overflow, see tests/regress.c R2 */
+        if (sc == 6) continue; /* +-FLT_MAX/2: the float lane sums overflow, see tests/reliability/regress.c R2 */
         int64_t i;
         const char *what[9] = { "+-1e4", "+-1e30", "all equal 0", "all equal 1e30", "denormals", "-inf classes",
                                 "+-FLT_MAX/2", "mixed 1e4 and tiny", "one-hot 1e4" };

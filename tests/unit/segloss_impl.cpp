@@ -3,4 +3,4 @@
 // tests' inputs exercise both kinds of stores.
 #define SEGLOSS_STREAM_BYTES 4096u
 #define SEGLOSS_IMPLEMENTATION
-#include "../segloss.h"
+#include "../../segloss.h"

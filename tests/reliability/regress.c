@@ -1,4 +1,4 @@
-/* tests/regress.c — regression tests for what the fuzzers and sanitizers found, and the
+/* tests/reliability/regress.c — regression tests for what the fuzzers and sanitizers found, and the
    validation audit of every public entry point (api.h sections 2-6): NULL pointers, bad
    enums, bad sizes (zero, negative, products that overflow int64), bad parameters, grad
    aliasing (in place accepted, partial overlap rejected), "nothing is written on error"
@@ -7,12 +7,14 @@
 
    Every group runs in a forked child on every SIMD path this CPU runs (or only on the path
    SEGLOSS_ISA names, which is how `make test-valgrind` drives it), so that a crash is one
-   failure and the rest still runs. Built against the implementation in tests/compile/impl.c
+   failure and the rest still runs. Built against the implementation in tests/impl.c
    (ASan+UBSan in test-regress, plain -O1 -g under valgrind in test-valgrind).
-   --quick: smaller inputs (for valgrind). Ends with "N passed, M failed". */
+   --quick: smaller inputs (for valgrind). Ends with "N passed, M failed".
+   --paths: only lists the paths it would run, one a line (tests/reliability/valgrind.sh asks
+   under valgrind, which runs no AVX-512). */
 #define _POSIX_C_SOURCE 200809L
-#include "../segloss.h"
-#include "check.h"
+#include "../../segloss.h"
+#include "../check.h"
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -109,7 +111,7 @@ static void r1_nhwc_many_classes(void)
 }
 
 
-/* R2 (found by tests/stress.c, extreme logits +-FLT_MAX/2): the per-class loss sums of the
+/* R2 (found by tests/reliability/stress.c, extreme logits +-FLT_MAX/2): the per-class loss sums of the
    statistics kernel are float lanes (16 lanes, flushed to double every 256 positions), so
    they overflow to +inf once 16 positions of one lane carry a loss above FLT_MAX/16 ~ 2.1e37,
    i.e. logits around +-1.1e37. The fused CE/focal gradient pass sums wy * l (wy = 1/|V|) and
@@ -762,9 +764,15 @@ int main(int argc, char **argv)
 {
     const char *env = getenv("SEGLOSS_ISA");
     size_t i;
-    int k;
+    int k, list = 0;
     for (i = 1; i < (size_t)argc; i++)
         if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--paths")) list = 1;
+    if (list) {
+        for (k = segloss_isa_count() - 1; k >= 0; k--)
+            if (segloss_isa_supported(segloss_isa_name(k))) printf("%s\n", segloss_isa_name(k));
+        return 0;
+    }
     printf("segloss regress: default path %s\n", segloss_active_isa());
     for (k = segloss_isa_count() - 1; k >= 0; k--) { /* the compiled-in paths, scalar first */
         const char *isa = segloss_isa_name(k);

@@ -1,4 +1,4 @@
-/* tests/fuzz_compute.c — libFuzzer target: segloss_compute and the two-phase API on every
+/* tests/fuzz/fuzz_compute.c — libFuzzer target: segloss_compute and the two-phase API on every
    SIMD path this CPU runs, against the scalar path.
    Input: a 16-byte header (see decode()) choosing loss, options, label type, layout, N, C, S,
    the SIMD path and the grad buffer mode; then one byte per label and one per logit. When
@@ -21,7 +21,7 @@
      7. segloss_accumulate on two slices (two groups of samples, or for NHWC two ranges of
         positions of one sample) + segloss_finish + segloss_backward per slice agree with
         segloss_compute (1e-5 relative/absolute, moderate inputs). */
-#include "../segloss.h"
+#include "../../segloss.h"
 #include <float.h>
 #include <math.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* tests/fuzz_metrics.c — libFuzzer target: segloss_label_histogram, segloss_confusion,
+/* tests/fuzz/fuzz_metrics.c — libFuzzer target: segloss_label_histogram, segloss_confusion,
    segloss_metrics, segloss_metrics_format, segloss_class_weights, segloss_weights_for and
    segloss_advise on random shapes, labels (ignored, out of range) and logits (NaN, +-inf).
    Input: a 6-byte header (label type, layout, N, C (1-200), S, ignore/flags), then one byte per label,
@@ -14,7 +14,7 @@
      - class_weights: finite and >= 0, 0 exactly for absent classes, for the four methods;
      - weights_for (weighted_ce): equal to (float)(|V| / n_c) from the histogram;
      - advise: a config segloss_compute accepts (valid enum, params), NUL-terminated reason. */
-#include "../segloss.h"
+#include "../../segloss.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // Configuration text, printout, class weights, confusion, metrics and the advisor.
 #include "catch2/catch.hpp"
-#include "../segloss.h"
+#include "../../segloss.h"
 
 #include <cmath>
 #include <cstring>

@@ -1,4 +1,4 @@
-/* tests/probe.c — a user's translation unit (the implementation is in tests/compile/impl.c).
+/* tests/portability/probe.c — a user's translation unit (the implementation is in tests/impl.c).
    Run natively, under qemu-x86_64 -cpu MODEL and under qemu-aarch64, it checks:
      - which path dispatch selected (--expect NAME), and, on x86, that it agrees with the
        compiler's own __builtin_cpu_supports;
@@ -9,8 +9,8 @@
      - --fingerprint: prints a hash of the scalar path's losses and gradients, which must be the
        same on every machine (the Makefile compares x86 with aarch64).
    Ends with "N passed, M failed". */
-#include "../segloss.h"
-#include "check.h"
+#include "../../segloss.h"
+#include "../check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

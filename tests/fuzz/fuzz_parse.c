@@ -1,7 +1,7 @@
-/* tests/fuzz_parse.c — libFuzzer target: segloss_config_parse on arbitrary text, and
+/* tests/fuzz/fuzz_parse.c — libFuzzer target: segloss_config_parse on arbitrary text, and
    segloss_config_format of what it accepts into buffers of every awkward size.
    Build: clang -fsanitize=fuzzer,address,undefined (tests/reliability.mk links it against
-   tests/compile/impl.c built with -fsanitize=fuzzer-no-link,address,undefined).
+   tests/impl.c built with -fsanitize=fuzzer-no-link,address,undefined).
    Input: byte 0 picks the err buffer size (0 with NULL, 0, 1, 2, 5, 17, 64, 300), byte 1 the
    weights given to format (none, or 1..8 classes); the rest is the text (NUL-terminated copy).
    Oracle (abort() on violation, so libFuzzer saves the input):
@@ -15,7 +15,7 @@
        has no line for ignore_index, reduction, flags: those take the loss's defaults); with
        weights, a type that prints them is refused (class weights are not text) naming
        "Class weights", a type that does not print them round-trips as without. */
-#include "../segloss.h"
+#include "../../segloss.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

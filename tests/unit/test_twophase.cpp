@@ -1,8 +1,8 @@
-// tests/test_twophase.cpp — accumulate / finish / backward over any slicing of the batch give
+// tests/unit/test_twophase.cpp — accumulate / finish / backward over any slicing of the batch give
 // what one segloss_compute gives (segloss.h section 4: segloss_compute runs exactly these
 // phases), and statistics add up element-wise.
 #include "catch2/catch.hpp"
-#include "../segloss.h"
+#include "../../segloss.h"
 #include "reference.hpp"
 
 #include <algorithm>

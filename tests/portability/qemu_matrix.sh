@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/qemu_matrix.sh PROBE UNSAFE_PROBE — run the probe on emulated x86 CPUs.
+# tests/portability/qemu_matrix.sh PROBE UNSAFE_PROBE — run the probe on emulated x86 CPUs.
 # Each model must select the expected path and pass; forcing AVX2 on a CPU without it (a
 # test-only build) must die with SIGILL, which proves the matrix can fail.
 set -u

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/isa_audit.sh OBJ... — what each function of the implementation really executes.
+# tests/portability/isa_audit.sh OBJ... — what each function of the implementation really executes.
 # Every function named *avx2* must use ymm registers, and vfmadd unless it only moves or
 # compares data (the labels, transpose and argmax kernels); every *avx512* one zmm; no
 # other function may contain a VEX/EVEX instruction (v-mnemonic on xmm/ymm/zmm), so the

@@ -1,9 +1,9 @@
-// tests/test_losses.cpp — every loss and option against the float64 reference (reference.hpp),
+// tests/unit/test_losses.cpp — every loss and option against the float64 reference (reference.hpp),
 // on every SIMD path this CPU runs; the reference against finite differences; the identities
 // that follow from the formulas (segloss.h section 7, Semantics); edge cases. The last test
 // case prints the largest errors per loss and path.
 #include "catch2/catch.hpp"
-#include "../segloss.h"
+#include "../../segloss.h"
 #include "reference.hpp"
 
 #include <cstdio>

@@ -1,9 +1,9 @@
-/* tests/threads.c — eight threads make their first call at the same moment (the dispatch is
+/* tests/reliability/threads.c — eight threads make their first call at the same moment (the dispatch is
    resolved lazily), then keep computing. Built with -fsanitize=thread: the run must be clean,
    and every thread must get the single-threaded answer bit for bit. */
 #define SEGLOSS_IMPLEMENTATION
-#include "../segloss.h"
-#include "check.h"
+#include "../../segloss.h"
+#include "../check.h"
 #include <pthread.h>
 #include <stdio.h>
 

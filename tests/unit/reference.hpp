@@ -1,4 +1,4 @@
-// tests/reference.hpp — an independent float64 reference of every segloss loss and option,
+// tests/unit/reference.hpp — an independent float64 reference of every segloss loss and option,
 // written from the formulas in segloss.h's section 7 (Semantics), not from the library's code,
 // plus the fixtures the core tests share: random problems, a library runner and error measures.
 //
@@ -10,7 +10,7 @@
 #ifndef SEGLOSS_TESTS_REFERENCE_HPP
 #define SEGLOSS_TESTS_REFERENCE_HPP
 
-#include "../segloss.h"
+#include "../../segloss.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,3 +1,0 @@
-// Catch2's main. The implementation lives in tests/segloss_impl.cpp.
-#define CATCH_CONFIG_MAIN
-#include "catch2/catch.hpp"
