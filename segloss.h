@@ -1141,19 +1141,28 @@ SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #define SEGLOSS__NISA ((int)(sizeof(segloss__isa_list) / sizeof(segloss__isa_list[0])))
 
 #if SEGLOSS__X86 && (defined(__GNUC__) || defined(__clang__))
+/* CPUID and XCR0 bits (Intel SDM vol. 2A, CPUID; vol. 1, 13.3 XCR0). */
+#define SEGLOSS__CPUID1_ECX_FMA (1u << 12)
+#define SEGLOSS__CPUID1_ECX_OSXSAVE (1u << 27) /* the OS saves extended state: xgetbv works */
+#define SEGLOSS__CPUID1_ECX_AVX (1u << 28)
+#define SEGLOSS__CPUID7_EBX_AVX2 (1u << 5)
+#define SEGLOSS__CPUID7_EBX_AVX512F (1u << 16)
+#define SEGLOSS__XCR0_YMM 0x06u  /* the OS saves XMM and YMM registers */
+#define SEGLOSS__XCR0_ZMM 0xE6u  /* ... and the opmask, ZMM0-15 upper halves and ZMM16-31 */
 /* 2: AVX-512F with OS ZMM state; 1: AVX2 + FMA with OS YMM state; 0: SSE2. xgetbv only runs
    when CPUID says the OS enabled XSAVE (it faults otherwise). */
 SEGLOSS__PRIVATE int segloss__x86_level(void)
 {
+    const unsigned need1 = SEGLOSS__CPUID1_ECX_OSXSAVE | SEGLOSS__CPUID1_ECX_AVX | SEGLOSS__CPUID1_ECX_FMA;
     unsigned a, b, c, d, xcr0_lo, xcr0_hi;
     int level = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
-    if (!((c >> 27) & 1) || !((c >> 28) & 1) || !((c >> 12) & 1)) return 0; /* OSXSAVE AVX FMA */
+    if ((c & need1) != need1) return 0;
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0x6) != 0x6 || __get_cpuid_max(0, NULL) < 7) return 0;
+    if ((xcr0_lo & SEGLOSS__XCR0_YMM) != SEGLOSS__XCR0_YMM || __get_cpuid_max(0, NULL) < 7) return 0;
     __cpuid_count(7, 0, a, b, c, d);
-    if ((b >> 5) & 1) level = 1;                                                /* AVX2 */
-    if (level && ((b >> 16) & 1) && (xcr0_lo & 0xE6) == 0xE6) level = 2;       /* AVX-512F */
+    if (b & SEGLOSS__CPUID7_EBX_AVX2) level = 1;
+    if (level && (b & SEGLOSS__CPUID7_EBX_AVX512F) && (xcr0_lo & SEGLOSS__XCR0_ZMM) == SEGLOSS__XCR0_ZMM) level = 2;
     return level;
 }
 #endif
