@@ -185,21 +185,46 @@ SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
 #define SEGLOSS__ST_I 2
 #define SEGLOSS__ST_P 3
 
-SEGLOSS__PRIVATE int segloss__per_sample(const segloss_config *cfg)
+/* ---- what a (valid) configuration asks of the passes, worked out once per call ------------- */
+
+typedef struct segloss__plan {
+    int ce;          /* a CE-family term: ce, weighted_ce, focal, and focal_dice's focal term  */
+    int ce_only;     /* nothing else (ce, weighted_ce, focal): label counts, then one pass     */
+    int dice;        /* a Dice or Tversky term                                                 */
+    int tversky;
+    int per_sample;  /* the Dice/Tversky term per sample: one statistics group per sample      */
+    int mean;        /* SEGLOSS_MEAN                                                            */
+    float gamma;     /* focal gamma; 0 for cross entropy                                        */
+    double fw, dw;   /* focal_dice's weights of its two terms; 1 for every other loss           */
+} segloss__plan;
+
+SEGLOSS__PRIVATE segloss__plan segloss__plan_for(const segloss_config *cfg)
 {
-    return cfg->per_sample && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
+    const segloss_loss_type t = cfg->loss_type;
+    segloss__plan p;
+    p.ce_only = SEGLOSS__IS_CE_FAMILY(t);
+    p.ce = SEGLOSS__HAS_CE_TERM(t);
+    p.dice = SEGLOSS__HAS_DICE_TERM(t);
+    p.tversky = t == SEGLOSS_TVERSKY;
+    p.per_sample = cfg->per_sample && p.dice;
+    p.mean = cfg->reduction == SEGLOSS_MEAN;
+    p.gamma = t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
+    p.fw = t == SEGLOSS_FOCAL_DICE ? cfg->focal_weight : 1.0;
+    p.dw = t == SEGLOSS_FOCAL_DICE ? cfg->dice_weight : 1.0;
+    return p;
 }
 
-SEGLOSS__PRIVATE int64_t segloss__groups(const segloss_config *cfg, int64_t n)
-{
-    return segloss__per_sample(cfg) ? n : 1;
-}
+/* Statistics groups for n samples, and the group of a slice's first sample (-1: the batch). */
+SEGLOSS__PRIVATE int64_t segloss__groups(const segloss__plan *p, int64_t n) { return p->per_sample ? n : 1; }
+SEGLOSS__PRIVATE int64_t segloss__group0(const segloss__plan *p, int64_t first) { return p->per_sample ? first : -1; }
 
 SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
 {
+    segloss__plan p;
     int64_t g;
     if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
-    g = segloss__groups(cfg, n);
+    p = segloss__plan_for(cfg);
+    g = segloss__groups(&p, n);
     if (g > INT64_MAX / 4 / c) return 0;
     return g * 4 * c;
 }
@@ -377,11 +402,6 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
 
 /* ---- phase 1: accumulate ------------------------------------------------------------------ */
 
-SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
-{
-    return cfg->loss_type == SEGLOSS_FOCAL || cfg->loss_type == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
-}
-
 /* What segloss__accumulate sums. COUNTS: the labels only, per class only where class weights
    need it (what the CE family needs before a fused backward). STATS: every statistic.
    STATS_NO_CE: all but the CE-family term's sums, which a fused backward adds up instead
@@ -389,8 +409,9 @@ SEGLOSS__PRIVATE float segloss__gamma(const segloss_config *cfg)
 enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE };
 
 /* Validate a slice, then add its statistics into st (groups from group0, or group 0). */
-SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss_input *in,
-                                                    int64_t group0, double *st, int what, int64_t *bad)
+SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss__plan *p,
+                                                    const segloss_input *in, int64_t group0, double *st, int what,
+                                                    int64_t *bad)
 {
     const int classes = what != SEGLOSS__COUNTS || cfg->class_weights || cfg->use_class_weighting;
     segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
@@ -402,8 +423,8 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.in = in;
         j.ignore = cfg->ignore_index;
         j.fn = segloss__table()->stats;
-        j.ce = what == SEGLOSS__STATS && SEGLOSS__HAS_CE_TERM(cfg->loss_type);
-        j.gamma = segloss__gamma(cfg);
+        j.ce = what == SEGLOSS__STATS && p->ce;
+        j.gamma = p->gamma;
         j.stats = st;
         j.group0 = group0;
         segloss__run(&j);
@@ -423,20 +444,18 @@ typedef struct segloss__terms {
     int64_t valid;
 } segloss__terms;
 
-SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *st, int64_t groups, int64_t C,
-                                      segloss__terms *out, float *wcoef, float *A, float *B)
+SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const segloss__plan *p, const double *st,
+                                      int64_t groups, int64_t C, segloss__terms *out, float *wcoef, float *A, float *B)
 {
-    const segloss_loss_type t = cfg->loss_type;
-    const int mean = cfg->reduction == SEGLOSS_MEAN;
-    const double fw = t == SEGLOSS_FOCAL_DICE ? cfg->focal_weight : 1.0;
-    const double dw = t == SEGLOSS_FOCAL_DICE ? cfg->dice_weight : 1.0;
+    const int mean = p->mean;
+    const double fw = p->fw, dw = p->dw;
     double total = 0.0, wsum = 0.0, num = 0.0;
     int64_t g, c;
     for (g = 0; g < groups; g++)
         for (c = 0; c < C; c++) total += st[g * 4 * C + c];
     out->valid = (int64_t)total;
     out->ce = out->dice = 0.0;
-    if (SEGLOSS__HAS_CE_TERM(t)) {
+    if (p->ce) {
         for (c = 0; c < C; c++) {
             double nc = 0.0, lc = 0.0, w = 1.0;
             for (g = 0; g < groups; g++) {
@@ -456,11 +475,11 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
     } else if (wcoef) {
         for (c = 0; c < C; c++) wcoef[c] = 0.0f;
     }
-    if (SEGLOSS__HAS_DICE_TERM(t)) {
+    if (p->dice) {
         const int64_t c0 = cfg->include_background ? 0 : 1;
         const double k = mean ? (double)(groups * (C - c0)) : 1.0;
         const double s = cfg->dice_smooth;
-        const int tv = t == SEGLOSS_TVERSKY;
+        const int tv = p->tversky;
         const double al = tv ? cfg->tversky_alpha : 0.5, be = tv ? cfg->tversky_beta : 0.5;
         double sum = 0.0;
         for (g = 0; g < groups; g++) {
@@ -488,8 +507,7 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const double *s
         }
         out->dice = C - c0 > 0 ? (mean ? sum / k : sum) : 0.0;
     }
-    out->loss = t == SEGLOSS_FOCAL_DICE ? fma(fw, out->ce, dw * out->dice)
-              : SEGLOSS__HAS_DICE_TERM(t) ? out->dice : out->ce;
+    out->loss = p->ce && p->dice ? fma(fw, out->ce, dw * out->dice) : p->dice ? out->dice : out->ce;
 }
 
 SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms *t, segloss_status st, int64_t bad)
@@ -509,8 +527,8 @@ SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms 
 
 /* ---- phase 3: backward -------------------------------------------------------------------- */
 
-SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss_input *in, int64_t group0,
-                                        const float *wcoef, const float *A, const float *B,
+SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
+                                        int64_t group0, const float *wcoef, const float *A, const float *B,
                                         float *grad, double *loss)
 {
     segloss__job j;
@@ -518,8 +536,8 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.in = in;
     j.ignore = cfg->ignore_index;
     j.fn = segloss__table()->grad;
-    j.ce = SEGLOSS__HAS_CE_TERM(cfg->loss_type);
-    j.gamma = segloss__gamma(cfg);
+    j.ce = p->ce;
+    j.gamma = p->gamma;
     j.group0 = group0;
     j.grad = grad;
     j.wcoef = wcoef;
@@ -550,18 +568,11 @@ SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t 
 SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
                                             float *grad, segloss_result *out)
 {
-    /* The CE-family term is summed by the backward pass wherever that pass runs anyway: for CE
-       and focal always (one pass over the logits, with the gradient or for the loss alone), for
-       focal_dice with a gradient (its focal log is computed there anyway), so the statistics
-       pass skips it. The CE family needs only the label counts before that pass. */
-    const int ce_family = cfg && SEGLOSS__IS_CE_FAMILY(cfg->loss_type);
-    const int focal_dice = cfg && cfg->loss_type == SEGLOSS_FOCAL_DICE;
-    const int ce_in_backward = ce_family || (grad && focal_dice && cfg->focal_weight > 0.0f);
-    const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
-    const double fw = focal_dice ? cfg->focal_weight : 1.0, dw = focal_dice ? cfg->dice_weight : 1.0;
     segloss_status st;
+    segloss__plan p;
     segloss__terms terms;
     int64_t groups, len, bad = -1;
+    int ce_in_backward;
     double *stats, ce = 0.0;
     float *wcoef, *A, *B;
     memset(&terms, 0, sizeof terms);
@@ -571,22 +582,28 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         segloss__report(out, &terms, st, -1);
         return st;
     }
-    groups = segloss__groups(cfg, in->n);
+    p = segloss__plan_for(cfg);
+    /* The CE-family term is summed by the backward pass wherever that pass runs anyway: for CE
+       and focal always (one pass over the logits, with the gradient or for the loss alone), for
+       focal_dice with a gradient (its focal log is computed there anyway), so the statistics
+       pass skips it. The CE family needs only the label counts before that pass. */
+    ce_in_backward = p.ce_only || (grad && p.ce && p.dice && p.fw > 0.0);
+    groups = segloss__groups(&p, in->n);
     len = groups * 4 * in->c;
     if (!(stats = segloss__scratch(len, in->c, groups, &wcoef, &A, &B))) {
         segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
     }
-    st = segloss__accumulate(cfg, in, segloss__per_sample(cfg) ? 0 : -1, stats,
-                             ce_family ? SEGLOSS__COUNTS : ce_in_backward ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
+    st = segloss__accumulate(cfg, &p, in, segloss__group0(&p, 0), stats,
+                             p.ce_only ? SEGLOSS__COUNTS : ce_in_backward ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
     if (st == SEGLOSS_OK) {
-        segloss__finish(cfg, stats, groups, in->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-        if (grad || ce_family)
-            segloss__backward(cfg, in, segloss__per_sample(cfg) ? 0 : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad,
-                              ce_in_backward ? &ce : NULL);
+        if (!p.dice) A = B = NULL;
+        segloss__finish(cfg, &p, stats, groups, in->c, &terms, wcoef, A, B);
+        if (grad || p.ce_only)
+            segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
         if (ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
-            terms.ce = ce / fw;
-            terms.loss = fma(dw, terms.dice, ce);
+            terms.ce = ce / p.fw;
+            terms.loss = fma(p.dw, terms.dice, ce);
         }
     }
     SEGLOSS_FREE(stats);
@@ -609,17 +626,19 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
                                                int64_t first_sample, segloss_stats *stats)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    segloss__plan p;
     int64_t groups, len, i, bad;
     double *tmp;
     float *wcoef, *A, *B;
     if (st != SEGLOSS_OK) return st;
+    p = segloss__plan_for(cfg);
     /* into scratch first, so that an error leaves the caller's sums untouched */
-    groups = segloss__groups(cfg, slice->n);
+    groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
     if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, slice, segloss__per_sample(cfg) ? 0 : -1, tmp, SEGLOSS__STATS, &bad);
+    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, SEGLOSS__STATS, &bad);
     if (st == SEGLOSS_OK) {
-        double *dst = stats->sum + (segloss__per_sample(cfg) ? first_sample * 4 * slice->c : 0);
+        double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         for (i = 0; i < len; i++) dst[i] += tmp[i];
     }
     SEGLOSS_FREE(tmp);
@@ -629,6 +648,7 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
 SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segloss_stats *stats, segloss_result *out)
 {
     segloss_status st;
+    segloss__plan p;
     segloss__terms terms;
     if (!cfg || !stats || !out) return SEGLOSS_ERR_NULL;
     st = segloss__check_config(cfg);
@@ -639,7 +659,8 @@ SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segl
         segloss__report(out, &terms, st, -1);
         return st;
     }
-    segloss__finish(cfg, stats->sum, segloss__groups(cfg, stats->n), stats->c, &terms, NULL, NULL, NULL);
+    p = segloss__plan_for(cfg);
+    segloss__finish(cfg, &p, stats->sum, segloss__groups(&p, stats->n), stats->c, &terms, NULL, NULL, NULL);
     segloss__report(out, &terms, SEGLOSS_OK, -1);
     return SEGLOSS_OK;
 }
@@ -648,20 +669,22 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
                                              int64_t first_sample, const segloss_stats *stats, float *grad)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
+    segloss__plan p;
     segloss__terms terms;
     int64_t groups, bad;
-    double *dummy;
+    double *scratch;
     float *wcoef, *A, *B;
-    const int dice = cfg && SEGLOSS__HAS_DICE_TERM(cfg->loss_type);
     if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
     if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, 0, &bad);
     if (st != SEGLOSS_OK) return st;
-    groups = segloss__groups(cfg, stats->n);
-    if (!(dummy = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    segloss__finish(cfg, stats->sum, groups, stats->c, &terms, wcoef, dice ? A : NULL, dice ? B : NULL);
-    segloss__backward(cfg, slice, segloss__per_sample(cfg) ? first_sample : -1, wcoef, dice ? A : NULL, dice ? B : NULL, grad, NULL);
-    SEGLOSS_FREE(dummy);
+    p = segloss__plan_for(cfg);
+    groups = segloss__groups(&p, stats->n);
+    if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
+    if (!p.dice) A = B = NULL;
+    segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
+    segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
+    SEGLOSS_FREE(scratch);
     return SEGLOSS_OK;
 }
 
