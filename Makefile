@@ -185,3 +185,4 @@ test-demo: $(BUILD)/demo
 include examples/demo.mk
 include bench/bench.mk
 include tests/reliability.mk
+include python/python.mk

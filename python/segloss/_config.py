@@ -1,0 +1,303 @@
+"""segloss.Config: the loss guide's keyword arguments <-> struct segloss_config."""
+import ctypes
+import difflib
+import math
+import numbers
+
+from . import _ffi
+
+# The keywords, in the order of struct segloss_config (and of the loss guide's snippets).
+KEYWORDS = (
+    "loss_type", "focal_gamma", "focal_weight", "dice_weight", "dice_smooth", "tversky_alpha",
+    "tversky_beta", "use_class_weighting", "class_weights", "ignore_index", "include_background",
+    "per_sample", "reduction", "check_finite",
+)
+# The guide's short names (its "Recommended values" lists); segloss_config_parse accepts them too.
+ALIASES = {"gamma": "focal_gamma", "smooth": "dice_smooth", "alpha": "tversky_alpha", "beta": "tversky_beta"}
+FLOATS = ("focal_gamma", "focal_weight", "dice_weight", "dice_smooth", "tversky_alpha", "tversky_beta")
+BOOLS = ("use_class_weighting", "include_background", "per_sample", "check_finite")
+REDUCTIONS = ("mean", "sum")
+
+# Which parameters each loss reads (the lines of its "Loss Configuration:" block).
+_USES = {
+    "ce": (), "weighted_ce": (), "focal": ("focal_gamma",),
+    "dice": ("dice_smooth",),
+    "focal_dice": ("focal_gamma", "focal_weight", "dice_weight", "dice_smooth"),
+    "tversky": ("tversky_alpha", "tversky_beta", "dice_smooth"),
+}
+_CE_TERM = ("ce", "weighted_ce", "focal", "focal_dice")
+_DICE_TERM = ("dice", "focal_dice", "tversky")
+
+
+def f32(v):
+    """v rounded to float32, as the struct stores it."""
+    return ctypes.c_float(v).value
+
+
+def f32_repr(v):
+    """The shortest decimal that reads back as the same float32 (0.7, not 0.699999988)."""
+    if math.isinf(v) or math.isnan(v):
+        return repr(v)
+    for digits in range(1, 10):
+        s = "%.*g" % (digits, v)
+        if f32(float(s)) == v:
+            break
+    if "e" not in s and "." not in s:
+        s += ".0"
+    return s
+
+
+def _unknown(key):
+    close = difflib.get_close_matches(key, KEYWORDS + tuple(ALIASES), n=1)
+    hint = " (did you mean %r?)" % close[0] if close else ""
+    return TypeError("segloss: unknown keyword argument %r%s; the keywords are: %s"
+                     % (key, hint, ", ".join(KEYWORDS)))
+
+
+def _bool(key, v):
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, numbers.Integral) and int(v) in (0, 1):
+        return int(v)
+    raise TypeError("segloss: %s must be True or False (or 1/0), got %r" % (key, v))
+
+
+def _float(key, v):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError("segloss: %s must be a number, got %r" % (key, v))
+    x = float(v)
+    if not (0.0 <= x < math.inf) or math.isinf(f32(x)):
+        raise ValueError("segloss: %s must be finite and >= 0 (a float32), got %r" % (key, v))
+    return x
+
+
+def _weights(v):
+    """class_weights as a ctypes float array (C values, finite, >= 0), or None."""
+    if v is None:
+        return None
+    if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
+        v = v.detach().cpu().tolist()
+    elif hasattr(v, "tolist"):  # a NumPy array
+        v = v.tolist()
+    if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
+        raise TypeError("segloss: class_weights must be a sequence of C numbers (list, tuple, array or tensor), "
+                        "got %r" % (v,))
+    vals = []
+    for w in v:
+        if isinstance(w, bool) or not isinstance(w, numbers.Real):
+            raise TypeError("segloss: class_weights must be numbers, got %r" % (w,))
+        x = float(w)
+        if not (0.0 <= x < math.inf) or math.isinf(f32(x)):
+            raise ValueError("segloss: class_weights must be finite and >= 0, got %r" % (w,))
+        vals.append(x)
+    if len(vals) < 1:
+        raise ValueError("segloss: class_weights is empty; give one weight per class")
+    return (ctypes.c_float * len(vals))(*vals)
+
+
+class Config:
+    """A loss configuration: the loss guide's keyword arguments, checked, as a segloss_config.
+
+    Config(loss_type='focal_dice', focal_gamma=2.0, focal_weight=0.5, dice_weight=0.5,
+           dice_smooth=1.0, use_class_weighting=True)
+    Keywords not given take segloss_config_init's defaults for the loss type (the guide's):
+    focal_gamma 2, focal_weight 0.5, dice_weight 0.5, dice_smooth 1, tversky_alpha 0.7,
+    tversky_beta 0.3, use_class_weighting True for 'weighted_ce' (else False), class_weights None,
+    ignore_index -100, include_background True, per_sample False, reduction 'mean',
+    check_finite False. gamma, smooth, alpha and beta are accepted for focal_gamma, dice_smooth,
+    tversky_alpha and tversky_beta. An unknown keyword or a value of the wrong type raises
+    TypeError, a value out of its domain ValueError.
+    """
+
+    __slots__ = ("_c", "_weights", "_ref")
+
+    def __init__(self, **kwargs):
+        kw = {}
+        for key, v in kwargs.items():
+            name = ALIASES.get(key, key)
+            if name not in KEYWORDS:
+                raise _unknown(key)
+            if name in kw:
+                raise TypeError("segloss: %s given twice (as %r and %r)"
+                                % (name, next(k for k in kwargs if ALIASES.get(k, k) == name and k != key), key))
+            kw[name] = v
+        loss_type = kw.pop("loss_type", "ce")
+        if not isinstance(loss_type, str):
+            raise TypeError("segloss: loss_type must be a string, one of %s; got %r" % (", ".join(_ffi.LOSS_NAMES), loss_type))
+        if loss_type not in _ffi.LOSS_NAMES:
+            close = difflib.get_close_matches(loss_type, _ffi.LOSS_NAMES, n=1)
+            raise ValueError("segloss: unknown loss_type %r%s; the losses are: %s"
+                             % (loss_type, " (did you mean %r?)" % close[0] if close else "", ", ".join(_ffi.LOSS_NAMES)))
+        c = _ffi.segloss_config()
+        _ffi.lib.segloss_config_init(ctypes.byref(c), _ffi.LOSS_NAMES.index(loss_type))
+        self._weights = None
+        for key, v in kw.items():
+            if key in FLOATS:
+                setattr(c, key, _float(key, v))
+            elif key in BOOLS:
+                setattr(c, key, _bool(key, v))
+            elif key == "ignore_index":
+                if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                    raise TypeError("segloss: ignore_index must be an integer, got %r" % (v,))
+                if not -2**63 <= int(v) < 2**63:
+                    raise ValueError("segloss: ignore_index must fit in int64, got %r" % (v,))
+                c.ignore_index = int(v)
+            elif key == "reduction":
+                if v not in REDUCTIONS:
+                    raise ValueError("segloss: reduction must be 'mean' or 'sum', got %r (segloss returns the "
+                                     "reduced loss and its gradient; there is no 'none')" % (v,))
+                c.reduction = REDUCTIONS.index(v)
+            elif key == "class_weights":
+                self._weights = _weights(v)
+        if loss_type == "focal_dice" and c.focal_weight == 0.0 and c.dice_weight == 0.0:
+            raise ValueError("segloss: focal_weight and dice_weight must not both be 0")
+        self._set(c)
+
+    def _set(self, c):
+        if self._weights is not None:
+            c.class_weights = ctypes.cast(self._weights, _ffi.c_float_p)
+        self._c = c
+        self._ref = ctypes.byref(c)
+        # the library's own check of the whole configuration (segloss_stats_len is 0 if invalid)
+        if _ffi.lib.segloss_stats_len(self._ref, 1, 2) <= 0:
+            raise ValueError("segloss: the library rejects this configuration: %s" % _ffi.status_string(_ffi.ERR_PARAM))
+
+    @classmethod
+    def parse(cls, text, class_weights=None):
+        """A configuration from text, through segloss_config_parse: the guide's snippets
+        verbatim ("loss_type='focal', focal_gamma=2.0, use_class_weighting=True,", comments and
+        newlines allowed) or a "Loss Configuration:" block. class_weights cannot be text; pass
+        them here. A bad key or value raises segloss.Error (a ValueError) naming it."""
+        if isinstance(text, bytes):
+            text = text.decode()
+        if not isinstance(text, str):
+            raise TypeError("segloss: configuration text must be a string, got %r" % (text,))
+        if "\0" in text:
+            raise ValueError("segloss: configuration text contains a NUL character")
+        c = _ffi.segloss_config()
+        err = ctypes.create_string_buffer(256)
+        st = _ffi.lib.segloss_config_parse(text.encode(), ctypes.byref(c), err, len(err))
+        if st != _ffi.OK:
+            raise _ffi.Error(st, "configuration text: " + err.value.decode(errors="replace"))
+        self = cls.__new__(cls)
+        self._weights = _weights(class_weights)
+        self._set(c)
+        return self
+
+    @classmethod
+    def _from_c(cls, c):
+        self = cls.__new__(cls)
+        self._weights = None
+        c2 = _ffi.segloss_config()
+        ctypes.pointer(c2)[0] = c
+        c2.class_weights = None
+        self._set(c2)
+        return self
+
+    # ---- reading it back ----
+    @property
+    def loss_type(self):
+        return _ffi.LOSS_NAMES[self._c.loss_type]
+
+    @property
+    def class_weights(self):
+        return None if self._weights is None else tuple(self._weights)
+
+    def __getattr__(self, name):  # focal_gamma, ..., the guide's keywords
+        name = ALIASES.get(name, name)
+        if name in FLOATS:
+            return getattr(self._c, name)
+        if name in BOOLS:
+            return bool(getattr(self._c, name))
+        if name == "ignore_index":
+            return self._c.ignore_index
+        if name == "reduction":
+            return REDUCTIONS[self._c.reduction]
+        raise AttributeError(name)
+
+    def to_kwargs(self, full=False):
+        """The keywords that rebuild this configuration: Config(**cfg.to_kwargs()). Only the ones
+        the loss reads and those that differ from the defaults, unless full."""
+        out = {"loss_type": self.loss_type}
+        defaults = _ffi.segloss_config()
+        _ffi.lib.segloss_config_init(ctypes.byref(defaults), self._c.loss_type)
+        t = self.loss_type
+        for key in KEYWORDS[1:]:
+            if key == "class_weights":
+                if self._weights is not None or full:
+                    out[key] = None if self._weights is None else list(self.class_weights)
+                continue
+            v = getattr(self, key)
+            d = getattr(defaults, key)
+            if key in BOOLS:
+                d = bool(d)
+            elif key == "reduction":
+                d = REDUCTIONS[d]
+            relevant = key in _USES[t] or (key == "use_class_weighting" and t in _CE_TERM)
+            if full or v != d or (relevant and key in FLOATS):
+                out[key] = v
+        return out
+
+    def __repr__(self):
+        def show(k, v):
+            return f32_repr(v) if k in FLOATS else "[%s]" % ", ".join(f32_repr(w) for w in v) \
+                if k == "class_weights" and v is not None else repr(v)
+        return "Config(%s)" % ", ".join("%s=%s" % (k, show(k, v)) for k, v in self.to_kwargs().items())
+
+    def __eq__(self, other):
+        return isinstance(other, Config) and self.to_kwargs(True) == other.to_kwargs(True)
+
+    __hash__ = None
+
+    def __reduce__(self):  # pickle / copy.deepcopy (the struct holds a pointer)
+        return (_rebuild, (self.to_kwargs(True),))
+
+    def format(self, weights=None):
+        """The "Loss Configuration:" block (segloss_config_format). weights: the class weights to
+        show (e.g. segloss.weights_for(...)); default: class_weights when given. Losses without a
+        cross-entropy term (dice, tversky) show none."""
+        if weights is None:
+            weights = self._weights
+        else:
+            weights = _weights(weights)
+        n = len(weights) if weights is not None else 0
+        buf = ctypes.create_string_buffer(512 + 16 * n)
+        need = _ffi.lib.segloss_config_format(self._ref, weights, n, buf, len(buf))
+        if need < 0:
+            raise ValueError("segloss: segloss_config_format refused this configuration")
+        if need >= len(buf):
+            buf = ctypes.create_string_buffer(need + 1)
+            _ffi.lib.segloss_config_format(self._ref, weights, n, buf, len(buf))
+        return buf.value.decode()
+
+    def __str__(self):
+        return self.format().rstrip("\n")
+
+    def check_classes(self, c):
+        """ValueError unless class_weights (if any) has c entries."""
+        if self._weights is not None and len(self._weights) != c and self.loss_type in _CE_TERM:
+            raise ValueError("segloss: class_weights has %d entries but the logits have C = %d classes"
+                             % (len(self._weights), c))
+
+
+def _rebuild(kwargs):
+    return Config(**kwargs)
+
+
+def as_config(config=None, **kwargs):
+    """A Config from a Config, a dict of keywords, configuration text, or keywords."""
+    if config is None:
+        return Config(**kwargs)
+    if kwargs:
+        raise TypeError("segloss: give either a configuration or keywords, not both")
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return Config(**config)
+    if isinstance(config, (str, bytes)):
+        return Config.parse(config)
+    cfg = getattr(config, "config", None)  # a segloss.torch.SegLoss
+    if isinstance(cfg, Config):
+        return cfg
+    raise TypeError("segloss: expected a segloss.Config, a dict of keywords or configuration text, got %r"
+                    % (config,))
