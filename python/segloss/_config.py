@@ -233,8 +233,11 @@ class Config:
                 d = bool(d)
             elif key == "reduction":
                 d = REDUCTIONS[d]
-            relevant = key in _USES[t] or (key == "use_class_weighting" and t in _CE_TERM)
-            if full or v != d or (relevant and key in FLOATS):
+            # shown: what differs from the default, the parameters the loss reads, and
+            # use_class_weighting=True for a loss with a CE term (the guide writes it)
+            shown = v != d or (key in FLOATS and key in _USES[t]) or \
+                (key == "use_class_weighting" and v and t in _CE_TERM)
+            if full or shown:
                 out[key] = v
         return out
 
