@@ -68,6 +68,30 @@
 #include "api.h"
 
 #ifdef SEGLOSS_IMPLEMENTATION
+/* IEEE arithmetic whatever the file's flags: -ffast-math, -Ofast or -ffinite-math-only would
+   fold the exp's rounding step ((x + 1.5*2^23) - 1.5*2^23) and the NaN tests, and so give
+   wrong losses and miss NaN logits and parameters. GCC's optimize pragma undoes them all;
+   clang's float_control pragma undoes -ffinite-math-only (its intrinsics carry the flags of
+   the place they were first parsed, so segloss.h must come before them) but not the
+   reassociation in -ffast-math, which is refused here; where no macro reveals it
+   (-fassociative-math, -ffast-math -fno-finite-math-only) dispatch.h's self-test does. */
+#if defined(__clang__)
+#if defined(__FAST_MATH__)
+/* clang's pragma restores IEEE semantics for operators but not for builtins such as fma. */
+#error "segloss: clang cannot compile the implementation under -ffast-math/-Ofast: compile the file that defines SEGLOSS_IMPLEMENTATION without them (other files may keep them)"
+#endif
+#if defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__ && \
+    (defined(__IMMINTRIN_H) || defined(__XMMINTRIN_H) || defined(__EMMINTRIN_H) || defined(__ARM_NEON_H))
+#error "segloss: with -ffinite-math-only, include segloss.h before <immintrin.h>/<arm_neon.h> in the implementation file"
+#endif
+#pragma float_control(precise, on, push)
+#elif defined(__GNUC__) && (defined(__FAST_MATH__) || defined(__ASSOCIATIVE_MATH__) || \
+    defined(__RECIPROCAL_MATH__) || defined(__NO_SIGNED_ZEROS__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__))
+#define SEGLOSS__GCC_NO_FAST_MATH
+#pragma GCC push_options
+#pragma GCC optimize("no-fast-math")
+#endif
+
 #include "base.h"
 #include "isa_avx2.h"
 #include "isa_avx512.h"
@@ -77,6 +101,13 @@
 #include "driver.h"
 #include "text.h"
 #include "metrics.h"
+
+#if defined(__clang__)
+#pragma float_control(pop)
+#elif defined(SEGLOSS__GCC_NO_FAST_MATH)
+#undef SEGLOSS__GCC_NO_FAST_MATH
+#pragma GCC pop_options
+#endif
 #endif /* SEGLOSS_IMPLEMENTATION */
 
 #else /* SEGLOSS__KERNEL_PASS */
