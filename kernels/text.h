@@ -51,52 +51,6 @@ SEGLOSS__API segloss_status segloss_loss_from_name(const char *name, segloss_los
     return SEGLOSS_ERR_ENUM;
 }
 
-/* Field ids of the keys. */
-enum {
-    SEGLOSS__K_LOSS_TYPE = 0, SEGLOSS__K_FOCAL_GAMMA, SEGLOSS__K_FOCAL_WEIGHT, SEGLOSS__K_DICE_WEIGHT,
-    SEGLOSS__K_DICE_SMOOTH, SEGLOSS__K_TVERSKY_ALPHA, SEGLOSS__K_TVERSKY_BETA,
-    SEGLOSS__K_USE_CLASS_WEIGHTING, SEGLOSS__K_IGNORE_INDEX, SEGLOSS__K_INCLUDE_BACKGROUND,
-    SEGLOSS__K_PER_SAMPLE, SEGLOSS__K_REDUCTION, SEGLOSS__K_CHECK_FINITE, SEGLOSS__K_CLASS_WEIGHTS,
-    SEGLOSS__K_COUNT
-};
-
-typedef struct segloss__tx_key {
-    const char *name;
-    int field;
-    int label;   /* 1: a printout label ("Focal gamma"), only valid before ':' */
-} segloss__tx_key;
-
-static const segloss__tx_key segloss__tx_keys[] = {
-    { "loss_type", SEGLOSS__K_LOSS_TYPE, 0 },
-    { "focal_gamma", SEGLOSS__K_FOCAL_GAMMA, 0 },
-    { "focal_weight", SEGLOSS__K_FOCAL_WEIGHT, 0 },
-    { "dice_weight", SEGLOSS__K_DICE_WEIGHT, 0 },
-    { "dice_smooth", SEGLOSS__K_DICE_SMOOTH, 0 },
-    { "tversky_alpha", SEGLOSS__K_TVERSKY_ALPHA, 0 },
-    { "tversky_beta", SEGLOSS__K_TVERSKY_BETA, 0 },
-    { "use_class_weighting", SEGLOSS__K_USE_CLASS_WEIGHTING, 0 },
-    { "ignore_index", SEGLOSS__K_IGNORE_INDEX, 0 },
-    { "include_background", SEGLOSS__K_INCLUDE_BACKGROUND, 0 },
-    { "per_sample", SEGLOSS__K_PER_SAMPLE, 0 },
-    { "reduction", SEGLOSS__K_REDUCTION, 0 },
-    { "check_finite", SEGLOSS__K_CHECK_FINITE, 0 },
-    { "class_weights", SEGLOSS__K_CLASS_WEIGHTS, 0 },
-    /* the loss guide's short names */
-    { "gamma", SEGLOSS__K_FOCAL_GAMMA, 0 },
-    { "smooth", SEGLOSS__K_DICE_SMOOTH, 0 },
-    { "alpha", SEGLOSS__K_TVERSKY_ALPHA, 0 },
-    { "beta", SEGLOSS__K_TVERSKY_BETA, 0 },
-    /* the labels of segloss_config_format's printout */
-    { "Loss type", SEGLOSS__K_LOSS_TYPE, 1 },
-    { "Focal gamma", SEGLOSS__K_FOCAL_GAMMA, 1 },
-    { "Focal weight", SEGLOSS__K_FOCAL_WEIGHT, 1 },
-    { "Dice weight", SEGLOSS__K_DICE_WEIGHT, 1 },
-    { "Dice smooth", SEGLOSS__K_DICE_SMOOTH, 1 },
-    { "Tversky alpha", SEGLOSS__K_TVERSKY_ALPHA, 1 },
-    { "Tversky beta", SEGLOSS__K_TVERSKY_BETA, 1 },
-    { "Class weights", SEGLOSS__K_CLASS_WEIGHTS, 1 }
-};
-
 typedef struct segloss__tx_entry {
     const char *key, *val;
     int key_len, val_len;
@@ -208,7 +162,7 @@ SEGLOSS__PRIVATE int segloss__tx_eq(const char *s, int len, const char *lit)
     return (int)strlen(lit) == len && strncmp(s, lit, (size_t)len) == 0;
 }
 
-/* Value parsers: 1 ok, 0 bad. */
+/* Value parsers: 1 ok, 0 bad. Those of a whole field take void *out, as segloss__tx_fields holds them. */
 SEGLOSS__PRIVATE int segloss__tx_float(const char *s, int len, float *out)
 {
     char tmp[64];
@@ -225,20 +179,20 @@ SEGLOSS__PRIVATE int segloss__tx_float(const char *s, int len, float *out)
     return 1;
 }
 
-SEGLOSS__PRIVATE int segloss__tx_bool(const char *s, int len, int *out)
+SEGLOSS__PRIVATE int segloss__tx_bool(const char *s, int len, void *out)
 {
     if (segloss__tx_eq(s, len, "True") || segloss__tx_eq(s, len, "true") || segloss__tx_eq(s, len, "1")) {
-        *out = 1;
+        *(int *)out = 1;
         return 1;
     }
     if (segloss__tx_eq(s, len, "False") || segloss__tx_eq(s, len, "false") || segloss__tx_eq(s, len, "0")) {
-        *out = 0;
+        *(int *)out = 0;
         return 1;
     }
     return 0;
 }
 
-SEGLOSS__PRIVATE int segloss__tx_int64(const char *s, int len, int64_t *out)
+SEGLOSS__PRIVATE int segloss__tx_int64(const char *s, int len, void *out)
 {
     int i = 0, neg = 0;
     uint64_t v = 0, lim;
@@ -256,112 +210,139 @@ SEGLOSS__PRIVATE int segloss__tx_int64(const char *s, int len, int64_t *out)
         v = v * 10u + d;
     }
     if (neg)
-        *out = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
+        *(int64_t *)out = v == (uint64_t)INT64_MAX + 1u ? INT64_MIN : -(int64_t)v;
     else
-        *out = (int64_t)v;
+        *(int64_t *)out = (int64_t)v;
     return 1;
+}
+
+/* A parameter: a finite float, and >= 0 (-1: it parsed but is negative, which has its own message). */
+SEGLOSS__PRIVATE int segloss__tx_nonneg(const char *s, int len, void *out)
+{
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out < 0.0f ? -1 : 1;
+}
+
+SEGLOSS__PRIVATE int segloss__tx_loss(const char *s, int len, void *out)
+{
+    char tmp[32];
+    if (len <= 0 || len >= (int)sizeof tmp) return 0;
+    memcpy(tmp, s, (size_t)len);
+    tmp[len] = 0;
+    return segloss_loss_from_name(tmp, (segloss_loss_type *)out) == SEGLOSS_OK;
+}
+
+SEGLOSS__PRIVATE int segloss__tx_reduction(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "mean")) *(segloss_reduction *)out = SEGLOSS_MEAN;
+    else if (segloss__tx_eq(s, len, "sum")) *(segloss_reduction *)out = SEGLOSS_SUM;
+    else return 0;
+    return 1;
+}
+
+/* One row per segloss_config field, with every spelling that names it, so that a short name and
+   its long name are one key for the duplicate check (the row's bit in the parser's `seen`). */
+typedef struct segloss__tx_field {
+    const char *name, *short_name;
+    const char *label;  /* segloss_config_format's printout label ("Focal gamma"): only as "label: value" */
+    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 negative; NULL: not as text */
+    size_t offset, size;
+} segloss__tx_field;
+
+#define SEGLOSS__TX_AT(f) offsetof(segloss_config, f), sizeof(((segloss_config *)0)->f)
+static const segloss__tx_field segloss__tx_fields[] = {
+    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type) },
+    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma) },
+    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight) },
+    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight) },
+    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth) },
+    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha) },
+    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta) },
+    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting) },
+    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index) },
+    { "include_background", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(include_background) },
+    { "per_sample", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(per_sample) },
+    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction) },
+    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite) },
+    /* known only to say why it is refused: the printout shows it, and text cannot carry the pointer */
+    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights) }
+};
+#define SEGLOSS__TX_FIELDS ((int)(sizeof segloss__tx_fields / sizeof segloss__tx_fields[0]))
+
+/* The row e's key names, -1 if none. */
+SEGLOSS__PRIVATE int segloss__tx_find(const segloss__tx_entry *e)
+{
+    int i;
+    for (i = 0; i < SEGLOSS__TX_FIELDS; i++) {
+        const segloss__tx_field *f = &segloss__tx_fields[i];
+        if (segloss__tx_eq(e->key, e->key_len, f->name) ||
+            (f->short_name && segloss__tx_eq(e->key, e->key_len, f->short_name)) ||
+            (f->label && e->colon && segloss__tx_eq(e->key, e->key_len, f->label)))
+            return i;
+    }
+    return -1;
+}
+
+/* One entry's value into its field of *parsed, marking the field in *seen: 1 done (or nothing
+   to do), 0 error (err written). */
+SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config *parsed, unsigned *seen, char *err,
+                                      size_t err_size)
+{
+    const int i = segloss__tx_find(e);
+    const segloss__tx_field *f;
+    int r;
+    if (i < 0) {
+        if (e->colon && e->val_len == 0 && segloss__tx_eq(e->key, e->key_len, "Loss Configuration"))
+            return 1; /* the printout's title line */
+        segloss__tx_err(err, err_size, "unknown key ", e->key, e->key_len, "");
+        return 0;
+    }
+    f = &segloss__tx_fields[i];
+    if (!f->parse) {
+        segloss__tx_err(err, err_size, "key ", e->key, e->key_len,
+                        ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
+        return 0;
+    }
+    if (*seen & (1u << i)) {
+        segloss__tx_err(err, err_size, "duplicate key ", e->key, e->key_len, "");
+        return 0;
+    }
+    *seen |= 1u << i;
+    r = f->parse(e->val, e->val_len, (char *)parsed + f->offset);
+    if (r == 0 && err && err_size)
+        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e->val_len > 40 ? 40 : e->val_len, e->val,
+                 e->key_len > 40 ? 40 : e->key_len, e->key);
+    if (r < 0 && err && err_size) /* "focal_gamma must be >= 0" */
+        snprintf(err, err_size, "%.*s must be >= 0", e->key_len > 40 ? 40 : e->key_len, e->key);
+    return r > 0;
 }
 
 SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_config *cfg, char *err, size_t err_size)
 {
     segloss_config parsed, result;
-    segloss_loss_type type = SEGLOSS_CE;
     segloss__tx_entry e;
     const char *p = text;
     unsigned seen = 0;
-    int r;
+    int r, i;
     if (err && err_size) err[0] = 0;
     if (!text || !cfg) {
         if (err && err_size) snprintf(err, err_size, "%s", "NULL text or config");
         return SEGLOSS_ERR_NULL;
     }
+    /* Values collect in parsed, to go on top of the defaults of whichever loss_type the text names
+       (wherever it names it), and to leave *cfg untouched on an error. */
     memset(&parsed, 0, sizeof parsed);
-    while ((r = segloss__tx_next(&p, &e, err, err_size)) == 1) {
-        const segloss__tx_key *key = NULL;
-        size_t i;
-        int ok = 1, f;
-        float *fp = NULL;
-        for (i = 0; i < sizeof segloss__tx_keys / sizeof segloss__tx_keys[0]; i++) {
-            const segloss__tx_key *kk = &segloss__tx_keys[i];
-            if ((!kk->label || e.colon) && segloss__tx_eq(e.key, e.key_len, kk->name)) {
-                key = kk;
-                break;
-            }
-        }
-        if (!key) {
-            if (e.colon && e.val_len == 0 && segloss__tx_eq(e.key, e.key_len, "Loss Configuration")) continue;
-            segloss__tx_err(err, err_size, "unknown key ", e.key, e.key_len, "");
-            return SEGLOSS_ERR_PARSE;
-        }
-        f = key->field;
-        if (f == SEGLOSS__K_CLASS_WEIGHTS) {
-            segloss__tx_err(err, err_size, "key ", e.key, e.key_len,
-                            ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
-            return SEGLOSS_ERR_PARSE;
-        }
-        if (seen & (1u << f)) {
-            segloss__tx_err(err, err_size, "duplicate key ", e.key, e.key_len, "");
-            return SEGLOSS_ERR_PARSE;
-        }
-        seen |= 1u << f;
-        switch (f) {
-        case SEGLOSS__K_LOSS_TYPE: {
-            char tmp[32];
-            ok = e.val_len > 0 && e.val_len < (int)sizeof tmp;
-            if (ok) {
-                memcpy(tmp, e.val, (size_t)e.val_len);
-                tmp[e.val_len] = 0;
-                ok = segloss_loss_from_name(tmp, &type) == SEGLOSS_OK;
-            }
-            break;
-        }
-        case SEGLOSS__K_FOCAL_GAMMA: fp = &parsed.focal_gamma; break;
-        case SEGLOSS__K_FOCAL_WEIGHT: fp = &parsed.focal_weight; break;
-        case SEGLOSS__K_DICE_WEIGHT: fp = &parsed.dice_weight; break;
-        case SEGLOSS__K_DICE_SMOOTH: fp = &parsed.dice_smooth; break;
-        case SEGLOSS__K_TVERSKY_ALPHA: fp = &parsed.tversky_alpha; break;
-        case SEGLOSS__K_TVERSKY_BETA: fp = &parsed.tversky_beta; break;
-        case SEGLOSS__K_USE_CLASS_WEIGHTING: ok = segloss__tx_bool(e.val, e.val_len, &parsed.use_class_weighting); break;
-        case SEGLOSS__K_INCLUDE_BACKGROUND: ok = segloss__tx_bool(e.val, e.val_len, &parsed.include_background); break;
-        case SEGLOSS__K_PER_SAMPLE: ok = segloss__tx_bool(e.val, e.val_len, &parsed.per_sample); break;
-        case SEGLOSS__K_CHECK_FINITE: ok = segloss__tx_bool(e.val, e.val_len, &parsed.check_finite); break;
-        case SEGLOSS__K_IGNORE_INDEX: ok = segloss__tx_int64(e.val, e.val_len, &parsed.ignore_index); break;
-        case SEGLOSS__K_REDUCTION:
-            if (segloss__tx_eq(e.val, e.val_len, "mean")) parsed.reduction = SEGLOSS_MEAN;
-            else if (segloss__tx_eq(e.val, e.val_len, "sum")) parsed.reduction = SEGLOSS_SUM;
-            else ok = 0;
-            break;
-        default: ok = 0; break;
-        }
-        if (fp) ok = segloss__tx_float(e.val, e.val_len, fp);
-        if (!ok) {
-            if (err && err_size)
-                snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e.val_len > 40 ? 40 : e.val_len, e.val,
-                         e.key_len > 40 ? 40 : e.key_len, e.key);
-            return SEGLOSS_ERR_PARSE;
-        }
-        if (fp && *fp < 0.0f) {
-            if (err && err_size) /* "focal_gamma must be >= 0" */
-                snprintf(err, err_size, "%.*s must be >= 0", e.key_len > 40 ? 40 : e.key_len, e.key);
-            return SEGLOSS_ERR_PARSE;
-        }
-    }
+    parsed.loss_type = SEGLOSS_CE;
+    while ((r = segloss__tx_next(&p, &e, err, err_size)) == 1)
+        if (!segloss__tx_take(&e, &parsed, &seen, err, err_size)) return SEGLOSS_ERR_PARSE;
     if (r < 0) return SEGLOSS_ERR_PARSE;
 
-    segloss_config_init(&result, type);
-    if (seen & (1u << SEGLOSS__K_FOCAL_GAMMA)) result.focal_gamma = parsed.focal_gamma;
-    if (seen & (1u << SEGLOSS__K_FOCAL_WEIGHT)) result.focal_weight = parsed.focal_weight;
-    if (seen & (1u << SEGLOSS__K_DICE_WEIGHT)) result.dice_weight = parsed.dice_weight;
-    if (seen & (1u << SEGLOSS__K_DICE_SMOOTH)) result.dice_smooth = parsed.dice_smooth;
-    if (seen & (1u << SEGLOSS__K_TVERSKY_ALPHA)) result.tversky_alpha = parsed.tversky_alpha;
-    if (seen & (1u << SEGLOSS__K_TVERSKY_BETA)) result.tversky_beta = parsed.tversky_beta;
-    if (seen & (1u << SEGLOSS__K_USE_CLASS_WEIGHTING)) result.use_class_weighting = parsed.use_class_weighting;
-    if (seen & (1u << SEGLOSS__K_IGNORE_INDEX)) result.ignore_index = parsed.ignore_index;
-    if (seen & (1u << SEGLOSS__K_INCLUDE_BACKGROUND)) result.include_background = parsed.include_background;
-    if (seen & (1u << SEGLOSS__K_PER_SAMPLE)) result.per_sample = parsed.per_sample;
-    if (seen & (1u << SEGLOSS__K_REDUCTION)) result.reduction = parsed.reduction;
-    if (seen & (1u << SEGLOSS__K_CHECK_FINITE)) result.check_finite = parsed.check_finite;
-    if (type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
+    segloss_config_init(&result, parsed.loss_type);
+    for (i = 0; i < SEGLOSS__TX_FIELDS; i++) {
+        const segloss__tx_field *f = &segloss__tx_fields[i];
+        if (seen & (1u << i)) memcpy((char *)&result + f->offset, (const char *)&parsed + f->offset, f->size);
+    }
+    if (result.loss_type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
         if (err && err_size) snprintf(err, err_size, "%s", "focal_weight and dice_weight must not both be 0");
         return SEGLOSS_ERR_PARSE;
     }
