@@ -362,183 +362,335 @@ SEGLOSS__PRIVATE void segloss__adv_tversky_step(segloss_config *o, const segloss
 }
 
 
-SEGLOSS__PRIVATE const char *segloss__adv_name(const segloss_config *cur)
+/* What the rules read, taken from the inputs once. */
+typedef struct segloss__adv_facts {
+    const segloss_config *cur;             /* the config in use; NULL when none or of an unknown loss type */
+    const segloss_class_metrics *metrics;
+    int diverged;
+    int64_t over, under; /* the class most over- / under-predicted (first of equal gaps), -1 if none */
+    int64_t used;        /* classes whose IoU is not NaN, and their mean IoU */
+    double miou;
+    int64_t present;     /* classes with a count > 0, and the largest / smallest of those counts */
+    double ratio;
+} segloss__adv_facts;
+
+SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
+                                        const segloss_config *current, int diverged, segloss__adv_facts *f)
 {
-    const char *s = cur ? segloss_loss_name(cur->loss_type) : NULL;
-    return s ? s : "?";
+    int64_t k, lo = INT64_MAX, hi = 0;
+    double gap_over = 0.0, gap_under = 0.0;
+    memset(f, 0, sizeof *f);
+    f->cur = current && segloss_loss_name(current->loss_type) ? current : NULL;
+    f->metrics = metrics;
+    f->diverged = diverged;
+    f->over = f->under = -1;
+    for (k = 0; metrics && k < c; k++) {
+        const int flag = segloss__mx_flag(&metrics[k]);
+        const double d = metrics[k].recall - metrics[k].precision;
+        if (flag == 1 && d > gap_over) {
+            gap_over = d;
+            f->over = k;
+        }
+        if (flag == -1 && -d > gap_under) {
+            gap_under = -d;
+            f->under = k;
+        }
+        if (metrics[k].iou == metrics[k].iou) {
+            f->miou += metrics[k].iou;
+            f->used++;
+        }
+    }
+    if (f->used) f->miou /= (double)f->used;
+    for (k = 0; counts && k < c; k++)
+        if (counts[k] > 0) {
+            f->present++;
+            if (counts[k] < lo) lo = counts[k];
+            if (counts[k] > hi) hi = counts[k];
+        }
+    if (f->present) f->ratio = (double)hi / (double)lo;
 }
 
-/* Rules 6-8 (counts only). */
-SEGLOSS__PRIVATE void segloss__adv_counts(const int64_t *counts, int64_t c, const segloss_config *cur, segloss_advice *out,
-                                char *why, size_t why_size)
+/* A rule: when it applies, writes the suggestion into o and the reason into why and returns 1;
+   else returns 0 and writes nothing. Each rule is tried only when the ones before it (in the
+   order of the tables below) did not apply, and relies on that. */
+typedef int (*segloss__adv_rule)(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size);
+
+SEGLOSS__PRIVATE int segloss__adv_first(const segloss__adv_rule *rules, size_t n, const segloss__adv_facts *f,
+                                        segloss_config *o, char *why, size_t why_size)
 {
-    int64_t k, present = 0, lo = INT64_MAX, hi = 0;
-    double ratio;
-    if (counts && c > 0) {
-        for (k = 0; k < c; k++)
-            if (counts[k] > 0) {
-                present++;
-                if (counts[k] < lo) lo = counts[k];
-                if (counts[k] > hi) hi = counts[k];
-            }
-    }
-    if (!counts || c <= 0 || present == 0) {
-        if (cur && segloss_loss_name(cur->loss_type)) {
-            segloss__adv_base(&out->config, cur->loss_type, cur);
-            snprintf(why, why_size, "no class counts or metrics: keep '%s'", segloss__adv_name(cur));
-        } else {
-            segloss__adv_base(&out->config, SEGLOSS_CE, cur);
-            snprintf(why, why_size, "%s", "no class counts or metrics: start with 'ce' as a baseline");
-        }
-        return;
-    }
-    ratio = (double)hi / (double)lo;
-    if (present < 2 || ratio < 3.0) {
-        segloss__adv_base(&out->config, SEGLOSS_CE, cur);
-        snprintf(why, why_size,
-                 "classes balanced (largest/smallest frequency %.1f < 3): plain cross entropy 'ce'", ratio);
-    } else if (!cur || cur->loss_type == SEGLOSS_CE || !segloss_loss_name(cur->loss_type)) {
-        segloss__adv_base(&out->config, SEGLOSS_WEIGHTED_CE, cur);
-        out->config.use_class_weighting = 1;
-        snprintf(why, why_size,
-                 "class imbalance (largest/smallest frequency %.1f): 'weighted_ce' baseline, then check "
-                 "per-class recall and precision", ratio);
-    } else {
-        segloss__adv_base(&out->config, cur->loss_type, cur);
-        snprintf(why, why_size,
-                 "class imbalance (largest/smallest frequency %.1f), no metrics yet: keep '%s', then check "
-                 "per-class recall and precision", ratio, segloss__adv_name(cur));
-    }
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (rules[i](f, o, why, why_size)) return 1;
+    return 0;
 }
+
+SEGLOSS__PRIVATE int segloss__adv_uses(const segloss__adv_facts *f, segloss_loss_type t)
+{
+    return f->cur && f->cur->loss_type == t;
+}
+
+SEGLOSS__PRIVATE int segloss__adv_low_iou(const segloss__adv_facts *f)
+{
+    return f->used && f->miou < 0.5;
+}
+
+/* Rules 6-8 as one rule: it always applies. Rule 1 uses it too. */
+SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                            size_t why_size);
+
+/* 1. The loss diverged: whatever the metrics say, the step is too large for this loss. */
+SEGLOSS__PRIVATE int segloss__adv_diverged(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size)
+{
+    if (!f->diverged) return 0;
+    if (f->cur) segloss__adv_base(o, f->cur->loss_type, f->cur);
+    else segloss__adv_by_counts(f, o, why, why_size); /* its reason is replaced below */
+    if (!(o->dice_smooth >= 10.0f)) o->dice_smooth = 10.0f;
+    snprintf(why, why_size,
+             "loss diverged: lower the learning rate (e.g. 1e-4) and raise dice_smooth to %g; keep '%s'",
+             (double)o->dice_smooth, segloss_loss_name(o->loss_type));
+    return 1;
+}
+
+SEGLOSS__PRIVATE int segloss__adv_focal(const segloss__adv_facts *f)
+{
+    return segloss__adv_uses(f, SEGLOSS_FOCAL) || segloss__adv_uses(f, SEGLOSS_FOCAL_DICE);
+}
+
+/* 2a. A class over-predicted with focal loss in use: down-weight the easy pixels more. */
+SEGLOSS__PRIVATE int segloss__adv_over_gamma(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                             size_t why_size)
+{
+    const segloss_class_metrics *m;
+    float g, ng;
+    if (f->over < 0 || !segloss__adv_focal(f) || !(f->cur->focal_gamma < 5.0f)) return 0;
+    m = &f->metrics[f->over];
+    g = f->cur->focal_gamma;
+    ng = g < 2.0f ? 2.0f : g < 3.0f ? 3.0f : 5.0f;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    o->focal_gamma = ng;
+    snprintf(why, why_size,
+             "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+             "raise focal_gamma to %g", (long long)f->over, (double)g, m->recall, m->precision, (double)ng);
+    return 1;
+}
+
+/* 2b. ... with gamma at 5 or more (or NaN): a larger gamma no longer helps; penalise false
+   positives directly. */
+SEGLOSS__PRIVATE int segloss__adv_over_gamma_spent(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                   size_t why_size)
+{
+    const segloss_class_metrics *m;
+    if (f->over < 0 || !segloss__adv_focal(f)) return 0;
+    m = &f->metrics[f->over];
+    segloss__adv_base(o, SEGLOSS_TVERSKY, f->cur);
+    o->tversky_alpha = 0.7f;
+    o->tversky_beta = 0.3f;
+    snprintf(why, why_size,
+             "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
+             "tversky alpha 0.7 beta 0.3 penalises false positives", (long long)f->over,
+             (double)f->cur->focal_gamma, m->recall, m->precision);
+    return 1;
+}
+
+/* 2c. ... with tversky in use: raise alpha. */
+SEGLOSS__PRIVATE int segloss__adv_over_tversky(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                               size_t why_size)
+{
+    if (f->over < 0 || !segloss__adv_uses(f, SEGLOSS_TVERSKY)) return 0;
+    segloss__adv_tversky_step(o, f->cur, 1, f->over, &f->metrics[f->over], why, why_size);
+    return 1;
+}
+
+/* 2d. ... with dice in use: Dice alone does not tell easy background from hard; add focal. */
+SEGLOSS__PRIVATE int segloss__adv_over_dice(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                            size_t why_size)
+{
+    const segloss_class_metrics *m;
+    if (f->over < 0 || !segloss__adv_uses(f, SEGLOSS_DICE)) return 0;
+    m = &f->metrics[f->over];
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "class %lld over-predicted with dice (recall %.2f vs precision %.2f): focal_dice adds focal "
+             "loss, which down-weights easy background", (long long)f->over, m->recall, m->precision);
+    return 1;
+}
+
+/* 2e. ... with ce, weighted_ce or no config: focal loss. */
+SEGLOSS__PRIVATE int segloss__adv_over(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size)
+{
+    const segloss_class_metrics *m;
+    if (f->over < 0) return 0;
+    m = &f->metrics[f->over];
+    segloss__adv_base(o, SEGLOSS_FOCAL, f->cur);
+    o->focal_gamma = 2.0f;
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "class %lld over-predicted: recall %.2f vs precision %.2f; focal loss (gamma 2) down-weights "
+             "easy background", (long long)f->over, m->recall, m->precision);
+    return 1;
+}
+
+/* 3a. A class under-predicted (and none over-predicted) with tversky in use: raise beta. */
+SEGLOSS__PRIVATE int segloss__adv_under_tversky(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (f->under < 0 || !segloss__adv_uses(f, SEGLOSS_TVERSKY)) return 0;
+    segloss__adv_tversky_step(o, f->cur, 0, f->under, &f->metrics[f->under], why, why_size);
+    return 1;
+}
+
+/* 3b. ... otherwise: tversky weighted against false negatives. */
+SEGLOSS__PRIVATE int segloss__adv_under(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size)
+{
+    const segloss_class_metrics *m;
+    if (f->under < 0) return 0;
+    m = &f->metrics[f->under];
+    segloss__adv_base(o, SEGLOSS_TVERSKY, f->cur);
+    o->tversky_alpha = 0.3f;
+    o->tversky_beta = 0.7f;
+    snprintf(why, why_size,
+             "class %lld under-predicted: recall %.2f vs precision %.2f; tversky alpha 0.3 beta 0.7 "
+             "penalises false negatives", (long long)f->under, m->recall, m->precision);
+    return 1;
+}
+
+/* 4a. Classes balanced but mean IoU low with focal_dice in use: give the overlap term more weight. */
+SEGLOSS__PRIVATE int segloss__adv_low_iou_reweight(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                   size_t why_size)
+{
+    if (!segloss__adv_low_iou(f) || !segloss__adv_uses(f, SEGLOSS_FOCAL_DICE)) return 0;
+    if (!(f->cur->focal_weight > 0.3f + 1e-6f || f->cur->dice_weight < 0.7f - 1e-6f)) return 0;
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    o->focal_weight = 0.3f;
+    o->dice_weight = 0.7f;
+    snprintf(why, why_size,
+             "mean IoU %.2f < 0.5 despite focal_dice, classes balanced: shift weight to Dice "
+             "(focal_weight 0.3, dice_weight 0.7)", f->miou);
+    return 1;
+}
+
+/* 4b. ... weights at 0.3/0.7 already: the loss is not what holds the model back. */
+SEGLOSS__PRIVATE int segloss__adv_low_iou_spent(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (!segloss__adv_low_iou(f) || !segloss__adv_uses(f, SEGLOSS_FOCAL_DICE)) return 0;
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    snprintf(why, why_size,
+             "mean IoU %.2f < 0.5 despite focal_dice 0.3/0.7: check label quality, raise model "
+             "capacity, train longer", f->miou);
+    return 1;
+}
+
+/* 4c. ... with another loss: optimise the overlap itself. */
+SEGLOSS__PRIVATE int segloss__adv_low_iou_other(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (!segloss__adv_low_iou(f)) return 0;
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "classes balanced but mean IoU %.2f < 0.5: focal_dice optimises overlap directly", f->miou);
+    return 1;
+}
+
+/* 5. Metrics balanced and mean IoU >= 0.5: the config in use works. */
+SEGLOSS__PRIVATE int segloss__adv_good(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size)
+{
+    if (!f->used || !f->cur) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size, "per-class metrics balanced and mean IoU %.2f >= 0.5: keep '%s'", f->miou,
+             segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 6. No metrics to go by; counts balanced (or one class present): plain cross entropy. */
+SEGLOSS__PRIVATE int segloss__adv_balanced(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (f->present == 0 || !(f->present < 2 || f->ratio < 3.0)) return 0;
+    segloss__adv_base(o, SEGLOSS_CE, f->cur);
+    snprintf(why, why_size,
+             "classes balanced (largest/smallest frequency %.1f < 3): plain cross entropy 'ce'", f->ratio);
+    return 1;
+}
+
+/* 7a. Counts imbalanced, with ce or no config: weighted cross entropy as the baseline. */
+SEGLOSS__PRIVATE int segloss__adv_imbalance(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                            size_t why_size)
+{
+    if (f->present == 0 || (f->cur && f->cur->loss_type != SEGLOSS_CE)) return 0;
+    segloss__adv_base(o, SEGLOSS_WEIGHTED_CE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "class imbalance (largest/smallest frequency %.1f): 'weighted_ce' baseline, then check "
+             "per-class recall and precision", f->ratio);
+    return 1;
+}
+
+/* 7b. ... with another loss, chosen for the imbalance already: keep it until metrics say otherwise. */
+SEGLOSS__PRIVATE int segloss__adv_imbalance_keep(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                 size_t why_size)
+{
+    if (f->present == 0) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "class imbalance (largest/smallest frequency %.1f), no metrics yet: keep '%s', then check "
+             "per-class recall and precision", f->ratio, segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 8a. Nothing known (no counts, no metrics): keep the config in use. */
+SEGLOSS__PRIVATE int segloss__adv_unknown_keep(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                               size_t why_size)
+{
+    if (!f->cur) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size, "no class counts or metrics: keep '%s'", segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 8b. ... and none in use: the baseline. */
+SEGLOSS__PRIVATE int segloss__adv_unknown(const segloss__adv_facts *f, segloss_config *o, char *why, size_t why_size)
+{
+    segloss__adv_base(o, SEGLOSS_CE, f->cur);
+    snprintf(why, why_size, "%s", "no class counts or metrics: start with 'ce' as a baseline");
+    return 1;
+}
+
+static const segloss__adv_rule segloss__adv_count_rules[] = {
+    segloss__adv_balanced, segloss__adv_imbalance, segloss__adv_imbalance_keep, segloss__adv_unknown_keep,
+    segloss__adv_unknown
+};
+
+SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                            size_t why_size)
+{
+    return segloss__adv_first(segloss__adv_count_rules, sizeof segloss__adv_count_rules / sizeof(segloss__adv_rule),
+                              f, o, why, why_size);
+}
+
+/* The guide's order: divergence first, then what the metrics show (over-prediction before
+   under-prediction before low IoU), and the class counts only when there are no metrics. */
+static const segloss__adv_rule segloss__adv_rules[] = {
+    segloss__adv_diverged,
+    segloss__adv_over_gamma, segloss__adv_over_gamma_spent, segloss__adv_over_tversky, segloss__adv_over_dice,
+    segloss__adv_over,
+    segloss__adv_under_tversky, segloss__adv_under,
+    segloss__adv_low_iou_reweight, segloss__adv_low_iou_spent, segloss__adv_low_iou_other,
+    segloss__adv_good,
+    segloss__adv_by_counts
+};
 
 /* Writes the reason into why. */
 SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
-                            const segloss_config *current, int diverged, segloss_advice *out, char *why,
-                            size_t why_size)
+                                      const segloss_config *current, int diverged, segloss_advice *out, char *why,
+                                      size_t why_size)
 {
-    const segloss_config *cur = current;
-    int64_t k, over = -1, under = -1, used = 0;
-    double gap_over = 0.0, gap_under = 0.0, miou = 0.0;
-    segloss_config *o;
-    o = &out->config;
-    if (cur && !segloss_loss_name(cur->loss_type)) cur = NULL; /* unknown type: treat as none */
-
-    if (diverged) {
-        if (cur) segloss__adv_base(o, cur->loss_type, cur);
-        else segloss__adv_counts(counts, c, NULL, out, why, why_size);
-        if (!(o->dice_smooth >= 10.0f)) o->dice_smooth = 10.0f;
-        snprintf(why, why_size,
-                 "loss diverged: lower the learning rate (e.g. 1e-4) and raise dice_smooth to %g; keep '%s'",
-                 (double)o->dice_smooth, segloss_loss_name(o->loss_type));
-        return;
-    }
-
-    if (metrics && c > 0) {
-        for (k = 0; k < c; k++) {
-            int f = segloss__mx_flag(&metrics[k]);
-            double d = metrics[k].recall - metrics[k].precision;
-            if (f == 1 && d > gap_over) {
-                gap_over = d;
-                over = k;
-            }
-            if (f == -1 && -d > gap_under) {
-                gap_under = -d;
-                under = k;
-            }
-            if (metrics[k].iou == metrics[k].iou) {
-                miou += metrics[k].iou;
-                used++;
-            }
-        }
-        if (used) miou /= (double)used;
-    }
-
-    if (over >= 0) {
-        const segloss_class_metrics *m = &metrics[over];
-        segloss_loss_type ct = cur ? cur->loss_type : SEGLOSS_CE;
-        if (cur && (ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE)) {
-            float g = cur->focal_gamma;
-            if (g < 5.0f) {
-                float ng = g < 2.0f ? 2.0f : g < 3.0f ? 3.0f : 5.0f;
-                segloss__adv_base(o, ct, cur);
-                o->focal_gamma = ng;
-                snprintf(why, why_size,
-                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
-                         "raise focal_gamma to %g", (long long)over, (double)g, m->recall, m->precision, (double)ng);
-            } else {
-                segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
-                o->tversky_alpha = 0.7f;
-                o->tversky_beta = 0.3f;
-                snprintf(why, why_size,
-                         "class %lld still over-predicted with focal_gamma %g (recall %.2f vs precision %.2f): "
-                         "tversky alpha 0.7 beta 0.3 penalises false positives", (long long)over, (double)g,
-                         m->recall, m->precision);
-            }
-        } else if (cur && ct == SEGLOSS_TVERSKY) {
-            segloss__adv_tversky_step(o, cur, 1, over, m, why, why_size);
-        } else if (cur && ct == SEGLOSS_DICE) {
-            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
-            o->use_class_weighting = 1;
-            snprintf(why, why_size,
-                     "class %lld over-predicted with dice (recall %.2f vs precision %.2f): focal_dice adds focal "
-                     "loss, which down-weights easy background", (long long)over, m->recall, m->precision);
-        } else {
-            segloss__adv_base(o, SEGLOSS_FOCAL, cur);
-            o->focal_gamma = 2.0f;
-            o->use_class_weighting = 1;
-            snprintf(why, why_size,
-                     "class %lld over-predicted: recall %.2f vs precision %.2f; focal loss (gamma 2) down-weights "
-                     "easy background", (long long)over, m->recall, m->precision);
-        }
-        return;
-    }
-
-    if (under >= 0) {
-        const segloss_class_metrics *m = &metrics[under];
-        if (cur && cur->loss_type == SEGLOSS_TVERSKY) {
-            segloss__adv_tversky_step(o, cur, 0, under, m, why, why_size);
-        } else {
-            segloss__adv_base(o, SEGLOSS_TVERSKY, cur);
-            o->tversky_alpha = 0.3f;
-            o->tversky_beta = 0.7f;
-            snprintf(why, why_size,
-                     "class %lld under-predicted: recall %.2f vs precision %.2f; tversky alpha 0.3 beta 0.7 "
-                     "penalises false negatives", (long long)under, m->recall, m->precision);
-        }
-        return;
-    }
-
-    if (used && miou < 0.5) {
-        if (cur && cur->loss_type == SEGLOSS_FOCAL_DICE) {
-            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
-            if (cur->focal_weight > 0.3f + 1e-6f || cur->dice_weight < 0.7f - 1e-6f) {
-                o->focal_weight = 0.3f;
-                o->dice_weight = 0.7f;
-                snprintf(why, why_size,
-                         "mean IoU %.2f < 0.5 despite focal_dice, classes balanced: shift weight to Dice "
-                         "(focal_weight 0.3, dice_weight 0.7)", miou);
-            } else {
-                snprintf(why, why_size,
-                         "mean IoU %.2f < 0.5 despite focal_dice 0.3/0.7: check label quality, raise model "
-                         "capacity, train longer", miou);
-            }
-        } else {
-            segloss__adv_base(o, SEGLOSS_FOCAL_DICE, cur);
-            o->use_class_weighting = 1;
-            snprintf(why, why_size,
-                     "classes balanced but mean IoU %.2f < 0.5: focal_dice optimises overlap directly", miou);
-        }
-        return;
-    }
-
-    if (used && cur) {
-        segloss__adv_base(o, cur->loss_type, cur);
-        snprintf(why, why_size,
-                 "per-class metrics balanced and mean IoU %.2f >= 0.5: keep '%s'", miou, segloss__adv_name(cur));
-        return;
-    }
-
-    segloss__adv_counts(counts, c, cur, out, why, why_size);
+    segloss__adv_facts f;
+    segloss__adv_read(counts, metrics, c, current, diverged, &f);
+    segloss__adv_first(segloss__adv_rules, sizeof segloss__adv_rules / sizeof(segloss__adv_rule), &f, &out->config,
+                       why, why_size);
 }
 
 SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
