@@ -283,3 +283,17 @@ def test_threads_docstring():
     import segloss.torch as st
     assert "one" in st.__doc__.lower() and "thread" in st.__doc__.lower()
     assert "single-threaded" in segloss.__doc__
+
+
+def test_readme_from_pytorch_snippet_runs():
+    """The README's "From PyTorch" example, as written, with logits and target defined."""
+    import os
+    import re
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = open(os.path.join(root, "README.md"), encoding="utf-8").read()
+    section = text.split("## From PyTorch", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    x, y = parity.make_batch(seed=19)
+    scope = {"logits": x.clone().requires_grad_(), "target": y}
+    exec(code, scope)
+    assert scope["logits"].grad is not None and float(scope["loss"]) > 0
