@@ -95,7 +95,7 @@ def raise_status(status, bad_position, geom, ignore_index=None, label_at=None, l
         msg = "non-finite logit %s at %s (check_finite=True)" % (value, geom.name_logit(pos))
     elif what:
         msg = "%s: %s" % (what, _ffi.status_string(status))
-    raise _ffi.Error(status, msg, bad_position, pos)
+    raise _ffi.error(status, msg, bad_position, pos)
 
 
 # ---- arrays -------------------------------------------------------------------------------------

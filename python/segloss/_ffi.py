@@ -229,7 +229,7 @@ class Error(ValueError):
     flat element index of the logits buffer for a non-finite logit, else -1), position (that
     index decoded to the tensor's own indices, e.g. (n, h, w) for a label, (n, c, h, w) for a
     logit; None when there is none). A ValueError: every status but SEGLOSS_ERR_NOMEM reports a
-    bad argument.
+    bad argument; SEGLOSS_ERR_NOMEM raises segloss.Error.OutOfMemory, a MemoryError as well.
     """
 
     def __init__(self, status, message=None, bad_position=-1, position=None):
@@ -242,6 +242,19 @@ class Error(ValueError):
         if message:
             text = "segloss: %s (%s)" % (message, self.status_name)
         super().__init__(text)
+
+
+class _OutOfMemory(Error, MemoryError):
+    """SEGLOSS_ERR_NOMEM: the library could not allocate its scratch memory."""
+
+
+Error.OutOfMemory = _OutOfMemory
+
+
+def error(status, message=None, bad_position=-1, position=None):
+    """The exception for a status: Error, or Error.OutOfMemory for SEGLOSS_ERR_NOMEM."""
+    cls = _OutOfMemory if status == ERR_NOMEM else Error
+    return cls(status, message, bad_position, position)
 
 
 def status_string(status):

@@ -112,6 +112,11 @@ def test_library_path():
     assert os.path.exists(segloss.LIBRARY)
 
 
+def _without_make_env():
+    """The environment without the outer make's flags (when make test-python runs this)."""
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES")}
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make")
 def test_install_python_into_destdir(tmp_path):
     """make install-python DESTDIR=... PYTHON_PREFIX=...: the package and its library land
@@ -119,7 +124,7 @@ def test_install_python_into_destdir(tmp_path):
     root = os.path.dirname(PYDIR)
     r = subprocess.run(["make", "-s", "-C", root, "-o", "segloss.h", "-o", "python/segloss/_segloss.so",
                         "install-python", "DESTDIR=%s" % tmp_path, "PYTHON_PREFIX=/site"],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=_without_make_env())
     assert r.returncode == 0, r.stdout + r.stderr
     site = tmp_path / "site"
     assert sorted(p.name for p in (site / "segloss").iterdir()) == [

@@ -177,6 +177,10 @@ def test_error_attributes():
     e = segloss.Error(6)
     assert e.status == 6 and e.status_name == "SEGLOSS_ERR_LABEL" and e.position is None
     assert "label out of range" in str(e) and e.reason.startswith("label out of range")
+    with pytest.raises(MemoryError, match="out of memory"):
+        segloss._core.raise_status(10, -1, None)
+    with pytest.raises(segloss.Error):
+        segloss._core.raise_status(10, -1, None)
 
 
 def test_numpy_errors():
