@@ -25,6 +25,7 @@ handed over, not copied, so a second backward through the same loss (retain_grap
 RuntimeError; create_graph (double backward) is not supported either.
 """
 import ctypes
+import threading
 import weakref
 
 import numpy as np
@@ -118,8 +119,13 @@ class GradientBuffers:
     def __init__(self, keep=2):
         self.keep = keep
         self._bufs = []  # [array, weakref to the view handed out last, or None]
+        self._lock = threading.Lock()  # two threads must never both take one free buffer
 
     def get(self, logits, layout):
+        with self._lock:
+            return self._get(logits, layout)
+
+    def _get(self, logits, layout):
         n, c = logits.shape[0], logits.shape[1]
         spatial = tuple(logits.shape[2:])
         shape = (n, c) + spatial if layout == _ffi.NCHW else (n,) + spatial + (c,)
@@ -144,7 +150,8 @@ class GradientBuffers:
         return t if layout == _ffi.NCHW else t.movedim(-1, 1)  # channels_last strides
 
     def clear(self):
-        self._bufs = []
+        with self._lock:
+            self._bufs = []
 
     def __reduce__(self):  # copies and pickles start empty (weak references do not copy)
         return (GradientBuffers, (self.keep,))
