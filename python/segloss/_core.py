@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from . import _ffi
-from ._config import Config, as_config, _weights
+from ._config import Config, as_config
 
 _LABEL_TYPES = {np.dtype(np.uint8): _ffi.LABEL_U8, np.dtype(np.int32): _ffi.LABEL_I32,
                 np.dtype(np.int64): _ffi.LABEL_I64}

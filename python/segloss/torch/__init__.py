@@ -33,7 +33,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .. import _ffi
-from .._config import Config, as_config
+from .._config import Config
 from .._core import Geometry, Loss, raise_status, _check_sizes
 
 __all__ = ["SegLoss", "functional"]
