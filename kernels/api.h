@@ -80,7 +80,8 @@ typedef struct segloss_result {
 typedef enum segloss_status {
     SEGLOSS_OK = 0,
     SEGLOSS_ERR_NULL,        /* a required pointer is NULL                                   */
-    SEGLOSS_ERR_SHAPE,       /* n, c or s zero, negative, or their product overflows         */
+    SEGLOSS_ERR_SHAPE,       /* n, c or s zero or negative, c > INT32_MAX, or logits of n*c*s
+                                floats larger than any address space (2^57 bytes on 64-bit)  */
     SEGLOSS_ERR_ENUM,        /* unknown loss type, label type, layout or reduction           */
     SEGLOSS_ERR_PARAM,       /* a parameter is NaN, infinite or out of its domain            */
     SEGLOSS_ERR_WEIGHTS,     /* a class weight is negative or not finite                      */
@@ -96,6 +97,15 @@ typedef enum segloss_status {
 
 SEGLOSSDEF void segloss_config_init(segloss_config *cfg, segloss_loss_type loss_type);
 SEGLOSSDEF const char *segloss_status_string(segloss_status status);
+/* The error of a call in words: what is wrong, where, and the likely fix, e.g.
+       label 255 at sample 0, position 17 is not a class (C = 4 classes: 0..3) and not
+       ignore_index (-100): if 255 marks pixels to ignore, set ignore_index = 255
+   Pass the call's status and arguments; cfg, in and r may each be NULL (it then says what it
+   can; without r it finds a bad label or logit again in in). Positions are those of `in` (for a
+   two-phase slice, from the slice's start). Writes at most size bytes including the
+   terminating 0 (truncating) and returns buf; buf NULL or size 0 writes nothing. */
+SEGLOSSDEF char *segloss_error_message(segloss_status status, const segloss_config *cfg, const segloss_input *in,
+                                       const segloss_result *r, char *buf, size_t size);
 SEGLOSSDEF const char *segloss_loss_name(segloss_loss_type loss_type);      /* "focal_dice"; NULL if unknown */
 SEGLOSSDEF segloss_status segloss_loss_from_name(const char *name, segloss_loss_type *out);
 SEGLOSSDEF int segloss_version(void);                                        /* SEGLOSS_VERSION_NUMBER */

@@ -69,17 +69,17 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     switch (s) {
     case SEGLOSS_OK: return "ok";
     case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
-    case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive and n*c*s must fit in memory";
-    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction";
-    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0";
-    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: weights must be finite and >= 0";
-    case SEGLOSS_ERR_LABEL: return "label out of range: labels must be in [0, C) or equal ignore_index (see result.bad_position)";
-    case SEGLOSS_ERR_NONFINITE: return "non-finite logit (see result.bad_position)";
-    case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers";
-    case SEGLOSS_ERR_STATS: return "statistics do not match: stats n/c, first_sample or slice out of range";
+    case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive (s = every spatial dimension flattened) and n*c*s floats must fit in memory";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction (use the SEGLOSS_ enumerators)";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0 (start from segloss_config_init)";
+    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: class_weights must hold C values, finite and >= 0";
+    case SEGLOSS_ERR_LABEL: return "label out of range (not in [0, C) and not ignore_index): uint8 labels with 255 for 'ignore' need ignore_index = 255 (see result.bad_position, segloss_error_message)";
+    case SEGLOSS_ERR_NONFINITE: return "non-finite logit (NaN or infinite, rejected by check_finite = 1; see result.bad_position)";
+    case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers (or n*c*s is larger than the buffers)";
+    case SEGLOSS_ERR_STATS: return "statistics do not match: stats n/c, first_sample or slice out of range (size stats with segloss_stats_len)";
     case SEGLOSS_ERR_NOMEM: return "out of memory";
-    case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU";
-    case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value";
+    case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU (see segloss_isa_supported)";
+    case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value (segloss_config_parse's err names it)";
     default: break;
     }
     return "unknown status";
@@ -110,15 +110,30 @@ SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
     return SEGLOSS_OK;
 }
 
+/* The most bytes one buffer can span: 2^57 on 64-bit machines (x86-64 with 5-level paging has
+   57-bit virtual addresses, aarch64 at most 52), else PTRDIFF_MAX, the largest object C allows.
+   Logits of more bytes are a wrong shape, whatever the buffers: no such buffer exists. */
+#define SEGLOSS__MAX_BYTES ((uint64_t)PTRDIFF_MAX >> 57 ? (uint64_t)1 << 57 : (uint64_t)PTRDIFF_MAX)
+
+/* Bytes of the logits (and of a gradient) of a shape segloss__check_input accepted. */
+SEGLOSS__PRIVATE uint64_t segloss__logit_bytes(const segloss_input *in)
+{
+    return (uint64_t)in->n * (uint64_t)in->c * (uint64_t)in->s * sizeof(float);
+}
+
 SEGLOSS__PRIVATE segloss_status segloss__check_input(const segloss_input *in)
 {
     if (!in) return SEGLOSS_ERR_NULL;
     if ((unsigned)in->label_type > SEGLOSS_LABEL_I64 || (unsigned)in->layout > SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
     if (in->n <= 0 || in->c <= 0 || in->s <= 0 || in->c > INT32_MAX) return SEGLOSS_ERR_SHAPE;
-    if (in->n > (int64_t)(PTRDIFF_MAX / sizeof(int64_t)) / in->s ||
-        in->n * in->s > (int64_t)(PTRDIFF_MAX / sizeof(float)) / in->c)
+    /* n*s labels (int64 at most) and n*c*s floats within SEGLOSS__MAX_BYTES: no product
+       overflows, here or later, and no shape claims more memory than can exist */
+    if ((uint64_t)in->n > SEGLOSS__MAX_BYTES / sizeof(int64_t) / (uint64_t)in->s ||
+        (uint64_t)(in->n * in->s) > SEGLOSS__MAX_BYTES / sizeof(float) / (uint64_t)in->c)
         return SEGLOSS_ERR_SHAPE;
     if (!in->logits || !in->labels) return SEGLOSS_ERR_NULL;
+    /* nor logits that would run past the end of the address space from where they start */
+    if (segloss__logit_bytes(in) > (uint64_t)(UINTPTR_MAX - (uintptr_t)in->logits)) return SEGLOSS_ERR_SHAPE;
     return SEGLOSS_OK;
 }
 
@@ -131,11 +146,13 @@ SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg
     return SEGLOSS_OK;
 }
 
+/* grad and the logits overlap (their byte ranges, as the shape gives them, share a byte) without
+   being the same buffer. Compared by distance, which cannot wrap: the shape has been checked. */
 SEGLOSS__PRIVATE segloss_status segloss__check_alias(const segloss_input *in, const float *grad)
 {
-    uintptr_t a = (uintptr_t)in->logits, b = (uintptr_t)grad;
-    uintptr_t bytes = (uintptr_t)(in->n * in->c * in->s) * sizeof(float);
-    if (grad && grad != in->logits && a < b + bytes && b < a + bytes) return SEGLOSS_ERR_ALIAS;
+    const uintptr_t a = (uintptr_t)in->logits, b = (uintptr_t)grad;
+    const uint64_t dist = a < b ? (uint64_t)(b - a) : (uint64_t)(a - b);
+    if (grad && grad != in->logits && dist < segloss__logit_bytes(in)) return SEGLOSS_ERR_ALIAS;
     return SEGLOSS_OK;
 }
 
@@ -175,6 +192,255 @@ SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
     for (i = 0; i < total; i++)
         if (!(fabsf(in->logits[i]) <= FLT_MAX)) return i;
     return -1;
+}
+
+/* ---- errors in words: segloss_error_message --------------------------------------------- */
+
+/* A message being written into buf[size]: appends while there is room, truncating. */
+typedef struct segloss__msg {
+    char *buf;
+    size_t size, len;
+} segloss__msg;
+
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+__attribute__((format(printf, 2, 3)))
+#endif
+SEGLOSS__PRIVATE void segloss__say(segloss__msg *m, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    if (m->len + 1 >= m->size) return;
+    va_start(ap, fmt);
+    k = vsnprintf(m->buf + m->len, m->size - m->len, fmt, ap);
+    va_end(ap);
+    if (k > 0) m->len += (size_t)k < m->size - m->len ? (size_t)k : m->size - m->len - 1;
+}
+
+/* in as segloss__check_input judges it, except that logits may be NULL (labels suffice). */
+SEGLOSS__PRIVATE int segloss__msg_input_ok(const segloss_input *in)
+{
+    segloss_input t;
+    if (!in) return 0;
+    t = *in;
+    if (!t.logits) t.logits = (const float *)(const void *)in; /* only tested for NULL */
+    return segloss__check_input(&t) == SEGLOSS_OK;
+}
+
+/* "C = 4 classes: 0..3" */
+SEGLOSS__PRIVATE void segloss__say_classes(segloss__msg *m, int64_t c)
+{
+    if (c == 1) segloss__say(m, "C = 1 class: 0");
+    else segloss__say(m, "C = %lld classes: 0..%lld", (long long)c, (long long)(c - 1));
+}
+
+SEGLOSS__PRIVATE void segloss__say_label(segloss__msg *m, const segloss_config *cfg, const segloss_input *in,
+                                         const segloss_result *r)
+{
+    const int64_t ignore = cfg ? cfg->ignore_index : -100;
+    int64_t pos = r ? r->bad_position : -1, v;
+    if (!segloss__msg_input_ok(in)) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
+        if (pos >= 0) segloss__say(m, " at position %lld (n*S + s)", (long long)pos);
+        return;
+    }
+    if (pos >= in->n * in->s) pos = -1;
+    if (pos >= 0) {
+        v = segloss__label(in, pos);
+        if ((uint64_t)v < (uint64_t)in->c || (cfg && v == ignore)) pos = -1; /* r is not this call's */
+    }
+    if (pos < 0 && cfg) pos = segloss__bad_label(in, ignore);
+    if (pos < 0) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
+        return;
+    }
+    v = segloss__label(in, pos);
+    segloss__say(m, "label %lld at sample %lld, position %lld is not a class (", (long long)v,
+                 (long long)(pos / in->s), (long long)(pos % in->s));
+    segloss__say_classes(m, in->c);
+    if (cfg) segloss__say(m, ") and not ignore_index (%lld): ", (long long)ignore);
+    else segloss__say(m, ") nor ignore_index: ");
+    if (v >= in->c && !(v == 255 && in->label_type == SEGLOSS_LABEL_U8))
+        segloss__say(m, "if %lld marks pixels to ignore, set ignore_index = %lld; if it is a class, c must be at "
+                        "least %lld", (long long)v, (long long)v, (long long)v + 1);
+    else
+        segloss__say(m, "if %lld marks pixels to ignore, set ignore_index = %lld", (long long)v, (long long)v);
+}
+
+SEGLOSS__PRIVATE void segloss__say_nonfinite(segloss__msg *m, const segloss_input *in, const segloss_result *r)
+{
+    int64_t pos = r ? r->bad_position : -1, n, c, s;
+    if (!segloss__msg_input_ok(in) || !in->logits) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_NONFINITE));
+        if (pos >= 0) segloss__say(m, " at element %lld of the logits", (long long)pos);
+        return;
+    }
+    if (pos < 0 || pos >= in->n * in->c * in->s || fabsf(in->logits[pos]) <= FLT_MAX) pos = segloss__bad_logit(in);
+    if (pos < 0) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_NONFINITE));
+        return;
+    }
+    if (in->layout == SEGLOSS_NHWC) {
+        c = pos % in->c;
+        s = pos / in->c % in->s;
+        n = pos / in->c / in->s;
+    } else {
+        s = pos % in->s;
+        c = pos / in->s % in->c;
+        n = pos / in->s / in->c;
+    }
+    segloss__say(m, "logit %g at sample %lld, class %lld, position %lld (element %lld of the %s logits) is not "
+                    "finite (check_finite = 1): it comes from before the loss (a diverging model: lower the "
+                    "learning rate; or NaN/inf in the data)",
+                 (double)in->logits[pos], (long long)n, (long long)c, (long long)s, (long long)pos,
+                 in->layout == SEGLOSS_NHWC ? "NHWC" : "NCHW");
+}
+
+/* The parameters segloss__check_config judges, in its order: name, value, default. */
+SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg)
+{
+    const segloss_loss_type t = cfg ? cfg->loss_type : SEGLOSS_CE;
+    const char *name = NULL;
+    float v = 0.0f, def = 0.0f;
+    if (cfg && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) && !segloss__nonneg(cfg->focal_gamma))
+        name = "focal_gamma", v = cfg->focal_gamma, def = 2.0f;
+    else if (cfg && t == SEGLOSS_FOCAL_DICE && !segloss__nonneg(cfg->focal_weight))
+        name = "focal_weight", v = cfg->focal_weight, def = 0.5f;
+    else if (cfg && t == SEGLOSS_FOCAL_DICE && !segloss__nonneg(cfg->dice_weight))
+        name = "dice_weight", v = cfg->dice_weight, def = 0.5f;
+    else if (cfg && t == SEGLOSS_FOCAL_DICE && cfg->focal_weight == 0.0f && cfg->dice_weight == 0.0f) {
+        segloss__say(m, "focal_weight = 0 and dice_weight = 0 (loss focal_dice): at least one of them must be > 0 "
+                        "(the defaults are 0.5 and 0.5)");
+        return;
+    } else if (cfg && SEGLOSS__HAS_DICE_TERM(t) && !segloss__nonneg(cfg->dice_smooth))
+        name = "dice_smooth", v = cfg->dice_smooth, def = 1.0f;
+    else if (cfg && t == SEGLOSS_TVERSKY && !segloss__nonneg(cfg->tversky_alpha))
+        name = "tversky_alpha", v = cfg->tversky_alpha, def = 0.7f;
+    else if (cfg && t == SEGLOSS_TVERSKY && !segloss__nonneg(cfg->tversky_beta))
+        name = "tversky_beta", v = cfg->tversky_beta, def = 0.3f;
+    if (!name) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_PARAM));
+        return;
+    }
+    segloss__say(m, "%s = %g (loss %s) is out of its domain: it must be finite and >= 0 (the default is %g)", name,
+                 (double)v, segloss_loss_name(t), (double)def);
+}
+
+SEGLOSS__PRIVATE void segloss__say_weights(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
+{
+    int64_t k;
+    if (cfg && cfg->class_weights && segloss__msg_input_ok(in))
+        for (k = 0; k < in->c; k++)
+            if (!segloss__nonneg(cfg->class_weights[k])) {
+                segloss__say(m, "class_weights[%lld] = %g is not a weight: class weights must be finite and >= 0 "
+                                "(0 leaves the class out of the CE term); class_weights holds C = %lld values",
+                             (long long)k, (double)cfg->class_weights[k], (long long)in->c);
+                return;
+            }
+    segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_WEIGHTS));
+}
+
+SEGLOSS__PRIVATE void segloss__say_shape(segloss__msg *m, const segloss_input *in)
+{
+    static const char *const fix = "check n (samples), c (classes) and s (positions per sample: every spatial "
+                                   "dimension flattened, H*W)";
+    if (!in) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_SHAPE));
+        return;
+    }
+    if (in->n <= 0) segloss__say(m, "n = %lld: the batch needs at least 1 sample", (long long)in->n);
+    else if (in->c <= 0) segloss__say(m, "c = %lld: at least 1 class is needed", (long long)in->c);
+    else if (in->s <= 0)
+        segloss__say(m, "s = %lld: a sample needs at least 1 position (s is every spatial dimension flattened, H*W)",
+                     (long long)in->s);
+    else if (in->c > INT32_MAX) segloss__say(m, "c = %lld: at most %ld classes", (long long)in->c, (long)INT32_MAX);
+    else if ((uint64_t)in->n > SEGLOSS__MAX_BYTES / sizeof(int64_t) / (uint64_t)in->s ||
+             (uint64_t)(in->n * in->s) > SEGLOSS__MAX_BYTES / sizeof(float) / (uint64_t)in->c) /* as check_input */
+        segloss__say(m, "n x c x s = %lld x %lld x %lld = %.3g logits, %.3g bytes: more than any address space "
+                        "(%.3g bytes): %s", (long long)in->n, (long long)in->c, (long long)in->s,
+                     (double)in->n * (double)in->c * (double)in->s, (double)in->n * (double)in->c * (double)in->s * 4.0,
+                     (double)SEGLOSS__MAX_BYTES, fix);
+    else if (in->logits)
+        segloss__say(m, "n x c x s = %lld x %lld x %lld logits (%llu bytes) from %p would run past the end of the "
+                        "address space: %s", (long long)in->n, (long long)in->c, (long long)in->s,
+                     (unsigned long long)segloss__logit_bytes(in), (const void *)in->logits, fix);
+    else segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_SHAPE));
+}
+
+SEGLOSS__PRIVATE void segloss__say_enum(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
+{
+    if (cfg && (unsigned)cfg->loss_type >= SEGLOSS_LOSS_COUNT)
+        segloss__say(m, "loss_type = %d is not a loss: 0..5 are ce, weighted_ce, focal, dice, focal_dice and "
+                        "tversky (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
+    else if (cfg && (unsigned)cfg->reduction > SEGLOSS_SUM)
+        segloss__say(m, "reduction = %d is neither SEGLOSS_MEAN (0) nor SEGLOSS_SUM (1)", (int)cfg->reduction);
+    else if (in && (unsigned)in->label_type > SEGLOSS_LABEL_I64)
+        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1) or SEGLOSS_LABEL_I64 (2)",
+                     (int)in->label_type);
+    else if (in && (unsigned)in->layout > SEGLOSS_NHWC)
+        segloss__say(m, "layout = %d is neither SEGLOSS_NCHW (0) nor SEGLOSS_NHWC (1)", (int)in->layout);
+    else segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_ENUM));
+}
+
+/* grad is not an argument: the message gives the logits' range, and where grad may lie. */
+SEGLOSS__PRIVATE void segloss__say_alias(segloss__msg *m, const segloss_input *in)
+{
+    unsigned long long a, bytes;
+    if (!segloss__msg_input_ok(in) || !in->logits) {
+        segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_ALIAS));
+        return;
+    }
+    a = (unsigned long long)(uintptr_t)in->logits;
+    bytes = (unsigned long long)segloss__logit_bytes(in);
+    segloss__say(m, "grad overlaps the logits at [0x%llx, 0x%llx) (n x c x s = %lld x %lld x %lld floats, %llu "
+                    "bytes): pass grad = logits for in place, or a gradient of %llu bytes that starts at or after "
+                    "0x%llx or ends at or before 0x%llx; if grad is a buffer of its own, n*c*s is larger than the "
+                    "buffers: check n, c and s",
+                 a, a + bytes, (long long)in->n, (long long)in->c, (long long)in->s, bytes, bytes, a + bytes, a);
+}
+
+SEGLOSS__PRIVATE void segloss__say_null(segloss__msg *m, const segloss_input *in)
+{
+    if (in && !in->logits) segloss__say(m, "in->logits is NULL: the logits are required (n*c*s floats)");
+    else if (in && !in->labels) segloss__say(m, "in->labels is NULL: the labels are required (n*s of label_type)");
+    else
+        segloss__say(m, "%s: cfg, in or the result; in the two-phase calls also stats, stats->sum or grad",
+                     segloss_status_string(SEGLOSS_ERR_NULL));
+}
+
+SEGLOSS__PRIVATE void segloss__say_isa(segloss__msg *m)
+{
+    int i;
+    segloss__say(m, "%s: compiled in:", segloss_status_string(SEGLOSS_ERR_ISA));
+    for (i = 0; i < segloss_isa_count(); i++)
+        segloss__say(m, "%s %s%s", i ? "," : "", segloss_isa_name(i),
+                     segloss_isa_supported(segloss_isa_name(i)) ? "" : " (not on this CPU)");
+}
+
+SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config *cfg, const segloss_input *in,
+                                         const segloss_result *r, char *buf, size_t size)
+{
+    segloss__msg m;
+    if (!buf || !size) return buf;
+    m.buf = buf;
+    m.size = size;
+    m.len = 0;
+    buf[0] = '\0';
+    switch (st) {
+    case SEGLOSS_ERR_NULL: segloss__say_null(&m, in); break;
+    case SEGLOSS_ERR_SHAPE: segloss__say_shape(&m, in); break;
+    case SEGLOSS_ERR_ENUM: segloss__say_enum(&m, cfg, in); break;
+    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg); break;
+    case SEGLOSS_ERR_WEIGHTS: segloss__say_weights(&m, cfg, in); break;
+    case SEGLOSS_ERR_LABEL: segloss__say_label(&m, cfg, in, r); break;
+    case SEGLOSS_ERR_NONFINITE: segloss__say_nonfinite(&m, in, r); break;
+    case SEGLOSS_ERR_ALIAS: segloss__say_alias(&m, in); break;
+    case SEGLOSS_ERR_ISA: segloss__say_isa(&m); break;
+    default:
+        segloss__say(&m, "%s", segloss_status_string(st));
+        if ((unsigned)st > SEGLOSS_ERR_PARSE) segloss__say(&m, " %d", (int)st);
+        break;
+    }
+    return buf;
 }
 
 /* ---- statistics layout: per group g, 4 arrays of C doubles: counts, L, I, P ---------------
