@@ -19,7 +19,11 @@
        in.logits = logits;  in.labels = labels;  in.label_type = SEGLOSS_LABEL_U8;
        in.n = N;  in.c = C;  in.s = H * W;  in.layout = SEGLOSS_NCHW;  // logits N x C x H x W
        segloss_status st = segloss_compute(&cfg, &in, grad, &r);   // grad: NULL = loss only
-       if (st != SEGLOSS_OK) fprintf(stderr, "%s\n", segloss_status_string(st));
+       if (st != SEGLOSS_OK) {                                  // what, where, and the fix
+           char msg[256];
+           fprintf(stderr, "%s\n", segloss_error_message(st, &cfg, &in, &r, msg, sizeof msg));
+       }
+
 
    CONTENTS                                                      part (kernels/)
        1. Compile-time options                                   segloss.h (this comment)
@@ -56,10 +60,15 @@
                                NCHW needs 16-byte aligned class planes for it: the gradient
                                as malloc returns it, and S a multiple of 4.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
-   baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
+   baseline flags (no -mavx2) if the program must run on CPUs without AVX2. It needs C99 or
+   later, or C++ (an #error says so; files that only include the declarations may be C89), and
+   SIMDe's headers (https://github.com/simd-everywhere/simde; Debian/Ubuntu: apt install
+   libsimde-dev) unless SEGLOSS_NO_SIMD. Without SIMDe the build stops at an #error that says
+   so, rather than falling back to the scalar path: that would make every call 20-50x slower
+   with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name.
+       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message.
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
@@ -69,6 +78,17 @@
 /* ---- kernels/api.h: the public API (sections 2-6) and its semantics (section 7) -------- */
 #ifndef SEGLOSS_H_INCLUDED
 #define SEGLOSS_H_INCLUDED
+
+/* The implementation needs C99 (it and SIMDe use it throughout: inline, declarations in for
+   loops); as C89 it failed with 2,469 errors. Say why once instead, and drop the
+   implementation so that this is the only error. The declarations alone compile as C89, so a
+   C89 file may still include segloss.h without SEGLOSS_IMPLEMENTATION. MSVC's C compiler
+   defines no __STDC_VERSION__ unless given /std:c11, yet compiles this C99. */
+#if defined(SEGLOSS_IMPLEMENTATION) && !defined(__cplusplus) && !defined(_MSC_VER) && \
+    (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "segloss needs C99 or later (or C++) in the file that defines SEGLOSS_IMPLEMENTATION"
+#undef SEGLOSS_IMPLEMENTATION
+#endif
 
 #include <stddef.h>
 #include <stdint.h>
@@ -604,7 +624,20 @@ SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_
 #define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
 #define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
 #endif
-#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+/* Without SIMDe the first include below stopped the build at "simde/x86/sse4.2.h: No such
+   file" with no hint. An #error instead, and not a silent fall back to the scalar path: that
+   would make every call 20-50x slower with nothing to say why. The SIMD paths are then
+   dropped, so that this is the only error. (__has_include: gcc 5, clang; elsewhere the
+   include's own error.) */
+#if defined(SEGLOSS__HAVE_NEON_API) && defined(__has_include)
+#if !__has_include(<simde/x86/sse4.2.h>) || !__has_include(<simde/arm/neon.h>)
+#error "segloss: SIMDe not found: install it (Debian/Ubuntu: apt install libsimde-dev) or add its include path, or define SEGLOSS_NO_SIMD for the scalar path only (20-50x slower)"
+#undef SEGLOSS__HAVE_NEON_API
+#undef SEGLOSS__HAVE_AVX2
+#undef SEGLOSS__HAVE_AVX512
+#endif
+#endif
+#if SEGLOSS__X86 && defined(SEGLOSS__HAVE_NEON_API)
 #include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
 #endif
 

@@ -2,6 +2,17 @@
 #ifndef SEGLOSS_H_INCLUDED
 #define SEGLOSS_H_INCLUDED
 
+/* The implementation needs C99 (it and SIMDe use it throughout: inline, declarations in for
+   loops); as C89 it failed with 2,469 errors. Say why once instead, and drop the
+   implementation so that this is the only error. The declarations alone compile as C89, so a
+   C89 file may still include segloss.h without SEGLOSS_IMPLEMENTATION. MSVC's C compiler
+   defines no __STDC_VERSION__ unless given /std:c11, yet compiles this C99. */
+#if defined(SEGLOSS_IMPLEMENTATION) && !defined(__cplusplus) && !defined(_MSC_VER) && \
+    (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#error "segloss needs C99 or later (or C++) in the file that defines SEGLOSS_IMPLEMENTATION"
+#undef SEGLOSS_IMPLEMENTATION
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 

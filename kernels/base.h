@@ -209,7 +209,20 @@ SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_
 #define SEGLOSS__TARGET_BEGIN(t) SEGLOSS__PRAGMA(GCC push_options) SEGLOSS__PRAGMA(GCC target(t))
 #define SEGLOSS__TARGET_END SEGLOSS__PRAGMA(GCC pop_options)
 #endif
-#if SEGLOSS__X86 && !defined(SEGLOSS_NO_SIMD)
+/* Without SIMDe the first include below stopped the build at "simde/x86/sse4.2.h: No such
+   file" with no hint. An #error instead, and not a silent fall back to the scalar path: that
+   would make every call 20-50x slower with nothing to say why. The SIMD paths are then
+   dropped, so that this is the only error. (__has_include: gcc 5, clang; elsewhere the
+   include's own error.) */
+#if defined(SEGLOSS__HAVE_NEON_API) && defined(__has_include)
+#if !__has_include(<simde/x86/sse4.2.h>) || !__has_include(<simde/arm/neon.h>)
+#error "segloss: SIMDe not found: install it (Debian/Ubuntu: apt install libsimde-dev) or add its include path, or define SEGLOSS_NO_SIMD for the scalar path only (20-50x slower)"
+#undef SEGLOSS__HAVE_NEON_API
+#undef SEGLOSS__HAVE_AVX2
+#undef SEGLOSS__HAVE_AVX512
+#endif
+#endif
+#if SEGLOSS__X86 && defined(SEGLOSS__HAVE_NEON_API)
 #include <simde/x86/sse4.2.h> /* the 128-bit x86 API at the user's flags, before any region */
 #endif
 

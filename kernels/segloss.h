@@ -19,7 +19,11 @@
        in.logits = logits;  in.labels = labels;  in.label_type = SEGLOSS_LABEL_U8;
        in.n = N;  in.c = C;  in.s = H * W;  in.layout = SEGLOSS_NCHW;  // logits N x C x H x W
        segloss_status st = segloss_compute(&cfg, &in, grad, &r);   // grad: NULL = loss only
-       if (st != SEGLOSS_OK) fprintf(stderr, "%s\n", segloss_status_string(st));
+       if (st != SEGLOSS_OK) {                                  // what, where, and the fix
+           char msg[256];
+           fprintf(stderr, "%s\n", segloss_error_message(st, &cfg, &in, &r, msg, sizeof msg));
+       }
+
 
    CONTENTS                                                      part (kernels/)
        1. Compile-time options                                   segloss.h (this comment)
@@ -56,10 +60,15 @@
                                NCHW needs 16-byte aligned class planes for it: the gradient
                                as malloc returns it, and S a multiple of 4.
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
-   baseline flags (no -mavx2) if the program must run on CPUs without AVX2.
+   baseline flags (no -mavx2) if the program must run on CPUs without AVX2. It needs C99 or
+   later, or C++ (an #error says so; files that only include the declarations may be C89), and
+   SIMDe's headers (https://github.com/simd-everywhere/simde; Debian/Ubuntu: apt install
+   libsimde-dev) unless SEGLOSS_NO_SIMD. Without SIMDe the build stops at an #error that says
+   so, rather than falling back to the scalar path: that would make every call 20-50x slower
+   with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name.
+       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message.
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
