@@ -182,6 +182,46 @@ test-demo: $(BUILD)/demo
 	sh tests/test_demo.sh $(BUILD)/demo > $(BUILD)/demo-test.log 2>&1; tail -n 25 $(BUILD)/demo-test.log
 	$(call record,demo,$(BUILD)/demo-test.log)
 
+# ---- install: segloss.h, the licence, a pkg-config file and a CMake package (docs/install.md)
+#        make install [PREFIX=/usr/local] [DESTDIR=staging] [SIMDE_INCLUDE=dir]
+#      Header only: nothing is built. The package files come from cmake/*.in through sed, so no
+#      CMake is needed; their version is SEGLOSS_VERSION_* of segloss.h. SIMDE_INCLUDE: SIMDe's
+#      include directory where the compiler does not find it by itself; it goes into segloss.pc's
+#      Cflags and the CMake package's search hints. uninstall removes what install wrote.
+PREFIX        ?= /usr/local
+DESTDIR       ?=
+SIMDE_INCLUDE ?=
+INSTALL       ?= install
+INST_INC   = $(PREFIX)/include
+INST_DOC   = $(PREFIX)/share/doc/segloss
+INST_PC    = $(PREFIX)/share/pkgconfig
+INST_CMAKE = $(PREFIX)/share/cmake/segloss
+INST_FILES = $(INST_INC)/segloss.h $(INST_DOC)/LICENSE $(INST_PC)/segloss.pc \
+             $(INST_CMAKE)/seglossConfig.cmake $(INST_CMAKE)/seglossConfigVersion.cmake
+seg_version = $(shell sed -n 's/^.define SEGLOSS_VERSION_$(1)  *\([0-9][0-9]*\) *$$/\1/p' segloss.h)
+INST_SED = sed -e 's|@SEGLOSS_VERSION@|$(call seg_version,MAJOR).$(call seg_version,MINOR).$(call seg_version,PATCH)|g' \
+               -e 's|@SEGLOSS_VERSION_MAJOR@|$(call seg_version,MAJOR)|g' \
+               -e 's|@SEGLOSS_VERSION_MINOR@|$(call seg_version,MINOR)|g' \
+               -e 's|@SEGLOSS_PREFIX@|$(PREFIX)|g' -e 's|@SEGLOSS_INCLUDE_REL@|include|g' \
+               -e 's|@SEGLOSS_CONFIG_TO_PREFIX@|../../..|g' -e 's|@SEGLOSS_SIMDE_DIR@|$(SIMDE_INCLUDE)|g' \
+               -e 's|@SEGLOSS_SIMDE_CFLAGS@|$(if $(SIMDE_INCLUDE), -I$(SIMDE_INCLUDE))|g'
+.PHONY: install uninstall
+install: segloss.h
+	@[ -n "$(SIMDE_INCLUDE)" ] || printf '#include <simde/x86/avx2.h>\n' | $(CC) -E -x c - > /dev/null 2>&1 || \
+	 echo "warning: $(CC) does not find SIMDe (simde/x86/avx2.h), which programs using segloss need:" \
+	      "install it (Debian/Ubuntu: apt install libsimde-dev) or pass SIMDE_INCLUDE=dir" >&2
+	$(INSTALL) -d $(DESTDIR)$(INST_INC) $(DESTDIR)$(INST_DOC) $(DESTDIR)$(INST_PC) $(DESTDIR)$(INST_CMAKE)
+	$(INSTALL) -m 644 segloss.h $(DESTDIR)$(INST_INC)/segloss.h
+	$(INSTALL) -m 644 LICENSE $(DESTDIR)$(INST_DOC)/LICENSE
+	$(INST_SED) cmake/segloss.pc.in > $(DESTDIR)$(INST_PC)/segloss.pc
+	$(INST_SED) cmake/seglossConfig.cmake.in > $(DESTDIR)$(INST_CMAKE)/seglossConfig.cmake
+	$(INST_SED) cmake/seglossConfigVersion.cmake.in > $(DESTDIR)$(INST_CMAKE)/seglossConfigVersion.cmake
+	chmod 644 $(DESTDIR)$(INST_PC)/segloss.pc $(DESTDIR)$(INST_CMAKE)/seglossConfig*.cmake
+# The directories named segloss go too, when empty; include/ and share/pkgconfig/ stay.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INST_FILES))
+	@rmdir $(DESTDIR)$(INST_DOC) $(DESTDIR)$(INST_CMAKE) 2>/dev/null || true
+
 include examples/demo.mk
 include bench/bench.mk
 include tests/reliability.mk

@@ -24,6 +24,7 @@
            fprintf(stderr, "%s\n", segloss_error_message(st, &cfg, &in, &r, msg, sizeof msg));
        }
 
+   Installed instead (make install, pkg-config, CMake's segloss::segloss): docs/install.md.
 
    CONTENTS                                                      part (kernels/)
        1. Compile-time options                                   segloss.h (this comment)
@@ -68,7 +69,8 @@
    with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message.
+       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
+                   pkg-config and CMake packages.
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
@@ -93,11 +95,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The one place that defines the version: SEGLOSS_VERSION_STRING, segloss.pc, the CMake
+   package's version file and CMakeLists.txt's project() are derived from these three lines
+   (tests/consumers/version.sh checks them and CHANGELOG.md against each other). */
 #define SEGLOSS_VERSION_MAJOR 0
 #define SEGLOSS_VERSION_MINOR 1
 #define SEGLOSS_VERSION_PATCH 0
 #define SEGLOSS_VERSION_NUMBER (SEGLOSS_VERSION_MAJOR * 10000 + SEGLOSS_VERSION_MINOR * 100 + SEGLOSS_VERSION_PATCH)
-#define SEGLOSS_VERSION_STRING "0.1.0"
+#define SEGLOSS__STR_(x) #x
+#define SEGLOSS__STR(x) SEGLOSS__STR_(x)
+#define SEGLOSS_VERSION_STRING \
+    SEGLOSS__STR(SEGLOSS_VERSION_MAJOR) "." SEGLOSS__STR(SEGLOSS_VERSION_MINOR) "." SEGLOSS__STR(SEGLOSS_VERSION_PATCH)
 
 #ifdef SEGLOSS_STATIC
 #define SEGLOSSDEF static

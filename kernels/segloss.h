@@ -24,6 +24,7 @@
            fprintf(stderr, "%s\n", segloss_error_message(st, &cfg, &in, &r, msg, sizeof msg));
        }
 
+   Installed instead (make install, pkg-config, CMake's segloss::segloss): docs/install.md.
 
    CONTENTS                                                      part (kernels/)
        1. Compile-time options                                   segloss.h (this comment)
@@ -68,7 +69,8 @@
    with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message.
+       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
+                   pkg-config and CMake packages.
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
