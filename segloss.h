@@ -2366,6 +2366,41 @@ SEGLOSS__PRIVATE void segloss__tx_err(char *err, size_t err_size, const char *wh
     snprintf(err, err_size, "%s'%.*s'%s", what, shown_len, shown ? shown : "", what2);
 }
 
+/* The value at *pp into e: quoted ('...' or "...", no escapes, within the line), a list kept
+   whole with its brackets, commas and all (a printout's "Class weights: [...]" then reaches the
+   key's own refusal instead of a syntax error), or a bare word. 1 ok, -1 error (err written). */
+SEGLOSS__PRIVATE int segloss__tx_value(const char **pp, segloss__tx_entry *e, char *err, size_t err_size)
+{
+    const char *p = *pp;
+    if (*p == '\'' || *p == '"') {
+        char q = *p++;
+        e->val = p;
+        while (*p && *p != q && *p != '\n') p++;
+        if (*p != q) {
+            segloss__tx_err(err, err_size, "unterminated quote in the value of key ", e->key, e->key_len, "");
+            return -1;
+        }
+        e->val_len = (int)(p - e->val);
+        p++;
+    } else if (*p == '[' || *p == '(') {
+        char close = *p == '[' ? ']' : ')';
+        e->val = p;
+        while (*p && *p != close && *p != '\n') p++;
+        if (*p != close) {
+            segloss__tx_err(err, err_size, "unterminated list in the value of key ", e->key, e->key_len, "");
+            return -1;
+        }
+        p++;
+        e->val_len = (int)(p - e->val);
+    } else {
+        e->val = p;
+        while (*p && !segloss__tx_is_blank(*p) && *p != '\n' && *p != ',' && *p != '#') p++;
+        e->val_len = (int)(p - e->val);
+    }
+    *pp = p;
+    return 1;
+}
+
 /* Next entry: 1 found, 0 end of text, -1 syntax error (err written). */
 SEGLOSS__PRIVATE int segloss__tx_next(const char **pp, segloss__tx_entry *e, char *err, size_t err_size)
 {
@@ -2405,31 +2440,7 @@ SEGLOSS__PRIVATE int segloss__tx_next(const char **pp, segloss__tx_entry *e, cha
     e->colon = *p == ':';
     p++;
     while (segloss__tx_is_blank(*p)) p++;
-    if (*p == '\'' || *p == '"') {
-        char q = *p++;
-        e->val = p;
-        while (*p && *p != q && *p != '\n') p++;
-        if (*p != q) {
-            segloss__tx_err(err, err_size, "unterminated quote in the value of key ", e->key, e->key_len, "");
-            return -1;
-        }
-        e->val_len = (int)(p - e->val);
-        p++;
-    } else if (*p == '[' || *p == '(') {
-        char close = *p == '[' ? ']' : ')';
-        e->val = p;
-        while (*p && *p != close && *p != '\n') p++;
-        if (*p != close) {
-            segloss__tx_err(err, err_size, "unterminated list in the value of key ", e->key, e->key_len, "");
-            return -1;
-        }
-        p++;
-        e->val_len = (int)(p - e->val);
-    } else {
-        e->val = p;
-        while (*p && !segloss__tx_is_blank(*p) && *p != '\n' && *p != ',' && *p != '#') p++;
-        e->val_len = (int)(p - e->val);
-    }
+    if (segloss__tx_value(&p, e, err, err_size) < 0) return -1;
     while (segloss__tx_is_blank(*p)) p++;
     if (*p && *p != ',' && *p != '\n' && *p != '#') {
         for (n = 0; p[n] && p[n] != '\n' && n < 20; n++) {}
