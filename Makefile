@@ -222,6 +222,15 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INST_FILES))
 	@rmdir $(DESTDIR)$(INST_DOC) $(DESTDIR)$(INST_CMAKE) 2>/dev/null || true
 
+# ---- consumers: a C and a C++ program built against an install in a temporary prefix through
+#      pkg-config and find_package, and through add_subdirectory of this tree; the versions of
+#      segloss.h, segloss.pc, the CMake package and CHANGELOG.md agree (tests/consumers/) ----
+EXTRA_TESTS += test-consumers
+.PHONY: test-consumers
+test-consumers: segloss.h
+	sh tests/consumers/run.sh $(BUILD)/consumers > $(BUILD)/consumers.log 2>&1; tail -n 30 $(BUILD)/consumers.log
+	$(call record,consumers,$(BUILD)/consumers.log)
+
 include examples/demo.mk
 include bench/bench.mk
 include tests/reliability.mk
