@@ -6,6 +6,8 @@
 #   bench-peers  segloss beside PyTorch (1 thread) and oneDNN; installs python3-torch and
 #                libdnnl-dev with apt-get if they are missing
 #   bench-arm    cross-builds the self-timed variant for aarch64 and runs a smoke under qemu
+#   bench-count  instructions per position (valgrind --tool=callgrind), AVX2 and scalar paths,
+#                every loss, per kernel (bench/count.c, bench/count.py; ~15 s)
 #
 # Peers stay out of `make test`. Override knobs on the command line, e.g.
 #   make bench BENCH_REPS=5 BENCH_MIN_TIME=0.2
@@ -29,7 +31,7 @@ ARM_CC          ?= aarch64-linux-gnu-gcc
 ARM_CXX         ?= aarch64-linux-gnu-g++
 ARM_RUN         ?= qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max
 
-.PHONY: bench bench-full bench-peers bench-arm bench-build
+.PHONY: bench bench-full bench-peers bench-arm bench-build bench-count
 
 bench-build: $(BENCH_DIR)/bench_segloss $(BENCH_DIR)/segloss_timer
 
@@ -47,6 +49,10 @@ $(BENCH_DIR)/bench_segloss: $(BENCH_DIR)/bench.o $(BENCH_DIR)/segloss_impl.o
 # The self-timed variant of the same loops (no Google Benchmark): segloss side of the peers.
 $(BENCH_DIR)/segloss_timer: bench/bench.cpp $(BENCH_DIR)/segloss_impl.o
 	$(CXX) $(BENCH_CXXFLAGS) -DSEGLOSS_BENCH_SMOKE bench/bench.cpp $(BENCH_DIR)/segloss_impl.o -o $@ -lm
+
+# The callgrind driver of bench-count, linked to the same -O2 implementation.
+$(BENCH_DIR)/count: bench/count.c $(BENCH_DIR)/segloss_impl.o
+	$(CC) -O2 -std=c99 -Wall -Wextra bench/count.c $(BENCH_DIR)/segloss_impl.o -o $@ -lm
 
 $(BENCH_DIR)/onednn_peer: bench/onednn.cpp
 	@mkdir -p $(dir $@)
@@ -82,3 +88,11 @@ bench-arm: bench/bench.cpp bench/segloss_impl.c segloss.h
 	@echo "bench-arm: smoke under $(ARM_RUN) -- emulated: the timings below mean NOTHING"
 	$(ARM_RUN) $(BENCH_DIR)/aarch64/segloss_timer --smoke --reps=1
 	@echo "bench-arm: ran every case on every aarch64 path; timings under qemu emulation mean nothing."
+
+# Instructions per position under callgrind: deterministic, so a change of a few instructions
+# shows where timings on a shared machine cannot. BENCH_COUNT_PATHS: the paths (SEGLOSS_ISA).
+BENCH_COUNT_PATHS ?= avx2,scalar
+bench-count: $(BENCH_DIR)/count
+	@command -v valgrind >/dev/null 2>&1 || { echo "bench-count: needs valgrind (apt-get install valgrind)"; exit 1; }
+	$(PYTHON3) bench/count.py $(BENCH_DIR)/count --paths=$(BENCH_COUNT_PATHS) --json=$(BENCH_DIR)/count.json \
+	    | tee $(BENCH_DIR)/count.md
