@@ -1,7 +1,8 @@
 // segloss benchmarks: one parameterised benchmark over (loss, mode, ISA path, layout, C, size),
-// a memcpy of the same logits bytes in the same binary, and segloss_confusion.
+// a memcpy and a non-temporal copy of the same logits bytes in the same binary, and
+// segloss_confusion.
 //
-//   Google Benchmark binary (default):   bench_segloss --set=quick|full [--benchmark_... flags]
+//   Google Benchmark binary (default):   bench_segloss --set=quick|full|dram [--benchmark_... flags]
 //   Self-timed variant (-DSEGLOSS_BENCH_SMOKE, no libbenchmark; used for aarch64 under qemu and
 //   as the segloss side of the peer comparison):
 //       segloss_timer --smoke [--reps=R]                 a short run of the same loops
@@ -30,17 +31,22 @@
 #ifndef SEGLOSS_BENCH_SMOKE
 #include <benchmark/benchmark.h>
 #endif
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define BENCH_NT_X86 1
+#endif
 
 namespace {
 
 // ---- what one benchmark measures ------------------------------------------------------------
 
-enum Kind { K_LOSS, K_MEMCPY, K_CONFUSION };
+enum Kind { K_LOSS, K_MEMCPY, K_NTCOPY, K_CONFUSION };
 enum Mode { M_LOSS, M_GRAD };  // loss only (grad = NULL) / loss + gradient
 
 const size_t KiB = 1024, MiB = 1024 * 1024;
 const size_t CACHE_BYTES = 256 * KiB;  // logits in cache (L2/L3 with the gradient buffer)
 const size_t DRAM_BYTES = 64 * MiB;    // logits in DRAM: the buffer alone is 2x the 32 MiB L3
+const size_t GIB_BYTES = 1024 * MiB;   // DRAM on any host: no last-level cache holds 1 GiB
 const int64_t BATCH = 2;               // N; S is derived from the byte target
 
 const segloss_loss_type LOSSES[] = {SEGLOSS_CE,   SEGLOSS_WEIGHTED_CE, SEGLOSS_FOCAL,
@@ -60,18 +66,20 @@ struct Case {
 std::string size_label(size_t bytes)
 {
     char b[32];
-    if (bytes >= MiB) snprintf(b, sizeof b, "%zuMiB", bytes / MiB);
+    if (bytes >= 1024 * MiB && bytes % (1024 * MiB) == 0) snprintf(b, sizeof b, "%zuGiB", bytes / (1024 * MiB));
+    else if (bytes >= MiB) snprintf(b, sizeof b, "%zuMiB", bytes / MiB);
     else snprintf(b, sizeof b, "%zuKiB", bytes / KiB);
     return b;
 }
 
 // Names table.py parses:  loss/mode/isa/layout/C<c>/<size>,  memcpy/C<c>/<size>,
-// confusion/-/layout/C<c>/<size>.
+// ntcopy/C<c>/<size>,  confusion/-/layout/C<c>/<size>.
 std::string case_name(const Case &k)
 {
     std::string tail = "/C" + std::to_string(k.c) + "/" + size_label(k.target);
     const char *lay = k.layout == SEGLOSS_NHWC ? "nhwc" : "nchw";
     if (k.kind == K_MEMCPY) return "memcpy" + tail;
+    if (k.kind == K_NTCOPY) return "ntcopy" + tail;
     if (k.kind == K_CONFUSION) return std::string("confusion/-/") + lay + tail;
     return std::string(segloss_loss_name(k.loss)) + (k.mode == M_GRAD ? "/grad/" : "/loss/") + k.isa + "/" +
            lay + tail;
@@ -157,6 +165,91 @@ Data &data_for(int c, size_t target)
     return d;
 }
 
+// ---- the non-temporal copy ----------------------------------------------------------------------
+// The same bytes as the memcpy, written with streaming stores (the widest this CPU has, chosen
+// at run time as segloss chooses its paths; bench.cpp is built without -march) and an sfence.
+// A memcpy of a buffer larger than the caches reads each destination line before writing it
+// (glibc streams only above a threshold it sets from the cache sizes); a streaming store does
+// not, so this copy is what one pass that reads the logits and writes a gradient of the same
+// size costs at least. dst must be 64-byte aligned (alloc_touched's buffers are).
+#ifdef BENCH_NT_X86
+__attribute__((target("avx512f"))) void nt_copy_avx512(float *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512 a = _mm512_loadu_ps(src + i), b = _mm512_loadu_ps(src + i + 16);
+        __m512 c = _mm512_loadu_ps(src + i + 32), d = _mm512_loadu_ps(src + i + 48);
+        _mm512_stream_ps(dst + i, a);
+        _mm512_stream_ps(dst + i + 16, b);
+        _mm512_stream_ps(dst + i + 32, c);
+        _mm512_stream_ps(dst + i + 48, d);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+    _mm_sfence();
+}
+__attribute__((target("avx"))) void nt_copy_avx(float *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 a = _mm256_loadu_ps(src + i), b = _mm256_loadu_ps(src + i + 8);
+        __m256 c = _mm256_loadu_ps(src + i + 16), d = _mm256_loadu_ps(src + i + 24);
+        _mm256_stream_ps(dst + i, a);
+        _mm256_stream_ps(dst + i + 8, b);
+        _mm256_stream_ps(dst + i + 16, c);
+        _mm256_stream_ps(dst + i + 24, d);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+    _mm_sfence();
+}
+void nt_copy_sse(float *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128 a = _mm_loadu_ps(src + i), b = _mm_loadu_ps(src + i + 4);
+        __m128 c = _mm_loadu_ps(src + i + 8), d = _mm_loadu_ps(src + i + 12);
+        _mm_stream_ps(dst + i, a);
+        _mm_stream_ps(dst + i + 4, b);
+        _mm_stream_ps(dst + i + 8, c);
+        _mm_stream_ps(dst + i + 12, d);
+    }
+    for (; i < n; i++) dst[i] = src[i];
+    _mm_sfence();
+}
+#endif
+
+// Which copy nt_copy runs here: "avx512", "avx", "sse", or "memcpy" (no streaming stores
+// written for this architecture; the x nt-copy ratios are then x memcpy).
+const char *nt_copy_kind()
+{
+#ifdef BENCH_NT_X86
+    static const char *kind = __builtin_cpu_supports("avx512f") ? "avx512"
+                              : __builtin_cpu_supports("avx")   ? "avx"
+                                                                : "sse";
+    return kind;
+#else
+    return "memcpy";
+#endif
+}
+
+void nt_copy(void *dst, const void *src, size_t bytes)
+{
+    static const char *kind = nt_copy_kind();
+#ifdef BENCH_NT_X86
+    float *d = (float *)dst;
+    const float *s = (const float *)src;
+    if (bytes % sizeof(float) || (uintptr_t)dst % 64) {
+        memcpy(dst, src, bytes);
+        return;
+    }
+    if (!strcmp(kind, "avx512")) nt_copy_avx512(d, s, bytes / sizeof(float));
+    else if (!strcmp(kind, "avx")) nt_copy_avx(d, s, bytes / sizeof(float));
+    else nt_copy_sse(d, s, bytes / sizeof(float));
+#else
+    (void)kind;
+    memcpy(dst, src, bytes);
+#endif
+}
+
 // ---- the measured body: the same function for Google Benchmark and the self-timed variant ---
 
 struct Prepared {
@@ -190,6 +283,9 @@ inline segloss_status run_once(Prepared &p)
     switch (p.k->kind) {
     case K_MEMCPY:
         memcpy(p.d->grad, p.d->logits, p.d->bytes);
+        return SEGLOSS_OK;
+    case K_NTCOPY:
+        nt_copy(p.d->grad, p.d->logits, p.d->bytes);
         return SEGLOSS_OK;
     case K_CONFUSION:
         std::fill(p.confusion.begin(), p.confusion.end(), 0);
@@ -249,26 +345,38 @@ std::vector<Case> make_set(const std::string &set)
                     loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NHWC, 21, sz);
                     loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 150, sz);
                 }
+    }
+    if (set == "full" || set == "dram") {
+        // 1 GiB of logits, DRAM on any host: C=4 NCHW, CE and Dice loss+gradient, on avx2 and
+        // the best path (the same one where the best is avx2).
+        std::vector<std::string> two(1, "avx2");
+        if (strcmp(segloss_active_isa(), "avx2")) two.insert(two.begin(), segloss_active_isa());
+        for (const std::string &isa : two)
+            for (segloss_loss_type t : {SEGLOSS_CE, SEGLOSS_DICE}) loss(t, M_GRAD, isa, SEGLOSS_NCHW, 4, GIB_BYTES);
     } else if (set == "smoke") {  // the self-timed variant: short, small, in cache
         for (segloss_layout lay : layouts)
             for (segloss_loss_type t : LOSSES)
                 for (const std::string &isa : paths) loss(t, M_GRAD, isa, lay, 4, CACHE_BYTES);
         for (const std::string &isa : paths) loss(SEGLOSS_CE, M_GRAD, isa, SEGLOSS_NCHW, 21, CACHE_BYTES);
-    } else {
-        fprintf(stderr, "bench: unknown set '%s' (quick, full, smoke)\n", set.c_str());
+    } else if (set != "quick") {
+        fprintf(stderr, "bench: unknown set '%s' (quick, full, dram, smoke)\n", set.c_str());
         exit(2);
     }
     // Confusion counts: once per size at C=4 NCHW (not ISA-dispatched); per C and layout in full.
     for (size_t sz : sizes) {
-        if (set == "smoke" && sz != CACHE_BYTES) continue;
+        if ((set == "smoke" && sz != CACHE_BYTES) || set == "dram") continue;
         for (int c : CLASSES)
             for (segloss_layout lay : layouts)
                 if (set == "full" || (c == 4 && lay == SEGLOSS_NCHW))
                     v.push_back(Case{K_CONFUSION, SEGLOSS_CE, M_LOSS, "", lay, c, sz});
     }
-    // memcpy of the same logits bytes, first so its buffers are warm and its result is at hand.
+    // memcpy of the same logits bytes, first so its buffers are warm and its result is at hand;
+    // in DRAM also the non-temporal copy (in cache its stores would only evict the buffer).
     std::vector<Case> m;
-    for (auto &cs : copies) m.push_back(Case{K_MEMCPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second});
+    for (auto &cs : copies) {
+        m.push_back(Case{K_MEMCPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second});
+        if (cs.second >= DRAM_BYTES) m.push_back(Case{K_NTCOPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second});
+    }
     v.insert(v.begin(), m.begin(), m.end());
     return v;
 }
@@ -328,16 +436,19 @@ static void bm_case(benchmark::State &state, Case k)
     segloss_status st = k.target < DRAM_BYTES ? run_once(p) : SEGLOSS_OK;
     // Ratios come from calls side by side: each timed call is followed, outside the timed
     // region, by what it is compared with: in DRAM a memcpy of the same bytes (counter
-    // x_memcpy), for NHWC the same call on the same bytes read as NCHW (x_nchw). The sums of
-    // their CPU times see the same neighbours on a shared machine; separate benchmarks, seconds
-    // apart, do not.
+    // x_memcpy) and a non-temporal copy of them (x_ntcopy; nt_memcpy is the one over the
+    // other), in turn first and second from one iteration to the next; for NHWC the same call
+    // on the same bytes read as NCHW (x_nchw). The sums of their CPU times see the same
+    // neighbours on a shared machine; separate benchmarks, seconds apart, do not.
     const bool vs_copy = k.kind != K_MEMCPY && k.target >= DRAM_BYTES;
+    const bool vs_nt = vs_copy && k.kind != K_NTCOPY;
     const bool vs_nchw = k.kind == K_LOSS && k.layout == SEGLOSS_NHWC;
     Case kn = k;
     Prepared q;
     kn.layout = SEGLOSS_NCHW;
     if (vs_nchw) prepare(kn, q);  // same path, same data
-    double t_kernel = 0.0, t_copy = 0.0, t_nchw = 0.0;
+    double t_kernel = 0.0, t_copy = 0.0, t_nt = 0.0, t_nchw = 0.0;
+    unsigned turn = 0;
     if (st == SEGLOSS_OK)
         for (auto _ : state) {
             const double t0 = vs_copy || vs_nchw ? cpu_seconds() : 0.0;
@@ -347,11 +458,14 @@ static void bm_case(benchmark::State &state, Case k)
                 const double t1 = cpu_seconds();
                 state.PauseTiming();
                 double t2 = cpu_seconds();
-                if (vs_copy) {
-                    memcpy(p.d->grad, p.d->logits, p.d->bytes);
+                const bool nt_first = (turn++ & 1) != 0;  // memcpy first, then the other way round
+                for (int j = 0; vs_copy && j < (vs_nt ? 2 : 1); j++) {
+                    const bool nt = vs_nt && (j == 0) == nt_first;
+                    if (nt) nt_copy(p.d->grad, p.d->logits, p.d->bytes);
+                    else memcpy(p.d->grad, p.d->logits, p.d->bytes);
                     benchmark::ClobberMemory();
                     const double t3 = cpu_seconds();
-                    t_copy += t3 - t2;
+                    (nt ? t_nt : t_copy) += t3 - t2;
                     t2 = t3;
                 }
                 if (vs_nchw) {
@@ -373,6 +487,8 @@ static void bm_case(benchmark::State &state, Case k)
                                                    benchmark::Counter::kIs1024);
     state.counters["logits_bytes"] = (double)p.d->bytes;
     if (t_copy > 0.0) state.counters["x_memcpy"] = t_kernel / t_copy;
+    if (t_nt > 0.0) state.counters["x_ntcopy"] = t_kernel / t_nt;
+    if (t_nt > 0.0 && t_copy > 0.0) state.counters["nt_memcpy"] = t_nt / t_copy;
     if (t_nchw > 0.0) state.counters["x_nchw"] = t_kernel / t_nchw;
     if (!k.isa.empty()) state.SetLabel(segloss_active_isa());
     segloss_set_isa(nullptr);
@@ -393,6 +509,7 @@ int main(int argc, char **argv)
     // oversubscribed machine wall time also counts the time other processes held the core).
     benchmark::AddCustomContext("segloss_set", set);
     benchmark::AddCustomContext("segloss_best_isa", segloss_active_isa());
+    benchmark::AddCustomContext("nt_copy", nt_copy_kind());
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     announce_skips();  // again at the end, where it is seen

@@ -2,7 +2,11 @@
 # or from the main Makefile:        include bench/bench.mk
 #
 #   bench        representative subset (~3 min on 2 cores), ends with the compact table
-#   bench-full   everything: every loss x mode x path x layout x C in {2,4,21,150} x size
+#   bench-full   everything: every loss x mode x path x layout x C in {2,4,21,150} x size,
+#                and bench-dram's cases
+#   bench-dram   1 GiB of logits (DRAM on any host): C=4 NCHW, CE and Dice loss+gradient, avx2
+#                and the best path, each call paired with a memcpy and a non-temporal copy (~1 min;
+#                about 2.2 GiB of memory)
 #   bench-peers  segloss beside PyTorch (1 thread) and oneDNN; installs python3-torch and
 #                libdnnl-dev with apt-get if they are missing
 #   bench-arm    cross-builds the self-timed variant for aarch64 and runs a smoke under qemu
@@ -31,7 +35,7 @@ ARM_CC          ?= aarch64-linux-gnu-gcc
 ARM_CXX         ?= aarch64-linux-gnu-g++
 ARM_RUN         ?= qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu max
 
-.PHONY: bench bench-full bench-peers bench-arm bench-build bench-count
+.PHONY: bench bench-full bench-dram bench-peers bench-arm bench-build bench-count
 
 bench-build: $(BENCH_DIR)/bench_segloss $(BENCH_DIR)/segloss_timer
 
@@ -68,6 +72,12 @@ bench-full: $(BENCH_DIR)/bench_segloss
 	    --benchmark_out=$(BENCH_DIR)/bench-full.json
 	@echo
 	$(PYTHON3) bench/table.py $(BENCH_DIR)/bench-full.json | tee $(BENCH_DIR)/table-full.md
+
+bench-dram: $(BENCH_DIR)/bench_segloss
+	$(BENCH_DIR)/bench_segloss --set=dram $(BENCH_GB_FLAGS) --benchmark_repetitions=$(BENCH_FULL_REPS) \
+	    --benchmark_out=$(BENCH_DIR)/bench-dram.json
+	@echo
+	$(PYTHON3) bench/table.py $(BENCH_DIR)/bench-dram.json | tee $(BENCH_DIR)/table-dram.md
 
 bench-peers: $(BENCH_DIR)/segloss_timer
 	@if ! dpkg -s python3-torch >/dev/null 2>&1 || ! dpkg -s libdnnl-dev >/dev/null 2>&1; then \
