@@ -114,6 +114,24 @@ test-build: $(BUILDS)
 	tests/portability/run_builds.sh $(BUILDS) | tee $(BUILD)/build.log
 	$(call record,build,$(BUILD)/build.log)
 
+# ---- fast-math: the implementation compiled with gcc -Ofast, -ffast-math -fno-finite-math-only
+#      and -ffinite-math-only (gcc, clang) gives the plain build's results, and still finds NaN
+#      logits and parameters; clang's fast-math is refused at compile time, or where no macro
+#      tells, by the self-test at the first call -------------------------------------------
+EXTRA_TESTS += test-fastmath
+.PHONY: test-fastmath
+test-fastmath: segloss.h
+	bash tests/portability/fastmath.sh $(BUILD) > $(BUILD)/fastmath.log 2>&1; cat $(BUILD)/fastmath.log
+	$(call record,fastmath,$(BUILD)/fastmath.log)
+
+# ---- the README's Drop-it-in example compiles as written (C99 and C++11, gcc and clang) and
+#      runs ---------------------------------------------------------------------------------
+EXTRA_TESTS += test-readme
+.PHONY: test-readme
+test-readme: segloss.h
+	sh tests/readme_example.sh $(BUILD) > $(BUILD)/readme.log 2>&1; cat $(BUILD)/readme.log
+	$(call record,readme,$(BUILD)/readme.log)
+
 # ---- objdump audit: AVX code only inside the AVX kernels --------------------------------
 AUDIT_OBJS = $(foreach cc,gcc clang,$(foreach o,O0 O2,$(BUILD)/audit/$(cc)-$(o).o))
 $(BUILD)/audit/%.o: $(IMPL) segloss.h

@@ -188,6 +188,8 @@ typedef enum segloss_status {
     SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
     SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
     SEGLOSS_ERR_PARSE,       /* configuration text: unknown key or bad value                  */
+    SEGLOSS_ERR_BUILD,       /* the implementation was compiled with flags that break its
+                                arithmetic (fast-math): its self-test failed at first use     */
     SEGLOSS_STATUS_MAX_ENUM = 0x7FFFFFFF
 } segloss_status;
 
@@ -1277,6 +1279,69 @@ SEGLOSS__PRIVATE const segloss__isa_table *segloss__best_isa(void)
     return &segloss__isa_list[SEGLOSS__NISA - 1];
 }
 
+/* A path's exp, log and log1p on 3 x 512 fixed arguments, hashed (FNV-1a over the bits).
+   They are exact functions of IEEE float arithmetic, the same on every FMA path (sse2 has its
+   own, unfused). An optimiser allowed to reassociate changes them: clang does so under
+   -fassociative-math or -ffast-math -fno-finite-math-only, which no macro reveals and no
+   pragma undoes for its builtins, so such a build is caught here at first use, not trusted. */
+#define SEGLOSS__SELFTEST_FMA 0xfa0d05a515f731a2ull  /* avx512, avx2, neon, scalar */
+#define SEGLOSS__SELFTEST_SSE2 0x798bb69d54c993beull /* sse2 (no FMA)            */
+SEGLOSS__PRIVATE uint64_t segloss__selftest_hash(const segloss__isa_table *t)
+{
+    float x[512], y[512];
+    uint64_t h = 14695981039346656037ull;
+    int op, i, k;
+    for (op = 0; op < 3; op++) {
+        for (i = 0; i < 512; i++)
+            x[i] = op == 0 ? (float)-(i * 170 + i % 7) / 1024.0f               /* exp: [-85, 0], exact */
+                 : op == 1 ? ldexpf(1.0f + (float)i / 512.0f, i % 64 - 32)   /* log: (0, inf)       */
+                 : ldexpf((float)(i + 1) / 64.0f, -(i % 24));                /* log1p: u > 0        */
+        t->vmath(op, x, y, 512);
+        for (i = 0; i < 512; i++) {
+            uint32_t b;
+            memcpy(&b, &y[i], 4);
+            for (k = 0; k < 4; k++) h = (h ^ ((b >> (8 * k)) & 0xFFu)) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+/* Whether every path this CPU runs passes the self-test; worked out once (racing first calls
+   work out the same answer). Where float expressions are evaluated in a wider format
+   (FLT_EVAL_METHOD != 0: x87) the paths were never bit-identical, and nothing is checked. */
+static int segloss__build_state; /* 0 not yet known, 1 sound, 2 broken */
+SEGLOSS__PRIVATE int segloss__build_ok(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    int s = __atomic_load_n(&segloss__build_state, __ATOMIC_ACQUIRE);
+#else
+    int s = *(volatile int *)&segloss__build_state;
+#endif
+    if (!s) {
+        int i;
+        s = 1;
+#if FLT_EVAL_METHOD == 0
+        for (i = 0; i < SEGLOSS__NISA; i++) {
+            const segloss__isa_table *t = &segloss__isa_list[i];
+            const uint64_t want = strcmp(t->name, "sse2") ? SEGLOSS__SELFTEST_FMA : SEGLOSS__SELFTEST_SSE2;
+            if (segloss__cpu_runs(t->name) && segloss__selftest_hash(t) != want) s = 2;
+        }
+        if (s == 2)
+            fprintf(stderr, "segloss: this build's float arithmetic is not IEEE (the implementation was compiled "
+                            "with -fassociative-math or -ffast-math?): every call returns SEGLOSS_ERR_BUILD; compile "
+                            "the file that defines SEGLOSS_IMPLEMENTATION without fast-math flags\n");
+#else
+        (void)i;
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+        __atomic_store_n(&segloss__build_state, s, __ATOMIC_RELEASE);
+#else
+        *(volatile int *)&segloss__build_state = s;
+#endif
+    }
+    return s == 1;
+}
+
 /* Resolved once; racing first calls all store the same table, so no lock is needed. */
 static const segloss__isa_table *segloss__active;
 #if defined(__GNUC__) || defined(__clang__)
@@ -1411,6 +1476,7 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_ERR_NOMEM: return "out of memory";
     case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU (see segloss_isa_supported)";
     case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value (segloss_config_parse's err names it)";
+    case SEGLOSS_ERR_BUILD: return "this build's float arithmetic is not IEEE: compile the file that defines SEGLOSS_IMPLEMENTATION without -ffast-math, -Ofast or -fassociative-math";
     default: break;
     }
     return "unknown status";
@@ -1428,6 +1494,7 @@ SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
 {
     segloss_loss_type t;
     if (!cfg) return SEGLOSS_ERR_NULL;
+    if (!segloss__build_ok()) return SEGLOSS_ERR_BUILD;
     t = cfg->loss_type;
     if ((unsigned)t >= SEGLOSS_LOSS_COUNT || (unsigned)cfg->reduction > SEGLOSS_SUM) return SEGLOSS_ERR_ENUM;
     if ((t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) && !segloss__nonneg(cfg->focal_gamma)) return SEGLOSS_ERR_PARAM;
@@ -1768,7 +1835,7 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     case SEGLOSS_ERR_ISA: segloss__say_isa(&m); break;
     default:
         segloss__say(&m, "%s", segloss_status_string(st));
-        if ((unsigned)st > SEGLOSS_ERR_PARSE) segloss__say(&m, " %d", (int)st);
+        if ((unsigned)st > SEGLOSS_ERR_BUILD) segloss__say(&m, " %d", (int)st);
         break;
     }
     return buf;

@@ -109,6 +109,8 @@ typedef enum segloss_status {
     SEGLOSS_ERR_NOMEM,       /* scratch allocation failed                                     */
     SEGLOSS_ERR_ISA,         /* unknown SIMD path, or one this CPU cannot run                 */
     SEGLOSS_ERR_PARSE,       /* configuration text: unknown key or bad value                  */
+    SEGLOSS_ERR_BUILD,       /* the implementation was compiled with flags that break its
+                                arithmetic (fast-math): its self-test failed at first use     */
     SEGLOSS_STATUS_MAX_ENUM = 0x7FFFFFFF
 } segloss_status;
 

@@ -89,6 +89,69 @@ SEGLOSS__PRIVATE const segloss__isa_table *segloss__best_isa(void)
     return &segloss__isa_list[SEGLOSS__NISA - 1];
 }
 
+/* A path's exp, log and log1p on 3 x 512 fixed arguments, hashed (FNV-1a over the bits).
+   They are exact functions of IEEE float arithmetic, the same on every FMA path (sse2 has its
+   own, unfused). An optimiser allowed to reassociate changes them: clang does so under
+   -fassociative-math or -ffast-math -fno-finite-math-only, which no macro reveals and no
+   pragma undoes for its builtins, so such a build is caught here at first use, not trusted. */
+#define SEGLOSS__SELFTEST_FMA 0xfa0d05a515f731a2ull  /* avx512, avx2, neon, scalar */
+#define SEGLOSS__SELFTEST_SSE2 0x798bb69d54c993beull /* sse2 (no FMA)            */
+SEGLOSS__PRIVATE uint64_t segloss__selftest_hash(const segloss__isa_table *t)
+{
+    float x[512], y[512];
+    uint64_t h = 14695981039346656037ull;
+    int op, i, k;
+    for (op = 0; op < 3; op++) {
+        for (i = 0; i < 512; i++)
+            x[i] = op == 0 ? (float)-(i * 170 + i % 7) / 1024.0f               /* exp: [-85, 0], exact */
+                 : op == 1 ? ldexpf(1.0f + (float)i / 512.0f, i % 64 - 32)   /* log: (0, inf)       */
+                 : ldexpf((float)(i + 1) / 64.0f, -(i % 24));                /* log1p: u > 0        */
+        t->vmath(op, x, y, 512);
+        for (i = 0; i < 512; i++) {
+            uint32_t b;
+            memcpy(&b, &y[i], 4);
+            for (k = 0; k < 4; k++) h = (h ^ ((b >> (8 * k)) & 0xFFu)) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+/* Whether every path this CPU runs passes the self-test; worked out once (racing first calls
+   work out the same answer). Where float expressions are evaluated in a wider format
+   (FLT_EVAL_METHOD != 0: x87) the paths were never bit-identical, and nothing is checked. */
+static int segloss__build_state; /* 0 not yet known, 1 sound, 2 broken */
+SEGLOSS__PRIVATE int segloss__build_ok(void)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    int s = __atomic_load_n(&segloss__build_state, __ATOMIC_ACQUIRE);
+#else
+    int s = *(volatile int *)&segloss__build_state;
+#endif
+    if (!s) {
+        int i;
+        s = 1;
+#if FLT_EVAL_METHOD == 0
+        for (i = 0; i < SEGLOSS__NISA; i++) {
+            const segloss__isa_table *t = &segloss__isa_list[i];
+            const uint64_t want = strcmp(t->name, "sse2") ? SEGLOSS__SELFTEST_FMA : SEGLOSS__SELFTEST_SSE2;
+            if (segloss__cpu_runs(t->name) && segloss__selftest_hash(t) != want) s = 2;
+        }
+        if (s == 2)
+            fprintf(stderr, "segloss: this build's float arithmetic is not IEEE (the implementation was compiled "
+                            "with -fassociative-math or -ffast-math?): every call returns SEGLOSS_ERR_BUILD; compile "
+                            "the file that defines SEGLOSS_IMPLEMENTATION without fast-math flags\n");
+#else
+        (void)i;
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+        __atomic_store_n(&segloss__build_state, s, __ATOMIC_RELEASE);
+#else
+        *(volatile int *)&segloss__build_state = s;
+#endif
+    }
+    return s == 1;
+}
+
 /* Resolved once; racing first calls all store the same table, so no lock is needed. */
 static const segloss__isa_table *segloss__active;
 #if defined(__GNUC__) || defined(__clang__)

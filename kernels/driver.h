@@ -80,6 +80,7 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_ERR_NOMEM: return "out of memory";
     case SEGLOSS_ERR_ISA: return "SIMD path unknown, not compiled in, or not supported by this CPU (see segloss_isa_supported)";
     case SEGLOSS_ERR_PARSE: return "configuration text: unknown key or bad value (segloss_config_parse's err names it)";
+    case SEGLOSS_ERR_BUILD: return "this build's float arithmetic is not IEEE: compile the file that defines SEGLOSS_IMPLEMENTATION without -ffast-math, -Ofast or -fassociative-math";
     default: break;
     }
     return "unknown status";
@@ -97,6 +98,7 @@ SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
 {
     segloss_loss_type t;
     if (!cfg) return SEGLOSS_ERR_NULL;
+    if (!segloss__build_ok()) return SEGLOSS_ERR_BUILD;
     t = cfg->loss_type;
     if ((unsigned)t >= SEGLOSS_LOSS_COUNT || (unsigned)cfg->reduction > SEGLOSS_SUM) return SEGLOSS_ERR_ENUM;
     if ((t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) && !segloss__nonneg(cfg->focal_gamma)) return SEGLOSS_ERR_PARAM;
@@ -437,7 +439,7 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     case SEGLOSS_ERR_ISA: segloss__say_isa(&m); break;
     default:
         segloss__say(&m, "%s", segloss_status_string(st));
-        if ((unsigned)st > SEGLOSS_ERR_PARSE) segloss__say(&m, " %d", (int)st);
+        if ((unsigned)st > SEGLOSS_ERR_BUILD) segloss__say(&m, " %d", (int)st);
         break;
     }
     return buf;
