@@ -1,8 +1,9 @@
 #!/bin/sh
 # Writes the one-file segloss.h to stdout from the skeleton kernels/segloss.h, in the manner of
-# SQLite's amalgamation: each line `#include "part.h"` (at the start of a line) naming a file of kernels/ is replaced by
-# that file between begin/end banners the first time it is met (recursively, in place), and
-# dropped after that (every part has an include guard, so a second include adds nothing).
+# SQLite's amalgamation: each line that starts `#include "part.h"` and names a file of kernels/
+# is replaced by that file between begin/end banners the first time it is met (recursively, in
+# place), and dropped after that (every part has an include guard: a second include adds
+# nothing). An indented #include (the usage example in the header's comment) is left alone.
 # System and SIMDe includes (<...>) and macro includes (SEGLOSS_HEADER_FILE) stay as they are.
 #   usage: tools/amalgamate.sh [kernels-dir] > segloss.h
 set -eu
