@@ -181,6 +181,16 @@ test-tsan: $(BUILD)/threads-tsan
 	@! grep -q "WARNING: ThreadSanitizer" $(BUILD)/tsan.log || echo "0 passed, 1 failed" >> $(BUILD)/tsan.log
 	$(call record,tsan,$(BUILD)/tsan.log)
 
+# ---- threads: the same bits for 1, 2, 3, 8 threads and a caller's pool (about 1 min) -----
+EXTRA_TESTS += test-threads
+.PHONY: test-threads
+$(BUILD)/threads_determinism: tests/reliability/threads_determinism.c segloss.h tests/check.h
+	@mkdir -p $(BUILD)
+	$(CC) -O2 $< -o $@ -lm -lpthread
+test-threads: $(BUILD)/threads_determinism
+	$< 2>&1 | tee $(BUILD)/threads-determinism.log
+	$(call record,threads,$(BUILD)/threads-determinism.log)
+
 # ---- exp/log/log1p against the correctly rounded result on every path: every 7th float of
 #      the kernels' domain in `test` (15 s), every float in test-vmath-full (2 min) ----------
 $(BUILD)/vmath: tests/vmath.c segloss.h

@@ -39,6 +39,7 @@
           vector vocabularies, one per ISA; each compiles the kernels isa_scalar.h (the contract),
                                                                        isa_avx2.h, isa_avx512.h,
                                                                        isa_neon.h
+          the chunk runner: built-in thread pool, caller's parallel-for threads.h
           path table, CPU detection, the active path                  dispatch.h
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
@@ -60,6 +61,12 @@
                                around the caches; define it larger to keep them cached.
                                NCHW needs 16-byte aligned class planes for it: the gradient
                                as malloc returns it, and S a multiple of 4.
+       SEGLOSS_NO_THREADS      implementation file: no built-in thread pool (no <pthread.h>);
+                               every call runs on its calling thread, or on the caller's pool
+                               (segloss_set_parallel_for). Windows builds have no pool either.
+       SEGLOSS_PARALLEL_MIN    implementation file: calls of fewer positions (default 65536)
+                               never use threads. Runtime: segloss_set_threads(k), or the
+                               environment variable SEGLOSS_THREADS (default 1 thread).
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2. It needs C99 or
    later, or C++ (an #error says so; files that only include the declarations may be C89), and
@@ -70,7 +77,8 @@
 
    RECENT REVISIONS
        unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
-                   pkg-config and CMake packages.
+                   pkg-config and CMake packages; threads: segloss_set_threads,
+                   SEGLOSS_THREADS, segloss_set_parallel_for (bit-identical for any count).
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
@@ -321,6 +329,28 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 SEGLOSSDEF int segloss_isa_count(void);
 SEGLOSSDEF const char *segloss_isa_name(int i);
 
+/* Threads (section 7, THREADS; docs/threads.md). Every entry point (segloss_compute, the
+   two-phase calls, segloss_confusion, segloss_label_histogram) cuts its work into chunks fixed
+   by the shape alone and adds their partial sums in chunk order: results are bit-identical
+   for any thread count and any pool. Calls of fewer than SEGLOSS_PARALLEL_MIN positions
+   (default 65536) run on the calling thread.
+   segloss_set_threads(k): the built-in pool's size, the calling thread included (1 = none);
+   0 = the environment variable SEGLOSS_THREADS, read at first use (unset: 1). Process-wide,
+   safe to call at any time (a call in flight may take it up midway: same bits).
+   segloss_get_threads(): the count calls use now.
+   A parallel-for of the caller's own pool (OpenMP, TBB, PyTorch's intra-op pool, oneDNN's or
+   XNNPACK's style): segloss_set_parallel_for(fn, ctx) makes every call that has more than one
+   chunk call fn(ctx, task, task_ctx, count), which must run task(task_ctx, i) exactly once for
+   every i in [0, count), on any threads, in any order, and return when all have returned. It
+   takes precedence over segloss_set_threads; fn NULL restores the built-in pool. Without
+   POSIX threads (Windows; SEGLOSS_NO_THREADS) there is no built-in pool, and set it before
+   other threads make calls. */
+typedef void (*segloss_parallel_for_fn)(void *ctx, void (*task)(void *task_ctx, int64_t i), void *task_ctx,
+                                        int64_t count);
+SEGLOSSDEF void segloss_set_threads(int k);
+SEGLOSSDEF int segloss_get_threads(void);
+SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
@@ -391,9 +421,22 @@ SEGLOSSDEF const char *segloss_isa_name(int i);
              and never crash or read out of bounds; a logit of -inf is a class that cannot
              occur (p < 2^-126); +inf gives NaN. check_finite = 1 rejects non-finite logits instead.
 
-   THREADS   All functions are reentrant; the SIMD path is resolved once on first use, safely
-             when many threads make their first call at once. segloss_set_isa changes it for
-             every thread.
+   THREADS   All functions are reentrant: any threads may make any calls at once, on shared
+             inputs (they are only read) and distinct outputs (grad, stats, result, counts).
+             Two calls on one stats buffer (accumulate into it, or backward from it while
+             another thread accumulates) must be ordered by the caller. The SIMD path and the
+             thread count are resolved once on first use, safely when many threads make their
+             first call at once; segloss_set_isa and segloss_set_threads change them for every
+             thread, for calls that start afterwards. Inside a call, chunks of whole blocks of
+             one sample (16384 positions for C <= 16; 2^18 logits, at least 256 positions,
+             above) each sum into partial buffers of their own, added in chunk order: the
+             loss, statistics and gradient are the same bits for every thread count, pool
+             and scheduling, on each path (and the FMA paths agree with each other). The
+             built-in pool serves one call at a time: a call that finds it busy runs on its
+             own thread (same bits). segloss_set_parallel_for's fn is called from the calling
+             thread of a call; it may be called by several threads at once. After fork() the
+             child starts a fresh pool. Labels, counts and confusion matrices are exact
+             integers: their chunking is free and needs no order.
 */
 #endif /* SEGLOSS_H_INCLUDED */
 /* ---- end kernels/api.h ---- */
@@ -653,6 +696,231 @@ SEGLOSS__PRIVATE void segloss__copy_strided(const float *src, int64_t si, int64_
 
 #endif /* SEGLOSS__BASE_H */
 /* ---- end kernels/base.h ---- */
+/* ---- begin kernels/threads.h ---- */
+/* ---- kernels/threads.h: the chunk runner: a built-in pool, or the caller's parallel-for ---- */
+#ifndef SEGLOSS__THREADS_H
+#define SEGLOSS__THREADS_H
+
+/* Every entry point cuts its work into chunks fixed by the shape alone (driver.h, metrics.h),
+   each with its own partial sums, combined in chunk order afterwards: the bits never depend on
+   how many threads ran the chunks, nor on which thread ran which, nor in what order. This part
+   only runs chunks: segloss__parallel_for(task, ctx, count) calls task(ctx, i) once for every
+   i < count and returns when all have returned. It hands them to
+
+     - the caller's parallel-for, when one is set (segloss_set_parallel_for);
+     - else the built-in pool of segloss_set_threads(k) threads (the calling thread is one of
+       them): POSIX threads, created at the first call that needs them and kept, waiting on a
+       condition variable. One call uses the pool at a time; a call that finds it busy (another
+       thread's call) runs its chunks on its own thread instead, with the same result;
+     - else, and always for one chunk, the calling thread, in order.
+
+   SEGLOSS_NO_THREADS, Windows and other systems without <pthread.h>: no pool (the hook still
+   works). */
+
+#if !defined(SEGLOSS_NO_THREADS) && !defined(_WIN32) && \
+    (defined(__unix__) || defined(__unix) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
+#define SEGLOSS__POOL 1
+#include <pthread.h>
+#include <unistd.h>
+#else
+#define SEGLOSS__POOL 0
+#endif
+
+/* Positions below which a call runs on the calling thread alone, whatever the setting: waking
+   the pool costs tens of microseconds, what 64K positions of CE take on one core. */
+#ifndef SEGLOSS_PARALLEL_MIN
+#define SEGLOSS_PARALLEL_MIN (1 << 16)
+#endif
+/* The most threads segloss_set_threads and SEGLOSS_THREADS may ask for. */
+#define SEGLOSS__MAX_THREADS 256
+
+typedef void (*segloss__task_fn)(void *task_ctx, int64_t i);
+
+#if SEGLOSS__POOL
+#define SEGLOSS__ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define SEGLOSS__ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#else
+#define SEGLOSS__ALOAD(p) (*(p))
+#define SEGLOSS__ASTORE(p, v) (*(p) = (v))
+#endif
+
+/* The setting: 0 = not read yet (SEGLOSS_THREADS at first use), else the thread count. */
+static int segloss__threads_set;
+/* The caller's parallel-for and its context, set together under segloss__hook_lock. */
+static segloss_parallel_for_fn segloss__hook_fn;
+static void *segloss__hook_ctx;
+
+SEGLOSS__PRIVATE int segloss__clamp_threads(long k)
+{
+    return k < 1 ? 1 : k > SEGLOSS__MAX_THREADS ? SEGLOSS__MAX_THREADS : (int)k;
+}
+
+SEGLOSS__PRIVATE int segloss__threads_wanted(void)
+{
+    int k = SEGLOSS__ALOAD(&segloss__threads_set);
+    if (!k) { /* racing first calls read the same variable and store the same value */
+        const char *env = getenv("SEGLOSS_THREADS");
+        k = env && *env ? segloss__clamp_threads(strtol(env, NULL, 10)) : 1;
+        SEGLOSS__ASTORE(&segloss__threads_set, k);
+    }
+    return k;
+}
+
+SEGLOSS__API void segloss_set_threads(int k)
+{
+    SEGLOSS__ASTORE(&segloss__threads_set, k > 0 ? segloss__clamp_threads(k) : 0);
+}
+
+SEGLOSS__API int segloss_get_threads(void) { return segloss__threads_wanted(); }
+
+#if SEGLOSS__POOL
+static pthread_mutex_t segloss__hook_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct segloss__pool {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+    pthread_t tid[SEGLOSS__MAX_THREADS];
+    int workers;            /* threads besides the caller                                     */
+    int busy;               /* a call is using the pool (or resizing it)                      */
+    int stop;               /* workers: leave                                                 */
+    segloss__task_fn task;  /* the current job: task(ctx, i) for i < count                    */
+    void *ctx;
+    int64_t count, next, finished;
+} segloss__pool;
+
+static segloss__pool segloss__the_pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                                           PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0, NULL, NULL, 0, 0, 0 };
+
+/* Take chunks until none is left; called with mu held, returns with mu held. */
+SEGLOSS__PRIVATE void segloss__pool_drain(segloss__pool *p)
+{
+    while (p->next < p->count) {
+        const int64_t i = p->next++;
+        segloss__task_fn task = p->task;
+        void *ctx = p->ctx;
+        pthread_mutex_unlock(&p->mu);
+        task(ctx, i);
+        pthread_mutex_lock(&p->mu);
+        if (++p->finished == p->count) pthread_cond_signal(&p->done);
+    }
+}
+
+SEGLOSS__PRIVATE void *segloss__pool_worker(void *arg)
+{
+    segloss__pool *p = (segloss__pool *)arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->next >= p->count) pthread_cond_wait(&p->work, &p->mu);
+        if (p->stop) break;
+        segloss__pool_drain(p);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* A child of fork() has only the thread that forked: forget the workers (they are not there)
+   and start the pool afresh. */
+SEGLOSS__PRIVATE void segloss__pool_atfork_child(void)
+{
+    segloss__pool *p = &segloss__the_pool;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->workers = p->busy = p->stop = 0;
+    p->count = p->next = p->finished = 0;
+    pthread_mutex_init(&segloss__hook_lock, NULL);
+}
+
+/* With mu held and busy set: stop the workers, then start k - 1 new ones. */
+SEGLOSS__PRIVATE void segloss__pool_resize(segloss__pool *p, int k)
+{
+    static int atfork_done;
+    int i, old = p->workers;
+    if (!atfork_done) { /* under mu, busy: once */
+        pthread_atfork(NULL, NULL, segloss__pool_atfork_child);
+        atfork_done = 1;
+    }
+    if (old) {
+        p->stop = 1;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        for (i = 0; i < old; i++) pthread_join(p->tid[i], NULL);
+        pthread_mutex_lock(&p->mu);
+        p->stop = 0;
+    }
+    p->workers = 0;
+    for (i = 0; i < k - 1; i++) {
+        if (pthread_create(&p->tid[i], NULL, segloss__pool_worker, p) != 0) break; /* fewer threads */
+        p->workers++;
+    }
+}
+#endif /* SEGLOSS__POOL */
+
+SEGLOSS__API void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx)
+{
+#if SEGLOSS__POOL
+    pthread_mutex_lock(&segloss__hook_lock);
+#endif
+    segloss__hook_fn = fn;
+    segloss__hook_ctx = fn ? ctx : NULL;
+#if SEGLOSS__POOL
+    pthread_mutex_unlock(&segloss__hook_lock);
+#endif
+}
+
+/* Run task(ctx, i) for every i < count. positions: the work's size, for the threshold. */
+SEGLOSS__PRIVATE void segloss__parallel_for(segloss__task_fn task, void *ctx, int64_t count, int64_t positions)
+{
+    segloss_parallel_for_fn fn;
+    void *hctx;
+    int64_t i;
+    int k;
+    if (count > 1 && positions >= SEGLOSS_PARALLEL_MIN) {
+#if SEGLOSS__POOL
+        pthread_mutex_lock(&segloss__hook_lock);
+#endif
+        fn = segloss__hook_fn;
+        hctx = segloss__hook_ctx;
+#if SEGLOSS__POOL
+        pthread_mutex_unlock(&segloss__hook_lock);
+#endif
+        if (fn) {
+            fn(hctx, task, ctx, count);
+            return;
+        }
+        k = segloss__threads_wanted();
+#if SEGLOSS__POOL
+        if (k > 1) {
+            segloss__pool *p = &segloss__the_pool;
+            pthread_mutex_lock(&p->mu);
+            if (!p->busy) {
+                p->busy = 1;
+                if (p->workers != k - 1) segloss__pool_resize(p, k);
+                p->task = task;
+                p->ctx = ctx;
+                p->next = p->finished = 0;
+                p->count = count;
+                pthread_cond_broadcast(&p->work);
+                segloss__pool_drain(p);
+                while (p->finished < p->count) pthread_cond_wait(&p->done, &p->mu);
+                p->count = p->next = 0;
+                p->task = NULL;
+                p->ctx = NULL;
+                p->busy = 0;
+                pthread_mutex_unlock(&p->mu);
+                return;
+            }
+            pthread_mutex_unlock(&p->mu); /* another call has it: run here */
+        }
+#else
+        (void)k;
+#endif
+    }
+    for (i = 0; i < count; i++) task(ctx, i);
+}
+
+#endif /* SEGLOSS__THREADS_H */
+/* ---- end kernels/threads.h ---- */
 /* ---- begin kernels/isa_avx2.h ---- */
 /* ---- kernels/isa_avx2.h: the vocabulary (isa_scalar.h) for AVX2 + FMA, 8 lanes --------- */
 #ifndef SEGLOSS__ISA_AVX2_H
@@ -1941,7 +2209,59 @@ SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
     return worst > 4;
 }
 
-SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
+/* ---- chunks: the unit of work of every thread ----------------------------------------------
+   A chunk is a run of whole blocks of one sample: SEGLOSS__CHUNK positions when C <= 16, else
+   enough blocks for 2^18 logits (at least 256 positions), by the shape alone. Each chunk sums
+   into partial buffers of its own (starting from 0), and the partials are added into the
+   statistics in chunk order (sample by sample, position order within one): the same bits for
+   any number of threads, any pool and any order of running. */
+#define SEGLOSS__CHUNK 16384
+SEGLOSS__PRIVATE int64_t segloss__chunk_len(int64_t C)
+{
+    const int64_t B = segloss__block_len(C);
+    int64_t want = C <= 16 ? SEGLOSS__CHUNK : (int64_t)(1 << 18) / C;
+    if (want < 256) want = 256;
+    return (want + B - 1) / B * B;
+}
+
+typedef struct segloss__chunking {
+    int64_t len, per_sample, count; /* positions per chunk, chunks per sample, chunks        */
+    int64_t samples;                /* > 1: a chunk is this many whole samples (small S)     */
+} segloss__chunking;
+
+/* Chunks of len positions; with multi, samples shorter than half a chunk are grouped, whole,
+   into chunks of about len positions (allowed where the chunk's sums are one group's). */
+SEGLOSS__PRIVATE segloss__chunking segloss__chunks(const segloss_input *in, int64_t len, int multi)
+{
+    segloss__chunking k;
+    k.len = len;
+    k.samples = multi && in->s <= len / 2 ? len / in->s : 1;
+    k.per_sample = (in->s + len - 1) / len;
+    k.count = k.samples > 1 ? (in->n + k.samples - 1) / k.samples : k.per_sample * in->n;
+    return k;
+}
+
+/* Chunk i: samples [*n0, *n1), positions [*s0, *s1) of each. */
+SEGLOSS__PRIVATE void segloss__chunk_at(const segloss__chunking *k, const segloss_input *in, int64_t i, int64_t *n0,
+                                        int64_t *n1, int64_t *s0, int64_t *s1)
+{
+    if (k->samples > 1) {
+        *n0 = i * k->samples;
+        *n1 = *n0 + k->samples < in->n ? *n0 + k->samples : in->n;
+        *s0 = 0;
+        *s1 = in->s;
+    } else {
+        *n0 = i / k->per_sample;
+        *n1 = *n0 + 1;
+        *s0 = i % k->per_sample * k->len;
+        *s1 = *s0 + k->len < in->s ? *s0 + k->len : in->s;
+    }
+}
+
+/* Run j's kernel over positions [s_begin, s_end) of sample n (s_begin a multiple of the block
+   length), summing into sums (L, I, P: 3C doubles) and *loss. */
+SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64_t s_begin, int64_t s_end,
+                                         double *sums, double *loss)
 {
     const segloss_input *in = j->in;
     const int C = (int)in->c;
@@ -1963,7 +2283,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        a block reads a short run of each of C planes, more streams than the hardware
        prefetchers follow, so phase 1 prefetches the next block's lines itself. */
     const int prefetch = !nhwc && B < SEGLOSS__BLOCK && segloss__past_caches(in);
-    int64_t n, s0;
+    const int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
+    int64_t s0;
     memset(&a, 0, sizeof a);
     a.c = C;
     a.ce = j->ce;
@@ -1971,96 +2292,197 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
     a.y = y;
     a.w = j->wcoef;
-    a.loss = j->loss;
+    a.loss = loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
-    for (n = 0; n < in->n; n++) {
-        int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
-        if (j->stats) {
-            a.sum_l = j->stats + (g * 4 + SEGLOSS__ST_L) * C;
-            a.sum_i = j->stats + (g * 4 + SEGLOSS__ST_I) * C;
-            a.sum_p = j->stats + (g * 4 + SEGLOSS__ST_P) * C;
+    if (sums) {
+        a.sum_l = sums;
+        a.sum_i = sums + C;
+        a.sum_p = sums + 2 * C;
+    }
+    a.A = j->A ? j->A + g * C : NULL;
+    a.B = j->B ? j->B + g * C : NULL;
+    for (s0 = s_begin; s0 < s_end; s0 += B) {
+        const int np = (int)(s_end - s0 < B ? s_end - s0 : B);
+        const int64_t pos = n * S + s0;
+        t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
+        a.npos = np;
+        a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
+        if (!nhwc) {
+            a.z = in->logits + n * C * S + s0;
+            a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
+            a.zs = a.gs = S;
+        } else if (direct) {
+            a.z = in->logits + pos * C;
+            a.g = j->grad ? j->grad + pos * C : NULL;
+            a.zs = a.gs = 1;
+        } else {
+            t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
+            a.z = zt;
+            a.g = j->grad ? gt : NULL;
+            a.zs = a.gs = B;
         }
-        a.A = j->A ? j->A + g * C : NULL;
-        a.B = j->B ? j->B + g * C : NULL;
-        for (s0 = 0; s0 < S; s0 += B) {
-            const int np = (int)(S - s0 < B ? S - s0 : B);
-            const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
-            a.npos = np;
-            a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
-            if (!nhwc) {
-                a.z = in->logits + n * C * S + s0;
-                a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
-                a.zs = a.gs = S;
-            } else if (direct) {
-                a.z = in->logits + pos * C;
-                a.g = j->grad ? j->grad + pos * C : NULL;
-                a.zs = a.gs = 1;
+        j->fn(&a);
+        if (nhwc && !direct && j->grad) {
+            if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
+                t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
+            } else if (j->stream) { /* rows in zt, free again, then around the caches */
+                t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
+                segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
             } else {
-                t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
-                a.z = zt;
-                a.g = j->grad ? gt : NULL;
-                a.zs = a.gs = B;
-            }
-            j->fn(&a);
-            if (nhwc && !direct && j->grad) {
-                if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
-                } else if (j->stream) { /* rows in zt, free again, then around the caches */
-                    t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
-                    segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
-                } else {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
-                }
+                t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
             }
         }
     }
+    /* non-temporal stores are ordered by their own thread's fence, before the pool's lock
+       hands the chunk back */
+    if (j->stream) segloss__sfence();
+}
+
+typedef struct segloss__run_ctx {
+    const segloss__job *j;
+    segloss__chunking k;
+    double *part;  /* per chunk: width doubles (3C sums, then the loss when wanted)           */
+    int64_t width;
+} segloss__run_ctx;
+
+SEGLOSS__PRIVATE void segloss__run_task(void *ctx, int64_t i)
+{
+    const segloss__run_ctx *r = (const segloss__run_ctx *)ctx;
+    double *part = r->part ? r->part + i * r->width : NULL;
+    const int64_t C = r->j->in->c;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->j->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1; n++)
+        segloss__run_range(r->j, n, s0, s1, r->j->stats ? part : NULL,
+                           r->j->loss ? part + (r->j->stats ? 3 * C : 0) : NULL);
+}
+
+/* Run j over every chunk (threads: threads.h), then add the chunks' sums into j->stats and
+   j->loss in chunk order. SEGLOSS_ERR_NOMEM when the partial sums find no memory (nothing is
+   written then). */
+SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
+{
+    const segloss_input *in = j->in;
+    const int64_t C = in->c;
+    segloss__run_ctx r;
+    int64_t i, c;
+    r.j = j;
+    /* whole samples per chunk only where a chunk's sums belong to one group */
+    r.k = segloss__chunks(in, segloss__chunk_len(C), !(j->stats && j->group0 >= 0));
+    r.width = (j->stats ? 3 * C : 0) + (j->loss ? 1 : 0);
+    r.part = NULL;
+    if (r.width) {
+        const size_t bytes = (size_t)(r.k.count * r.width) * sizeof(double);
+        if (!(r.part = (double *)SEGLOSS_MALLOC(bytes))) return SEGLOSS_ERR_NOMEM;
+        memset(r.part, 0, bytes);
+    }
+    segloss__parallel_for(segloss__run_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count && r.width; i++) {
+        const double *part = r.part + i * r.width;
+        if (j->stats) {
+            const int64_t g = j->group0 < 0 ? 0 : j->group0 + i / r.k.per_sample;
+            double *st = j->stats + g * 4 * C;
+            for (c = 0; c < C; c++) {
+                st[SEGLOSS__ST_L * C + c] += part[c];
+                st[SEGLOSS__ST_I * C + c] += part[C + c];
+                st[SEGLOSS__ST_P * C + c] += part[2 * C + c];
+            }
+        }
+        if (j->loss) *j->loss += part[r.width - 1];
+    }
+    SEGLOSS_FREE(r.part);
+    return SEGLOSS_OK;
+}
+
+/* ---- label scan: validation and counts, in chunks of whole blocks -------------------------- */
+
+/* Count (or only check) the labels of positions [s_begin, s_end) of sample n into cnt (C
+   doubles with classes, else 1: the labels not ignored). Returns 1 on a bad label. The kernel
+   counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms do: one counter
+   per class would make every increment wait for the previous one. */
+SEGLOSS__PRIVATE int segloss__scan_range(const segloss_input *in, int64_t ignore, int64_t n, int64_t s_begin,
+                                         int64_t s_end, double *cnt, int classes)
+{
+    const int64_t C = in->c;
+    const segloss__isa_table *t = segloss__table();
+    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
+    uint32_t hist[4][SEGLOSS__HIST];
+    int64_t vc[SEGLOSS__VCOUNT] = {0}, s;
+    int k, c;
+    if (cnt && !vcount && C <= SEGLOSS__HIST) memset(hist, 0, sizeof hist); /* each flush below clears it again */
+    for (s = s_begin; s < s_end; s += SEGLOSS__BLOCK) {
+        int32_t y[SEGLOSS__BLOCK];
+        const int len = (int)(s_end - s < SEGLOSS__BLOCK ? s_end - s : SEGLOSS__BLOCK);
+        int i;
+        if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) return 1;
+        if (!cnt || vcount) continue;
+        if (C <= SEGLOSS__HIST) {
+            for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
+            if (((s - s_begin) / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == s_end) { /* no overflow */
+                for (k = 0; k < 4; k++)
+                    for (c = 0; c < C; c++) cnt[c] += hist[k][c];
+                memset(hist, 0, sizeof hist);
+            }
+        } else {
+            for (i = 0; i < len; i++)
+                if (y[i] >= 0) cnt[y[i]] += 1.0;
+        }
+    }
+    for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
+    return 0;
+}
+
+typedef struct segloss__scan_ctx {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__chunking k;
+    double *part;          /* per chunk: the bad flag, then the counts (width - 1)             */
+    int64_t width;
+    int classes;
+} segloss__scan_ctx;
+
+SEGLOSS__PRIVATE void segloss__scan_task(void *ctx, int64_t i)
+{
+    const segloss__scan_ctx *r = (const segloss__scan_ctx *)ctx;
+    double *part = r->part + i * r->width;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1 && part[0] == 0.0; n++)
+        part[0] = segloss__scan_range(r->in, r->ignore, n, s0, s1, r->width > 1 ? part + 1 : NULL, r->classes);
 }
 
 /* Validate every label of a slice with the vector kernel and, with st, add the per-class
    counts to each group's count array (classes), or only the count of labels not ignored, in
    class 0's slot (!classes: all that a CE-family loss without class weights needs). On a bad
-   label, *bad = its flat position. */
+   label, *bad = its flat position. The counts are integers below 2^53: exact in any order. */
 SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
                                                      double *st, int classes, int64_t *bad)
 {
-    const int64_t C = in->c;
-    int64_t n, s;
-    /* One pass over the labels (st is scratch: an error discards it).
-       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
-       do: one counter per class would make every increment wait for the previous one. */
-    const segloss__isa_table *t = segloss__table();
-    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
-    uint32_t hist[4][SEGLOSS__HIST];
-    if (st && !vcount && C <= SEGLOSS__HIST) memset(hist, 0, sizeof hist); /* each flush below clears it again */
-    for (n = 0; n < in->n; n++) {
-        double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
-        int64_t vc[SEGLOSS__VCOUNT] = {0};
-        int k, c;
-        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
-            int32_t y[SEGLOSS__BLOCK];
-            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
-            int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) {
-                *bad = segloss__bad_label(in, ignore);
-                return SEGLOSS_ERR_LABEL;
-            }
-            if (!cnt || vcount) continue;
-            if (C <= SEGLOSS__HIST) {
-                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
-                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
-                    for (k = 0; k < 4; k++)
-                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
-                    memset(hist, 0, sizeof hist);
-                }
-            } else {
-                for (i = 0; i < len; i++)
-                    if (y[i] >= 0) cnt[y[i]] += 1.0;
-            }
+    const int64_t C = in->c, per = st ? (classes ? C : 1) : 0;
+    /* a chunk's counts cost no more than an eighth of its labels' work */
+    const int64_t want = 8 * per > (1 << 16) ? 8 * per : (1 << 16);
+    segloss__scan_ctx r;
+    int64_t i, c;
+    r.in = in;
+    r.ignore = ignore;
+    r.k = segloss__chunks(in, (want + SEGLOSS__BLOCK - 1) / SEGLOSS__BLOCK * SEGLOSS__BLOCK, !st || group0 < 0);
+    r.width = 1 + per;
+    r.classes = classes;
+    if (!(r.part = (double *)SEGLOSS_MALLOC((size_t)(r.k.count * r.width) * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
+    memset(r.part, 0, (size_t)(r.k.count * r.width) * sizeof(double));
+    segloss__parallel_for(segloss__scan_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count; i++)
+        if (r.part[i * r.width] != 0.0) {
+            SEGLOSS_FREE(r.part);
+            *bad = segloss__bad_label(in, ignore);
+            return SEGLOSS_ERR_LABEL;
         }
-        for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
+    for (i = 0; i < r.k.count && per; i++) {
+        const int64_t g = group0 < 0 ? 0 : group0 + i / r.k.per_sample;
+        for (c = 0; c < per; c++) st[g * 4 * C + c] += r.part[i * r.width + 1 + c];
     }
+    SEGLOSS_FREE(r.part);
     return SEGLOSS_OK;
 }
 
@@ -2091,7 +2513,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.gamma = p->gamma;
         j.stats = st;
         j.group0 = group0;
-        segloss__run(&j);
+        return segloss__run(&j);
     }
     return SEGLOSS_OK;
 }
@@ -2191,7 +2613,7 @@ SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms 
 
 /* ---- phase 3: backward -------------------------------------------------------------------- */
 
-SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
+SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
                                         int64_t group0, const float *wcoef, const float *A, const float *B,
                                         float *grad, double *loss)
 {
@@ -2209,8 +2631,7 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.B = B;
     j.loss = loss;
     j.stream = segloss__past_caches(in);
-    segloss__run(&j);
-    if (j.stream) segloss__sfence();
+    return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
 /* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
@@ -2264,8 +2685,8 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         if (!p.dice) A = B = NULL;
         segloss__finish(cfg, &p, stats, groups, in->c, &terms, wcoef, A, B);
         if (grad || p.ce_only)
-            segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
-        if (ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
+            st = segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
+        if (st == SEGLOSS_OK && ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
             terms.ce = ce / p.fw;
             terms.loss = fma(p.dw, terms.dice, ce);
         }
@@ -2347,9 +2768,9 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
     if (!p.dice) A = B = NULL;
     segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
-    segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
+    st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
     SEGLOSS_FREE(scratch);
-    return SEGLOSS_OK;
+    return st;
 }
 
 #endif /* SEGLOSS__DRIVER_H */
@@ -2832,20 +3253,27 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
     return segloss__scan_labels(in, ignore_index, -1, NULL, 0, &bad);
 }
 
-/* Labels only: in->logits may be NULL. */
+/* Labels only: in->logits may be NULL. One threaded pass (driver.h's label scan) validates
+   and counts, into exact double counts (integers below 2^53), then adds them to counts. */
 SEGLOSS__API segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index, int64_t *counts)
 {
-    int64_t i, ns;
+    segloss_input tmp;
     segloss_status st;
+    double *cnt;
+    int64_t c, bad;
     if (!counts) return SEGLOSS_ERR_NULL;
-    st = segloss__mx_check(in, 0, ignore_index);
-    if (st != SEGLOSS_OK) return st;
-    ns = in->n * in->s;
-    for (i = 0; i < ns; i++) {
-        int64_t l = segloss__label(in, i);
-        if (l != ignore_index) counts[l]++;
-    }
-    return SEGLOSS_OK;
+    if (!in) return SEGLOSS_ERR_NULL;
+    tmp = *in;
+    if (!tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
+    if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
+    /* C doubles and 4C for the scan's group layout: its counts go to the first C */
+    if (!(cnt = (double *)SEGLOSS_MALLOC((size_t)in->c * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
+    memset(cnt, 0, (size_t)in->c * sizeof(double));
+    st = segloss__scan_labels(in, ignore_index, -1, cnt, 1, &bad);
+    if (st == SEGLOSS_OK)
+        for (c = 0; c < in->c; c++) counts[c] += (int64_t)cnt[c];
+    SEGLOSS_FREE(cnt);
+    return st;
 }
 
 /* Smallest present count v with at least k+1 present counts <= v (k-th smallest, 0-based):
@@ -2954,40 +3382,79 @@ SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const
    is never greater than anything, so the argmax is taken over the non-NaN logits of the
    position (class 0 if all are NaN); +inf and -inf compare as usual. check_finite does not
    apply here: metrics never fail on logits. */
-SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+/* Positions [s_begin, s_end) of sample n into conf[C*C]. */
+SEGLOSS__PRIVATE void segloss__confusion_range(const segloss_input *in, int64_t ignore_index, int64_t n,
+                                               int64_t s_begin, int64_t s_end, int64_t *conf)
 {
     const segloss__isa_table *t = segloss__table();
+    const int64_t C = in->c, S = in->s;
+    const int B = segloss__block_len(C);
+    int64_t s0;
+    for (s0 = s_begin; s0 < s_end; s0 += B) {
+        /* a block's labels (-1 where ignored; checked before) and its argmax, read from the
+           class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
+        float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
+        int32_t y[SEGLOSS__BLOCK];
+        const int len = (int)(s_end - s0 < B ? s_end - s0 : B);
+        const float *rows = in->logits + (n * S + s0) * C;
+        int j;
+        t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
+        if (in->layout == SEGLOSS_NCHW) {
+            t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
+        } else if (C <= SEGLOSS__TBUF) {
+            t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
+            t->argmax(zt, B, len, (int)C, pred);
+        } else {
+            t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
+        }
+        for (j = 0; j < len; j++)
+            if (y[j] >= 0) conf[y[j] * C + (int64_t)pred[j]]++;
+    }
+}
+
+typedef struct segloss__confusion_ctx {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__chunking k;
+    int64_t *part; /* C*C counts per chunk */
+} segloss__confusion_ctx;
+
+SEGLOSS__PRIVATE void segloss__confusion_task(void *ctx, int64_t i)
+{
+    const segloss__confusion_ctx *r = (const segloss__confusion_ctx *)ctx;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1; n++) segloss__confusion_range(r->in, r->ignore, n, s0, s1, r->part + i * r->in->c * r->in->c);
+}
+
+/* Chunks of whole blocks, each counting into a C x C matrix of its own (at least 8 C^2
+   positions a chunk, so that the matrices cost less than the work), added afterwards: counts
+   are exact, so any chunking gives the same matrix. */
+SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+{
     segloss_status st;
-    int64_t n, C, S, s0;
-    int B;
+    segloss__confusion_ctx r;
+    int64_t C, want, B, i, k;
     if (!confusion) return SEGLOSS_ERR_NULL;
     st = segloss__mx_check(in, 1, ignore_index);
     if (st != SEGLOSS_OK) return st;
     C = in->c;
-    S = in->s;
     if (C > (1 << 24)) return SEGLOSS_ERR_SHAPE; /* C*C counts would not fit memory anyway */
     B = segloss__block_len(C);
-    for (n = 0; n < in->n; n++)
-        for (s0 = 0; s0 < S; s0 += B) {
-            /* a block's labels (-1 where ignored; checked above) and its argmax, read from the
-               class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
-            float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
-            int32_t y[SEGLOSS__BLOCK];
-            const int len = (int)(S - s0 < B ? S - s0 : B);
-            const float *rows = in->logits + (n * S + s0) * C;
-            int j;
-            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
-            if (in->layout == SEGLOSS_NCHW) {
-                t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
-            } else if (C <= SEGLOSS__TBUF) {
-                t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
-                t->argmax(zt, B, len, (int)C, pred);
-            } else {
-                t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
-            }
-            for (j = 0; j < len; j++)
-                if (y[j] >= 0) confusion[y[j] * C + (int64_t)pred[j]]++;
-        }
+    want = 8 * C * C > SEGLOSS__CHUNK ? 8 * C * C : SEGLOSS__CHUNK;
+    r.in = in;
+    r.ignore = ignore_index;
+    r.k = segloss__chunks(in, (want + B - 1) / B * B, 1);
+    if (r.k.count == 1) { /* straight into the caller's matrix */
+        for (i = 0; i < in->n; i++) segloss__confusion_range(in, ignore_index, i, 0, in->s, confusion);
+        return SEGLOSS_OK;
+    }
+    if (!(r.part = (int64_t *)SEGLOSS_MALLOC((size_t)(r.k.count * C * C) * sizeof(int64_t)))) return SEGLOSS_ERR_NOMEM;
+    memset(r.part, 0, (size_t)(r.k.count * C * C) * sizeof(int64_t));
+    segloss__parallel_for(segloss__confusion_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count; i++)
+        for (k = 0; k < C * C; k++) confusion[k] += r.part[i * C * C + k];
+    SEGLOSS_FREE(r.part);
     return SEGLOSS_OK;
 }
 

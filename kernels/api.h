@@ -242,6 +242,28 @@ SEGLOSSDEF int segloss_isa_supported(const char *name);
 SEGLOSSDEF int segloss_isa_count(void);
 SEGLOSSDEF const char *segloss_isa_name(int i);
 
+/* Threads (section 7, THREADS; docs/threads.md). Every entry point (segloss_compute, the
+   two-phase calls, segloss_confusion, segloss_label_histogram) cuts its work into chunks fixed
+   by the shape alone and adds their partial sums in chunk order: results are bit-identical
+   for any thread count and any pool. Calls of fewer than SEGLOSS_PARALLEL_MIN positions
+   (default 65536) run on the calling thread.
+   segloss_set_threads(k): the built-in pool's size, the calling thread included (1 = none);
+   0 = the environment variable SEGLOSS_THREADS, read at first use (unset: 1). Process-wide,
+   safe to call at any time (a call in flight may take it up midway: same bits).
+   segloss_get_threads(): the count calls use now.
+   A parallel-for of the caller's own pool (OpenMP, TBB, PyTorch's intra-op pool, oneDNN's or
+   XNNPACK's style): segloss_set_parallel_for(fn, ctx) makes every call that has more than one
+   chunk call fn(ctx, task, task_ctx, count), which must run task(task_ctx, i) exactly once for
+   every i in [0, count), on any threads, in any order, and return when all have returned. It
+   takes precedence over segloss_set_threads; fn NULL restores the built-in pool. Without
+   POSIX threads (Windows; SEGLOSS_NO_THREADS) there is no built-in pool, and set it before
+   other threads make calls. */
+typedef void (*segloss_parallel_for_fn)(void *ctx, void (*task)(void *task_ctx, int64_t i), void *task_ctx,
+                                        int64_t count);
+SEGLOSSDEF void segloss_set_threads(int k);
+SEGLOSSDEF int segloss_get_threads(void);
+SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
+
 #ifdef __cplusplus
 }
 #endif
@@ -312,8 +334,21 @@ SEGLOSSDEF const char *segloss_isa_name(int i);
              and never crash or read out of bounds; a logit of -inf is a class that cannot
              occur (p < 2^-126); +inf gives NaN. check_finite = 1 rejects non-finite logits instead.
 
-   THREADS   All functions are reentrant; the SIMD path is resolved once on first use, safely
-             when many threads make their first call at once. segloss_set_isa changes it for
-             every thread.
+   THREADS   All functions are reentrant: any threads may make any calls at once, on shared
+             inputs (they are only read) and distinct outputs (grad, stats, result, counts).
+             Two calls on one stats buffer (accumulate into it, or backward from it while
+             another thread accumulates) must be ordered by the caller. The SIMD path and the
+             thread count are resolved once on first use, safely when many threads make their
+             first call at once; segloss_set_isa and segloss_set_threads change them for every
+             thread, for calls that start afterwards. Inside a call, chunks of whole blocks of
+             one sample (16384 positions for C <= 16; 2^18 logits, at least 256 positions,
+             above) each sum into partial buffers of their own, added in chunk order: the
+             loss, statistics and gradient are the same bits for every thread count, pool
+             and scheduling, on each path (and the FMA paths agree with each other). The
+             built-in pool serves one call at a time: a call that finds it busy runs on its
+             own thread (same bits). segloss_set_parallel_for's fn is called from the calling
+             thread of a call; it may be called by several threads at once. After fork() the
+             child starts a fresh pool. Labels, counts and confusion matrices are exact
+             integers: their chunking is free and needs no order.
 */
 #endif /* SEGLOSS_H_INCLUDED */

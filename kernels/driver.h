@@ -2,6 +2,7 @@
 #ifndef SEGLOSS__DRIVER_H
 #define SEGLOSS__DRIVER_H
 #include "dispatch.h"
+#include "threads.h"
 /* ---- names, defaults, messages ---------------------------------------------------------- */
 
 SEGLOSS__API int segloss_version(void) { return SEGLOSS_VERSION_NUMBER; }
@@ -545,7 +546,59 @@ SEGLOSS__PRIVATE int segloss__planes_alias(int64_t S, int C)
     return worst > 4;
 }
 
-SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
+/* ---- chunks: the unit of work of every thread ----------------------------------------------
+   A chunk is a run of whole blocks of one sample: SEGLOSS__CHUNK positions when C <= 16, else
+   enough blocks for 2^18 logits (at least 256 positions), by the shape alone. Each chunk sums
+   into partial buffers of its own (starting from 0), and the partials are added into the
+   statistics in chunk order (sample by sample, position order within one): the same bits for
+   any number of threads, any pool and any order of running. */
+#define SEGLOSS__CHUNK 16384
+SEGLOSS__PRIVATE int64_t segloss__chunk_len(int64_t C)
+{
+    const int64_t B = segloss__block_len(C);
+    int64_t want = C <= 16 ? SEGLOSS__CHUNK : (int64_t)(1 << 18) / C;
+    if (want < 256) want = 256;
+    return (want + B - 1) / B * B;
+}
+
+typedef struct segloss__chunking {
+    int64_t len, per_sample, count; /* positions per chunk, chunks per sample, chunks        */
+    int64_t samples;                /* > 1: a chunk is this many whole samples (small S)     */
+} segloss__chunking;
+
+/* Chunks of len positions; with multi, samples shorter than half a chunk are grouped, whole,
+   into chunks of about len positions (allowed where the chunk's sums are one group's). */
+SEGLOSS__PRIVATE segloss__chunking segloss__chunks(const segloss_input *in, int64_t len, int multi)
+{
+    segloss__chunking k;
+    k.len = len;
+    k.samples = multi && in->s <= len / 2 ? len / in->s : 1;
+    k.per_sample = (in->s + len - 1) / len;
+    k.count = k.samples > 1 ? (in->n + k.samples - 1) / k.samples : k.per_sample * in->n;
+    return k;
+}
+
+/* Chunk i: samples [*n0, *n1), positions [*s0, *s1) of each. */
+SEGLOSS__PRIVATE void segloss__chunk_at(const segloss__chunking *k, const segloss_input *in, int64_t i, int64_t *n0,
+                                        int64_t *n1, int64_t *s0, int64_t *s1)
+{
+    if (k->samples > 1) {
+        *n0 = i * k->samples;
+        *n1 = *n0 + k->samples < in->n ? *n0 + k->samples : in->n;
+        *s0 = 0;
+        *s1 = in->s;
+    } else {
+        *n0 = i / k->per_sample;
+        *n1 = *n0 + 1;
+        *s0 = i % k->per_sample * k->len;
+        *s1 = *s0 + k->len < in->s ? *s0 + k->len : in->s;
+    }
+}
+
+/* Run j's kernel over positions [s_begin, s_end) of sample n (s_begin a multiple of the block
+   length), summing into sums (L, I, P: 3C doubles) and *loss. */
+SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64_t s_begin, int64_t s_end,
+                                         double *sums, double *loss)
 {
     const segloss_input *in = j->in;
     const int C = (int)in->c;
@@ -567,7 +620,8 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
        a block reads a short run of each of C planes, more streams than the hardware
        prefetchers follow, so phase 1 prefetches the next block's lines itself. */
     const int prefetch = !nhwc && B < SEGLOSS__BLOCK && segloss__past_caches(in);
-    int64_t n, s0;
+    const int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
+    int64_t s0;
     memset(&a, 0, sizeof a);
     a.c = C;
     a.ce = j->ce;
@@ -575,96 +629,197 @@ SEGLOSS__PRIVATE void segloss__run(const segloss__job *j)
     a.gamma_int = j->gamma >= 1.0f && j->gamma <= 16.0f && j->gamma == floorf(j->gamma) ? (int)j->gamma : 0;
     a.y = y;
     a.w = j->wcoef;
-    a.loss = j->loss;
+    a.loss = loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
-    for (n = 0; n < in->n; n++) {
-        int64_t g = j->group0 < 0 ? 0 : j->group0 + n;
-        if (j->stats) {
-            a.sum_l = j->stats + (g * 4 + SEGLOSS__ST_L) * C;
-            a.sum_i = j->stats + (g * 4 + SEGLOSS__ST_I) * C;
-            a.sum_p = j->stats + (g * 4 + SEGLOSS__ST_P) * C;
+    if (sums) {
+        a.sum_l = sums;
+        a.sum_i = sums + C;
+        a.sum_p = sums + 2 * C;
+    }
+    a.A = j->A ? j->A + g * C : NULL;
+    a.B = j->B ? j->B + g * C : NULL;
+    for (s0 = s_begin; s0 < s_end; s0 += B) {
+        const int np = (int)(s_end - s0 < B ? s_end - s0 : B);
+        const int64_t pos = n * S + s0;
+        t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
+        a.npos = np;
+        a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
+        if (!nhwc) {
+            a.z = in->logits + n * C * S + s0;
+            a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
+            a.zs = a.gs = S;
+        } else if (direct) {
+            a.z = in->logits + pos * C;
+            a.g = j->grad ? j->grad + pos * C : NULL;
+            a.zs = a.gs = 1;
+        } else {
+            t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
+            a.z = zt;
+            a.g = j->grad ? gt : NULL;
+            a.zs = a.gs = B;
         }
-        a.A = j->A ? j->A + g * C : NULL;
-        a.B = j->B ? j->B + g * C : NULL;
-        for (s0 = 0; s0 < S; s0 += B) {
-            const int np = (int)(S - s0 < B ? S - s0 : B);
-            const int64_t pos = n * S + s0;
-            t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
-            a.npos = np;
-            a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
-            if (!nhwc) {
-                a.z = in->logits + n * C * S + s0;
-                a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
-                a.zs = a.gs = S;
-            } else if (direct) {
-                a.z = in->logits + pos * C;
-                a.g = j->grad ? j->grad + pos * C : NULL;
-                a.zs = a.gs = 1;
+        j->fn(&a);
+        if (nhwc && !direct && j->grad) {
+            if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
+                t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
+            } else if (j->stream) { /* rows in zt, free again, then around the caches */
+                t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
+                segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
             } else {
-                t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
-                a.z = zt;
-                a.g = j->grad ? gt : NULL;
-                a.zs = a.gs = B;
-            }
-            j->fn(&a);
-            if (nhwc && !direct && j->grad) {
-                if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
-                } else if (j->stream) { /* rows in zt, free again, then around the caches */
-                    t->transpose(gt, zt, B, np, C, SEGLOSS__TO_ROWS);
-                    segloss__stream_copy(j->grad + pos * C, zt, (int64_t)np * C);
-                } else {
-                    t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
-                }
+                t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
             }
         }
     }
+    /* non-temporal stores are ordered by their own thread's fence, before the pool's lock
+       hands the chunk back */
+    if (j->stream) segloss__sfence();
+}
+
+typedef struct segloss__run_ctx {
+    const segloss__job *j;
+    segloss__chunking k;
+    double *part;  /* per chunk: width doubles (3C sums, then the loss when wanted)           */
+    int64_t width;
+} segloss__run_ctx;
+
+SEGLOSS__PRIVATE void segloss__run_task(void *ctx, int64_t i)
+{
+    const segloss__run_ctx *r = (const segloss__run_ctx *)ctx;
+    double *part = r->part ? r->part + i * r->width : NULL;
+    const int64_t C = r->j->in->c;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->j->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1; n++)
+        segloss__run_range(r->j, n, s0, s1, r->j->stats ? part : NULL,
+                           r->j->loss ? part + (r->j->stats ? 3 * C : 0) : NULL);
+}
+
+/* Run j over every chunk (threads: threads.h), then add the chunks' sums into j->stats and
+   j->loss in chunk order. SEGLOSS_ERR_NOMEM when the partial sums find no memory (nothing is
+   written then). */
+SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
+{
+    const segloss_input *in = j->in;
+    const int64_t C = in->c;
+    segloss__run_ctx r;
+    int64_t i, c;
+    r.j = j;
+    /* whole samples per chunk only where a chunk's sums belong to one group */
+    r.k = segloss__chunks(in, segloss__chunk_len(C), !(j->stats && j->group0 >= 0));
+    r.width = (j->stats ? 3 * C : 0) + (j->loss ? 1 : 0);
+    r.part = NULL;
+    if (r.width) {
+        const size_t bytes = (size_t)(r.k.count * r.width) * sizeof(double);
+        if (!(r.part = (double *)SEGLOSS_MALLOC(bytes))) return SEGLOSS_ERR_NOMEM;
+        memset(r.part, 0, bytes);
+    }
+    segloss__parallel_for(segloss__run_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count && r.width; i++) {
+        const double *part = r.part + i * r.width;
+        if (j->stats) {
+            const int64_t g = j->group0 < 0 ? 0 : j->group0 + i / r.k.per_sample;
+            double *st = j->stats + g * 4 * C;
+            for (c = 0; c < C; c++) {
+                st[SEGLOSS__ST_L * C + c] += part[c];
+                st[SEGLOSS__ST_I * C + c] += part[C + c];
+                st[SEGLOSS__ST_P * C + c] += part[2 * C + c];
+            }
+        }
+        if (j->loss) *j->loss += part[r.width - 1];
+    }
+    SEGLOSS_FREE(r.part);
+    return SEGLOSS_OK;
+}
+
+/* ---- label scan: validation and counts, in chunks of whole blocks -------------------------- */
+
+/* Count (or only check) the labels of positions [s_begin, s_end) of sample n into cnt (C
+   doubles with classes, else 1: the labels not ignored). Returns 1 on a bad label. The kernel
+   counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms do: one counter
+   per class would make every increment wait for the previous one. */
+SEGLOSS__PRIVATE int segloss__scan_range(const segloss_input *in, int64_t ignore, int64_t n, int64_t s_begin,
+                                         int64_t s_end, double *cnt, int classes)
+{
+    const int64_t C = in->c;
+    const segloss__isa_table *t = segloss__table();
+    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
+    uint32_t hist[4][SEGLOSS__HIST];
+    int64_t vc[SEGLOSS__VCOUNT] = {0}, s;
+    int k, c;
+    if (cnt && !vcount && C <= SEGLOSS__HIST) memset(hist, 0, sizeof hist); /* each flush below clears it again */
+    for (s = s_begin; s < s_end; s += SEGLOSS__BLOCK) {
+        int32_t y[SEGLOSS__BLOCK];
+        const int len = (int)(s_end - s < SEGLOSS__BLOCK ? s_end - s : SEGLOSS__BLOCK);
+        int i;
+        if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) return 1;
+        if (!cnt || vcount) continue;
+        if (C <= SEGLOSS__HIST) {
+            for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
+            if (((s - s_begin) / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == s_end) { /* no overflow */
+                for (k = 0; k < 4; k++)
+                    for (c = 0; c < C; c++) cnt[c] += hist[k][c];
+                memset(hist, 0, sizeof hist);
+            }
+        } else {
+            for (i = 0; i < len; i++)
+                if (y[i] >= 0) cnt[y[i]] += 1.0;
+        }
+    }
+    for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
+    return 0;
+}
+
+typedef struct segloss__scan_ctx {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__chunking k;
+    double *part;          /* per chunk: the bad flag, then the counts (width - 1)             */
+    int64_t width;
+    int classes;
+} segloss__scan_ctx;
+
+SEGLOSS__PRIVATE void segloss__scan_task(void *ctx, int64_t i)
+{
+    const segloss__scan_ctx *r = (const segloss__scan_ctx *)ctx;
+    double *part = r->part + i * r->width;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1 && part[0] == 0.0; n++)
+        part[0] = segloss__scan_range(r->in, r->ignore, n, s0, s1, r->width > 1 ? part + 1 : NULL, r->classes);
 }
 
 /* Validate every label of a slice with the vector kernel and, with st, add the per-class
    counts to each group's count array (classes), or only the count of labels not ignored, in
    class 0's slot (!classes: all that a CE-family loss without class weights needs). On a bad
-   label, *bad = its flat position. */
+   label, *bad = its flat position. The counts are integers below 2^53: exact in any order. */
 SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
                                                      double *st, int classes, int64_t *bad)
 {
-    const int64_t C = in->c;
-    int64_t n, s;
-    /* One pass over the labels (st is scratch: an error discards it).
-       The kernel counts few classes; up to SEGLOSS__HIST, four interleaved integer histograms
-       do: one counter per class would make every increment wait for the previous one. */
-    const segloss__isa_table *t = segloss__table();
-    const int vcount = !classes || C <= SEGLOSS__VCOUNT;
-    uint32_t hist[4][SEGLOSS__HIST];
-    if (st && !vcount && C <= SEGLOSS__HIST) memset(hist, 0, sizeof hist); /* each flush below clears it again */
-    for (n = 0; n < in->n; n++) {
-        double *cnt = st ? st + (group0 < 0 ? 0 : (group0 + n) * 4 * C) : NULL;
-        int64_t vc[SEGLOSS__VCOUNT] = {0};
-        int k, c;
-        for (s = 0; s < in->s; s += SEGLOSS__BLOCK) {
-            int32_t y[SEGLOSS__BLOCK];
-            const int len = (int)(in->s - s < SEGLOSS__BLOCK ? in->s - s : SEGLOSS__BLOCK);
-            int i;
-            if (t->labels(in, ignore, n * in->s + s, len, y, cnt && vcount ? vc : NULL, classes, 1)) {
-                *bad = segloss__bad_label(in, ignore);
-                return SEGLOSS_ERR_LABEL;
-            }
-            if (!cnt || vcount) continue;
-            if (C <= SEGLOSS__HIST) {
-                for (i = 0; i < len; i++) hist[i & 3][y[i] & (SEGLOSS__HIST - 1)] += y[i] >= 0;
-                if ((s / SEGLOSS__BLOCK) % (1 << 20) == (1 << 20) - 1 || s + len == in->s) { /* no overflow */
-                    for (k = 0; k < 4; k++)
-                        for (c = 0; c < C; c++) cnt[c] += hist[k][c];
-                    memset(hist, 0, sizeof hist);
-                }
-            } else {
-                for (i = 0; i < len; i++)
-                    if (y[i] >= 0) cnt[y[i]] += 1.0;
-            }
+    const int64_t C = in->c, per = st ? (classes ? C : 1) : 0;
+    /* a chunk's counts cost no more than an eighth of its labels' work */
+    const int64_t want = 8 * per > (1 << 16) ? 8 * per : (1 << 16);
+    segloss__scan_ctx r;
+    int64_t i, c;
+    r.in = in;
+    r.ignore = ignore;
+    r.k = segloss__chunks(in, (want + SEGLOSS__BLOCK - 1) / SEGLOSS__BLOCK * SEGLOSS__BLOCK, !st || group0 < 0);
+    r.width = 1 + per;
+    r.classes = classes;
+    if (!(r.part = (double *)SEGLOSS_MALLOC((size_t)(r.k.count * r.width) * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
+    memset(r.part, 0, (size_t)(r.k.count * r.width) * sizeof(double));
+    segloss__parallel_for(segloss__scan_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count; i++)
+        if (r.part[i * r.width] != 0.0) {
+            SEGLOSS_FREE(r.part);
+            *bad = segloss__bad_label(in, ignore);
+            return SEGLOSS_ERR_LABEL;
         }
-        for (c = 0; cnt && vcount && c < (classes ? C : 1); c++) cnt[c] += (double)vc[c];
+    for (i = 0; i < r.k.count && per; i++) {
+        const int64_t g = group0 < 0 ? 0 : group0 + i / r.k.per_sample;
+        for (c = 0; c < per; c++) st[g * 4 * C + c] += r.part[i * r.width + 1 + c];
     }
+    SEGLOSS_FREE(r.part);
     return SEGLOSS_OK;
 }
 
@@ -695,7 +850,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.gamma = p->gamma;
         j.stats = st;
         j.group0 = group0;
-        segloss__run(&j);
+        return segloss__run(&j);
     }
     return SEGLOSS_OK;
 }
@@ -795,7 +950,7 @@ SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms 
 
 /* ---- phase 3: backward -------------------------------------------------------------------- */
 
-SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
+SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
                                         int64_t group0, const float *wcoef, const float *A, const float *B,
                                         float *grad, double *loss)
 {
@@ -813,8 +968,7 @@ SEGLOSS__PRIVATE void segloss__backward(const segloss_config *cfg, const segloss
     j.B = B;
     j.loss = loss;
     j.stream = segloss__past_caches(in);
-    segloss__run(&j);
-    if (j.stream) segloss__sfence();
+    return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
 /* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
@@ -868,8 +1022,8 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
         if (!p.dice) A = B = NULL;
         segloss__finish(cfg, &p, stats, groups, in->c, &terms, wcoef, A, B);
         if (grad || p.ce_only)
-            segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
-        if (ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
+            st = segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
+        if (st == SEGLOSS_OK && ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
             terms.ce = ce / p.fw;
             terms.loss = fma(p.dw, terms.dice, ce);
         }
@@ -951,9 +1105,9 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
     if (!p.dice) A = B = NULL;
     segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
-    segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
+    st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
     SEGLOSS_FREE(scratch);
-    return SEGLOSS_OK;
+    return st;
 }
 
 #endif /* SEGLOSS__DRIVER_H */

@@ -18,20 +18,27 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
     return segloss__scan_labels(in, ignore_index, -1, NULL, 0, &bad);
 }
 
-/* Labels only: in->logits may be NULL. */
+/* Labels only: in->logits may be NULL. One threaded pass (driver.h's label scan) validates
+   and counts, into exact double counts (integers below 2^53), then adds them to counts. */
 SEGLOSS__API segloss_status segloss_label_histogram(const segloss_input *in, int64_t ignore_index, int64_t *counts)
 {
-    int64_t i, ns;
+    segloss_input tmp;
     segloss_status st;
+    double *cnt;
+    int64_t c, bad;
     if (!counts) return SEGLOSS_ERR_NULL;
-    st = segloss__mx_check(in, 0, ignore_index);
-    if (st != SEGLOSS_OK) return st;
-    ns = in->n * in->s;
-    for (i = 0; i < ns; i++) {
-        int64_t l = segloss__label(in, i);
-        if (l != ignore_index) counts[l]++;
-    }
-    return SEGLOSS_OK;
+    if (!in) return SEGLOSS_ERR_NULL;
+    tmp = *in;
+    if (!tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
+    if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
+    /* C doubles and 4C for the scan's group layout: its counts go to the first C */
+    if (!(cnt = (double *)SEGLOSS_MALLOC((size_t)in->c * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
+    memset(cnt, 0, (size_t)in->c * sizeof(double));
+    st = segloss__scan_labels(in, ignore_index, -1, cnt, 1, &bad);
+    if (st == SEGLOSS_OK)
+        for (c = 0; c < in->c; c++) counts[c] += (int64_t)cnt[c];
+    SEGLOSS_FREE(cnt);
+    return st;
 }
 
 /* Smallest present count v with at least k+1 present counts <= v (k-th smallest, 0-based):
@@ -140,40 +147,79 @@ SEGLOSS__API segloss_status segloss_weights_for(const segloss_config *cfg, const
    is never greater than anything, so the argmax is taken over the non-NaN logits of the
    position (class 0 if all are NaN); +inf and -inf compare as usual. check_finite does not
    apply here: metrics never fail on logits. */
-SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+/* Positions [s_begin, s_end) of sample n into conf[C*C]. */
+SEGLOSS__PRIVATE void segloss__confusion_range(const segloss_input *in, int64_t ignore_index, int64_t n,
+                                               int64_t s_begin, int64_t s_end, int64_t *conf)
 {
     const segloss__isa_table *t = segloss__table();
+    const int64_t C = in->c, S = in->s;
+    const int B = segloss__block_len(C);
+    int64_t s0;
+    for (s0 = s_begin; s0 < s_end; s0 += B) {
+        /* a block's labels (-1 where ignored; checked before) and its argmax, read from the
+           class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
+        float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
+        int32_t y[SEGLOSS__BLOCK];
+        const int len = (int)(s_end - s0 < B ? s_end - s0 : B);
+        const float *rows = in->logits + (n * S + s0) * C;
+        int j;
+        t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
+        if (in->layout == SEGLOSS_NCHW) {
+            t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
+        } else if (C <= SEGLOSS__TBUF) {
+            t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
+            t->argmax(zt, B, len, (int)C, pred);
+        } else {
+            t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
+        }
+        for (j = 0; j < len; j++)
+            if (y[j] >= 0) conf[y[j] * C + (int64_t)pred[j]]++;
+    }
+}
+
+typedef struct segloss__confusion_ctx {
+    const segloss_input *in;
+    int64_t ignore;
+    segloss__chunking k;
+    int64_t *part; /* C*C counts per chunk */
+} segloss__confusion_ctx;
+
+SEGLOSS__PRIVATE void segloss__confusion_task(void *ctx, int64_t i)
+{
+    const segloss__confusion_ctx *r = (const segloss__confusion_ctx *)ctx;
+    int64_t n, n0, n1, s0, s1;
+    segloss__chunk_at(&r->k, r->in, i, &n0, &n1, &s0, &s1);
+    for (n = n0; n < n1; n++) segloss__confusion_range(r->in, r->ignore, n, s0, s1, r->part + i * r->in->c * r->in->c);
+}
+
+/* Chunks of whole blocks, each counting into a C x C matrix of its own (at least 8 C^2
+   positions a chunk, so that the matrices cost less than the work), added afterwards: counts
+   are exact, so any chunking gives the same matrix. */
+SEGLOSS__API segloss_status segloss_confusion(const segloss_input *in, int64_t ignore_index, int64_t *confusion)
+{
     segloss_status st;
-    int64_t n, C, S, s0;
-    int B;
+    segloss__confusion_ctx r;
+    int64_t C, want, B, i, k;
     if (!confusion) return SEGLOSS_ERR_NULL;
     st = segloss__mx_check(in, 1, ignore_index);
     if (st != SEGLOSS_OK) return st;
     C = in->c;
-    S = in->s;
     if (C > (1 << 24)) return SEGLOSS_ERR_SHAPE; /* C*C counts would not fit memory anyway */
     B = segloss__block_len(C);
-    for (n = 0; n < in->n; n++)
-        for (s0 = 0; s0 < S; s0 += B) {
-            /* a block's labels (-1 where ignored; checked above) and its argmax, read from the
-               class planes (NCHW), transposed ones (NHWC) or, beyond the buffer, row by row */
-            float zt[SEGLOSS__TBUF], pred[SEGLOSS__BLOCK];
-            int32_t y[SEGLOSS__BLOCK];
-            const int len = (int)(S - s0 < B ? S - s0 : B);
-            const float *rows = in->logits + (n * S + s0) * C;
-            int j;
-            t->labels(in, ignore_index, n * S + s0, len, y, NULL, 0, 0);
-            if (in->layout == SEGLOSS_NCHW) {
-                t->argmax(in->logits + n * C * S + s0, S, len, (int)C, pred);
-            } else if (C <= SEGLOSS__TBUF) {
-                t->transpose(rows, zt, B, len, (int)C, SEGLOSS__TO_PLANES);
-                t->argmax(zt, B, len, (int)C, pred);
-            } else {
-                t->argmax(rows, 1, 1, (int)C, pred); /* len is 1 */
-            }
-            for (j = 0; j < len; j++)
-                if (y[j] >= 0) confusion[y[j] * C + (int64_t)pred[j]]++;
-        }
+    want = 8 * C * C > SEGLOSS__CHUNK ? 8 * C * C : SEGLOSS__CHUNK;
+    r.in = in;
+    r.ignore = ignore_index;
+    r.k = segloss__chunks(in, (want + B - 1) / B * B, 1);
+    if (r.k.count == 1) { /* straight into the caller's matrix */
+        for (i = 0; i < in->n; i++) segloss__confusion_range(in, ignore_index, i, 0, in->s, confusion);
+        return SEGLOSS_OK;
+    }
+    if (!(r.part = (int64_t *)SEGLOSS_MALLOC((size_t)(r.k.count * C * C) * sizeof(int64_t)))) return SEGLOSS_ERR_NOMEM;
+    memset(r.part, 0, (size_t)(r.k.count * C * C) * sizeof(int64_t));
+    segloss__parallel_for(segloss__confusion_task, &r, r.k.count, in->n * in->s);
+    for (i = 0; i < r.k.count; i++)
+        for (k = 0; k < C * C; k++) confusion[k] += r.part[i * C * C + k];
+    SEGLOSS_FREE(r.part);
     return SEGLOSS_OK;
 }
 

@@ -39,6 +39,7 @@
           vector vocabularies, one per ISA; each compiles the kernels isa_scalar.h (the contract),
                                                                        isa_avx2.h, isa_avx512.h,
                                                                        isa_neon.h
+          the chunk runner: built-in thread pool, caller's parallel-for threads.h
           path table, CPU detection, the active path                  dispatch.h
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
@@ -60,6 +61,12 @@
                                around the caches; define it larger to keep them cached.
                                NCHW needs 16-byte aligned class planes for it: the gradient
                                as malloc returns it, and S a multiple of 4.
+       SEGLOSS_NO_THREADS      implementation file: no built-in thread pool (no <pthread.h>);
+                               every call runs on its calling thread, or on the caller's pool
+                               (segloss_set_parallel_for). Windows builds have no pool either.
+       SEGLOSS_PARALLEL_MIN    implementation file: calls of fewer positions (default 65536)
+                               never use threads. Runtime: segloss_set_threads(k), or the
+                               environment variable SEGLOSS_THREADS (default 1 thread).
    The implementation file must not include SIMDe before segloss.h, and should be compiled with
    baseline flags (no -mavx2) if the program must run on CPUs without AVX2. It needs C99 or
    later, or C++ (an #error says so; files that only include the declarations may be C89), and
@@ -70,7 +77,8 @@
 
    RECENT REVISIONS
        unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
-                   pkg-config and CMake packages.
+                   pkg-config and CMake packages; threads: segloss_set_threads,
+                   SEGLOSS_THREADS, segloss_set_parallel_for (bit-identical for any count).
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
        See CHANGELOG.md.
 */
@@ -104,6 +112,7 @@
 #endif
 
 #include "base.h"
+#include "threads.h"
 #include "isa_avx2.h"
 #include "isa_avx512.h"
 #include "isa_neon.h"
