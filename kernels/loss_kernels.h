@@ -288,7 +288,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, 
 
 /* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
 typedef struct {
-    SEGLOSS__F inv_s, py, lf, ff; /* 1/sum, p_y, focal term (-log p_y for CE), its grad factor */
+    SEGLOSS__F inv_s, py, q, lf, ff; /* 1/sum, p_y, 1 - p_y, focal term (-log p_y for CE), its grad factor */
 } SEGLOSS__K(tail_t);
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
@@ -301,10 +301,10 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     int c;
     t.inv_s = SEGLOSS__V(div)(one, s);
     t.py = SEGLOSS__V(mul)(ey, t.inv_s);
+    t.q = q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
     t.lf = zero;
     t.ff = one;
     if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
-    q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
     /* -log p_y = (m - z_y) + log1p(s - 1), s - 1 = q_sum + (e_y - 1). Where y holds the max,
        e_y = 1 exactly and s - 1 = q_sum: the confident case, whose tiny loss keeps its digits.
        Elsewhere p_y <= 1/2, so the loss is at least log 2 and the sum's rounding is harmless.
@@ -407,8 +407,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
             SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
             SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
         } else {
-            SEGLOSS__V(store)(b->k0 + i, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)));
-            SEGLOSS__V(store)(b->k2 + i, nf);
+            SEGLOSS__V(store)(b->k0 + i, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf))); /* f / s */
+            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(mul)(nf, t.q));                            /* -f q */
         }
     }
 }
@@ -443,16 +443,18 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
     return v;
 }
 /* Phase 3, class c of vector v at position i: the gradient of cnt positions from the parked
-   exponential and the coefficients, stored plainly or (stream) with a 16-byte aligned
-   non-temporal store. */
+   exponential and the coefficients (without Dice, the label's entry whole, from phase 2),
+   stored plainly or (stream) with a 16-byte aligned non-temporal store. */
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(vec_t) *v, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
     const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__SPLAT(a->A[c]), v->k1)) : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
-    SEGLOSS__F gv = SEGLOSS__V(fma)(SEGLOSS__LD(park + c * ps + i, pcnt), coef,
-                                    SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2, SEGLOSS__SPLAT(0.0f)));
+    const SEGLOSS__M is = SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c));
+    const SEGLOSS__F e = SEGLOSS__LD(park + c * ps + i, pcnt);
+    SEGLOSS__F gv = dice ? SEGLOSS__V(fma)(e, coef, SEGLOSS__V(sel)(is, v->k2, SEGLOSS__SPLAT(0.0f)))
+                         : SEGLOSS__V(sel)(is, v->k2, SEGLOSS__V(mul)(e, coef));
     gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
@@ -474,7 +476,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(out_planes)(const segloss__args *a, const SEGLO
 
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
-   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y.
+   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y;
+   without Dice (A = B = 0) the label's entry is -f q, q = 1 - p_y = sum_{c != y} p_c, rather
+   than f (p_y - 1), whose p_y - 1 keeps no digit where p_y is close to 1.
    Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer),
    phase 2 finds per position the coefficients, phase 3 turns the parked exponentials into
    the gradient. */
