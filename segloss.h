@@ -257,6 +257,33 @@ SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const seglos
 SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
                                            int64_t first_sample, const segloss_stats *stats, float *grad);
 
+/* One pass over the logits for the CE family, as segloss_compute makes. Two calls pair up:
+       segloss_accumulate_labels(&cfg, &slice, first_sample, &st);   for every slice
+       (add buf across threads/machines as above)
+       segloss_finish(&cfg, &st, &result);               the loss without the CE-family term
+       double part = 0;
+       segloss_backward_loss(&cfg, &slice, first_sample, &st, grad, &part);  every slice
+       (add the parts across slices/machines: loss = result.loss + sum of parts)
+   segloss_accumulate_labels gathers what the gradient needs before it exists, and no more:
+   for ce, weighted_ce and focal only the per-class label counts (the labels are read, the
+   logits are not); for focal_dice with focal_weight > 0 every statistic but the focal term;
+   otherwise (dice, tversky, focal_dice with focal_weight 0) exactly segloss_accumulate's.
+   segloss_finish on these statistics reports the loss without the CE-family term (ce_term 0;
+   valid and dice_term as usual). segloss_backward_loss is segloss_backward that also adds
+   into *loss the slice's share of focal_weight * the CE-family term (the whole loss for ce,
+   weighted_ce and focal; 0 where segloss_accumulate_labels gathered the term itself): the
+   shares of all slices add up to that term, normalised over the whole batch (the weights
+   and sum_V w[y] come from the statistics). The CE-family term alone is sum / focal_weight.
+   Use the two as a pair: with segloss_accumulate's statistics segloss_finish already reports
+   the whole loss, and the parts must not be added to it. Sums in a fixed
+   order give fixed bits: add the parts in slice order (segloss_compute adds them in chunk
+   order, so its loss may differ in the last bits). loss NULL: SEGLOSS_ERR_NULL. */
+SEGLOSSDEF segloss_status segloss_accumulate_labels(const segloss_config *cfg, const segloss_input *slice,
+                                                    int64_t first_sample, segloss_stats *stats);
+SEGLOSSDEF segloss_status segloss_backward_loss(const segloss_config *cfg, const segloss_input *slice,
+                                                int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                double *loss);
+
 /* ---- 5. class weights, text, printout, metrics, advice --------------------------------- */
 
 typedef enum segloss_weighting {
@@ -2492,7 +2519,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
    need it (what the CE family needs before a fused backward). STATS: every statistic.
    STATS_NO_CE: all but the CE-family term's sums, which a fused backward adds up instead
    (focal_dice: its gradient pass computes the focal log anyway). */
-enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE };
+enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE, SEGLOSS__LABELS /* COUNTS, every class */ };
 
 /* Validate a slice, then add its statistics into st (groups from group0, or group 0). */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss__plan *p,
@@ -2500,6 +2527,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                                                     int64_t *bad)
 {
     const int classes = what != SEGLOSS__COUNTS || cfg->class_weights || cfg->use_class_weighting;
+    if (what == SEGLOSS__LABELS) what = SEGLOSS__COUNTS;
     segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
@@ -2707,8 +2735,28 @@ SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, 
     return segloss__check_weights(cfg, slice->c);
 }
 
+/* The CE-family term goes to backward (segloss_backward_loss) wherever backward computes it:
+   ce, weighted_ce and focal always, focal_dice when focal_weight > 0 (segloss_compute's rule
+   with a gradient). */
+SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
+
+SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
+                                                        int64_t first_sample, segloss_stats *stats, int labels_only);
+
 SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
                                                int64_t first_sample, segloss_stats *stats)
+{
+    return segloss__accumulate_api(cfg, slice, first_sample, stats, 0);
+}
+
+SEGLOSS__API segloss_status segloss_accumulate_labels(const segloss_config *cfg, const segloss_input *slice,
+                                                      int64_t first_sample, segloss_stats *stats)
+{
+    return segloss__accumulate_api(cfg, slice, first_sample, stats, 1);
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
+                                                        int64_t first_sample, segloss_stats *stats, int labels_only)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
@@ -2721,7 +2769,9 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
     if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, SEGLOSS__STATS, &bad);
+    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp,
+                             !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
+                             : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
     if (st == SEGLOSS_OK) {
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         for (i = 0; i < len; i++) dst[i] += tmp[i];
@@ -2750,8 +2800,27 @@ SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segl
     return SEGLOSS_OK;
 }
 
+SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                     double *loss);
+
 SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
                                              int64_t first_sample, const segloss_stats *stats, float *grad)
+{
+    return segloss__backward_api(cfg, slice, first_sample, stats, grad, NULL);
+}
+
+SEGLOSS__API segloss_status segloss_backward_loss(const segloss_config *cfg, const segloss_input *slice,
+                                                  int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                  double *loss)
+{
+    if (!loss) return SEGLOSS_ERR_NULL;
+    return segloss__backward_api(cfg, slice, first_sample, stats, grad, loss);
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                     double *loss)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
@@ -2768,7 +2837,14 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
     if (!p.dice) A = B = NULL;
     segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
-    st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
+    {
+        /* backward_loss: the slice's share of fw * the CE-family term, where backward sums it */
+        double part = 0.0;
+        const int want = loss && segloss__ce_in_backward(&p);
+        st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad,
+                               want ? &part : NULL);
+        if (st == SEGLOSS_OK && want) *loss += part;
+    }
     SEGLOSS_FREE(scratch);
     return st;
 }

@@ -170,6 +170,33 @@ SEGLOSSDEF segloss_status segloss_finish(const segloss_config *cfg, const seglos
 SEGLOSSDEF segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
                                            int64_t first_sample, const segloss_stats *stats, float *grad);
 
+/* One pass over the logits for the CE family, as segloss_compute makes. Two calls pair up:
+       segloss_accumulate_labels(&cfg, &slice, first_sample, &st);   for every slice
+       (add buf across threads/machines as above)
+       segloss_finish(&cfg, &st, &result);               the loss without the CE-family term
+       double part = 0;
+       segloss_backward_loss(&cfg, &slice, first_sample, &st, grad, &part);  every slice
+       (add the parts across slices/machines: loss = result.loss + sum of parts)
+   segloss_accumulate_labels gathers what the gradient needs before it exists, and no more:
+   for ce, weighted_ce and focal only the per-class label counts (the labels are read, the
+   logits are not); for focal_dice with focal_weight > 0 every statistic but the focal term;
+   otherwise (dice, tversky, focal_dice with focal_weight 0) exactly segloss_accumulate's.
+   segloss_finish on these statistics reports the loss without the CE-family term (ce_term 0;
+   valid and dice_term as usual). segloss_backward_loss is segloss_backward that also adds
+   into *loss the slice's share of focal_weight * the CE-family term (the whole loss for ce,
+   weighted_ce and focal; 0 where segloss_accumulate_labels gathered the term itself): the
+   shares of all slices add up to that term, normalised over the whole batch (the weights
+   and sum_V w[y] come from the statistics). The CE-family term alone is sum / focal_weight.
+   Use the two as a pair: with segloss_accumulate's statistics segloss_finish already reports
+   the whole loss, and the parts must not be added to it. Sums in a fixed
+   order give fixed bits: add the parts in slice order (segloss_compute adds them in chunk
+   order, so its loss may differ in the last bits). loss NULL: SEGLOSS_ERR_NULL. */
+SEGLOSSDEF segloss_status segloss_accumulate_labels(const segloss_config *cfg, const segloss_input *slice,
+                                                    int64_t first_sample, segloss_stats *stats);
+SEGLOSSDEF segloss_status segloss_backward_loss(const segloss_config *cfg, const segloss_input *slice,
+                                                int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                double *loss);
+
 /* ---- 5. class weights, text, printout, metrics, advice --------------------------------- */
 
 typedef enum segloss_weighting {

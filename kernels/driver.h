@@ -829,7 +829,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
    need it (what the CE family needs before a fused backward). STATS: every statistic.
    STATS_NO_CE: all but the CE-family term's sums, which a fused backward adds up instead
    (focal_dice: its gradient pass computes the focal log anyway). */
-enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE };
+enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE, SEGLOSS__LABELS /* COUNTS, every class */ };
 
 /* Validate a slice, then add its statistics into st (groups from group0, or group 0). */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss__plan *p,
@@ -837,6 +837,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
                                                     int64_t *bad)
 {
     const int classes = what != SEGLOSS__COUNTS || cfg->class_weights || cfg->use_class_weighting;
+    if (what == SEGLOSS__LABELS) what = SEGLOSS__COUNTS;
     segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
@@ -1044,8 +1045,28 @@ SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, 
     return segloss__check_weights(cfg, slice->c);
 }
 
+/* The CE-family term goes to backward (segloss_backward_loss) wherever backward computes it:
+   ce, weighted_ce and focal always, focal_dice when focal_weight > 0 (segloss_compute's rule
+   with a gradient). */
+SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
+
+SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
+                                                        int64_t first_sample, segloss_stats *stats, int labels_only);
+
 SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const segloss_input *slice,
                                                int64_t first_sample, segloss_stats *stats)
+{
+    return segloss__accumulate_api(cfg, slice, first_sample, stats, 0);
+}
+
+SEGLOSS__API segloss_status segloss_accumulate_labels(const segloss_config *cfg, const segloss_input *slice,
+                                                      int64_t first_sample, segloss_stats *stats)
+{
+    return segloss__accumulate_api(cfg, slice, first_sample, stats, 1);
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
+                                                        int64_t first_sample, segloss_stats *stats, int labels_only)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
@@ -1058,7 +1079,9 @@ SEGLOSS__API segloss_status segloss_accumulate(const segloss_config *cfg, const 
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
     if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, SEGLOSS__STATS, &bad);
+    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp,
+                             !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
+                             : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
     if (st == SEGLOSS_OK) {
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         for (i = 0; i < len; i++) dst[i] += tmp[i];
@@ -1087,8 +1110,27 @@ SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segl
     return SEGLOSS_OK;
 }
 
+SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                     double *loss);
+
 SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const segloss_input *slice,
                                              int64_t first_sample, const segloss_stats *stats, float *grad)
+{
+    return segloss__backward_api(cfg, slice, first_sample, stats, grad, NULL);
+}
+
+SEGLOSS__API segloss_status segloss_backward_loss(const segloss_config *cfg, const segloss_input *slice,
+                                                  int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                  double *loss)
+{
+    if (!loss) return SEGLOSS_ERR_NULL;
+    return segloss__backward_api(cfg, slice, first_sample, stats, grad, loss);
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg, const segloss_input *slice,
+                                                     int64_t first_sample, const segloss_stats *stats, float *grad,
+                                                     double *loss)
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
@@ -1105,7 +1147,14 @@ SEGLOSS__API segloss_status segloss_backward(const segloss_config *cfg, const se
     if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
     if (!p.dice) A = B = NULL;
     segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
-    st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad, NULL);
+    {
+        /* backward_loss: the slice's share of fw * the CE-family term, where backward sums it */
+        double part = 0.0;
+        const int want = loss && segloss__ce_in_backward(&p);
+        st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad,
+                               want ? &part : NULL);
+        if (st == SEGLOSS_OK && want) *loss += part;
+    }
     SEGLOSS_FREE(scratch);
     return st;
 }

@@ -4,13 +4,16 @@
    pool with 1, 2, 3 and 8 threads and on a caller's pool (segloss_set_parallel_for: 3
    threads that take the chunks in reverse order): segloss_compute (loss, terms, gradient),
    the two-phase API (statistics, finish, backward), segloss_confusion and
-   segloss_label_histogram must equal the 1-thread bits exactly. Run by `make test-threads`. */
+   segloss_label_histogram must equal the 1-thread bits exactly; so must the one-pass pair
+   (segloss_accumulate_labels, segloss_finish, segloss_backward_loss), whose gradient must
+   also equal segloss_backward's bits and whose loss must be segloss_compute's within 1e-12. Run by `make test-threads`. */
 #define SEGLOSS_IMPLEMENTATION
 #include "../../segloss.h"
 #include "../check.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* ---- the caller's pool: 3 threads, chunks taken from the last to the first ---------------- */
 typedef struct rev_job {
@@ -52,12 +55,13 @@ static void reverse_pool(void *ctx, void (*task)(void *, int64_t), void *task_ct
 
 /* ---- one full set of answers --------------------------------------------------------------- */
 typedef struct answers {
-    segloss_result r, r2;  /* compute; finish of the two-phase run                          */
-    float *grad, *grad2;   /* compute; backward of the slices                               */
+    segloss_result r, r2, r3; /* compute; finish of the two-phase run; of the one-pass run   */
+    float *grad, *grad2, *grad3; /* compute; backward of the slices; backward_loss           */
+    double *stats3, part;  /* accumulate_labels' statistics; backward_loss's parts, summed    */
     double *stats;
     int64_t stats_len;
     int64_t *conf, *hist;
-    segloss_status st[6];
+    segloss_status st[8];
 } answers;
 
 typedef struct shape { int64_t n, c, s; } shape;
@@ -88,6 +92,16 @@ static void run_all(const segloss_config *cfg, const segloss_input *in, answers 
     a->st[2] = segloss_finish(cfg, &st, &a->r2);
     a->st[3] = segloss_backward(cfg, &s1, 0, &st, a->grad2);
     a->st[3] |= segloss_backward(cfg, &s2, cut, &st, a->grad2 + cut * in->c * in->s);
+    /* the one-pass pair: accumulate_labels, finish, backward_loss (parts added in slice order) */
+    memset(a->grad3, 0, sz * sizeof(float));
+    memset(a->stats3, 0, (size_t)a->stats_len * sizeof(double));
+    st.sum = a->stats3;
+    a->st[6] = segloss_accumulate_labels(cfg, &s1, 0, &st);
+    a->st[6] |= segloss_accumulate_labels(cfg, &s2, cut, &st);
+    a->st[6] |= segloss_finish(cfg, &st, &a->r3);
+    a->part = 0.0;
+    a->st[7] = segloss_backward_loss(cfg, &s1, 0, &st, a->grad3, &a->part);
+    a->st[7] |= segloss_backward_loss(cfg, &s2, cut, &st, a->grad3 + cut * in->c * in->s, &a->part);
     a->st[4] = segloss_confusion(in, cfg->ignore_index, a->conf);
     a->st[5] = segloss_label_histogram(in, cfg->ignore_index, a->hist);
 }
@@ -124,6 +138,10 @@ int main(void)
         want.stats_len = got.stats_len = sh.n * 4 * sh.c;
         want.grad = (float *)malloc(sz * sizeof(float));
         want.grad2 = (float *)malloc(sz * sizeof(float));
+        want.grad3 = (float *)malloc(sz * sizeof(float));
+        got.grad3 = (float *)malloc(sz * sizeof(float));
+        want.stats3 = (double *)malloc((size_t)want.stats_len * sizeof(double));
+        got.stats3 = (double *)malloc((size_t)want.stats_len * sizeof(double));
         got.grad = (float *)malloc(sz * sizeof(float));
         got.grad2 = (float *)malloc(sz * sizeof(float));
         want.stats = (double *)malloc((size_t)want.stats_len * sizeof(double));
@@ -155,8 +173,19 @@ int main(void)
                         segloss_set_parallel_for(NULL, NULL);
                         segloss_set_threads(1);
                         run_all(&cfg, &in, &want);
-                        CHECK(!want.st[0] && !want.st[1] && !want.st[2] && !want.st[3] && !want.st[4] && !want.st[5],
+                        CHECK(!want.st[0] && !want.st[1] && !want.st[2] && !want.st[3] && !want.st[4] && !want.st[5] &&
+                              !want.st[6] && !want.st[7],
                               "[%s] loss %d layout %d per_sample %d: a call failed", name, loss, layout, ps);
+                        /* the one-pass pair: the same gradient bits as accumulate + backward (the
+                           weights and Dice coefficients come from the same exact counts and
+                           sums), and the loss within rounding of segloss_compute's */
+                        {
+                            const double l3 = want.r3.loss + want.part, l = want.r.loss;
+                            CHECK(same(want.grad3, want.grad2, sz * sizeof(float)) &&
+                                  fabs(l3 - l) <= 1e-12 * fabs(l) && want.r3.valid == want.r.valid,
+                                  "[%s] loss %d layout %d per_sample %d: one-pass pair: loss %.17g vs %.17g", name,
+                                  loss, layout, ps, l3, l);
+                        }
                         for (t = 0; t < 4; t++) {
                             const int k = t < 3 ? counts[t] : 3;
                             const char *how = t < 3 ? "pool" : "hook";
@@ -174,12 +203,18 @@ int main(void)
                                   same(want.hist, got.hist, (size_t)sh.c * sizeof(int64_t)),
                                   "[%s] C=%d loss %d layout %d per_sample %d %s %d: confusion/histogram differ",
                                   name, (int)sh.c, loss, layout, ps, how, k);
+                            CHECK(same(want.stats3, got.stats3, (size_t)want.stats_len * sizeof(double)) &&
+                                  same_result(&want.r3, &got.r3) && same(&want.part, &got.part, sizeof(double)) &&
+                                  same(want.grad3, got.grad3, sz * sizeof(float)),
+                                  "[%s] C=%d loss %d layout %d per_sample %d %s %d: one-pass pair differs", name,
+                                  (int)sh.c, loss, layout, ps, how, k);
                         }
                     }
         }
         segloss_set_parallel_for(NULL, NULL);
         free(logits); free(labels); free(want.grad); free(want.grad2); free(got.grad); free(got.grad2);
         free(want.stats); free(got.stats); free(want.conf); free(got.conf); free(want.hist); free(got.hist);
+        free(want.grad3); free(got.grad3); free(want.stats3); free(got.stats3);
     }
     segloss_set_isa(NULL);
     CHECK(hook_calls > 0, "the caller's pool was never called");
