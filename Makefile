@@ -191,6 +191,21 @@ test-threads: $(BUILD)/threads_determinism
 	$< 2>&1 | tee $(BUILD)/threads-determinism.log
 	$(call record,threads,$(BUILD)/threads-determinism.log)
 
+# ---- MPI: examples/mpi_dice.c on 1, 2 and 4 ranks (loopback) against one process --------
+EXTRA_TESTS += test-mpi
+.PHONY: test-mpi
+MPIRUN ?= mpirun --allow-run-as-root --oversubscribe
+$(BUILD)/mpi_dice: examples/mpi_dice.c segloss.h
+	@mkdir -p $(BUILD)
+	mpicc -O2 -I. $< -o $@ -lm -lpthread
+test-mpi: $(BUILD)/mpi_dice
+	@rm -f $(BUILD)/mpi.log; for k in 1 2 4; do \
+	   $(MPIRUN) -np $$k $< --check >> $(BUILD)/mpi.log 2>&1 || echo "0 passed, 1 failed" >> $(BUILD)/mpi.log; done; \
+	 cat $(BUILD)/mpi.log; \
+	 awk '/^[0-9]+ passed, [0-9]+ failed/ {p += $$1; f += $$3; n++} END {if (n < 3) f++; print p " passed, " f " failed"}' \
+	   $(BUILD)/mpi.log | tee -a $(BUILD)/mpi.log
+	$(call record,mpi,$(BUILD)/mpi.log)
+
 # ---- exp/log/log1p against the correctly rounded result on every path: every 7th float of
 #      the kernels' domain in `test` (15 s), every float in test-vmath-full (2 min) ----------
 $(BUILD)/vmath: tests/vmath.c segloss.h
