@@ -10,9 +10,11 @@ focal_dice, tversky), from the C library segloss.h, for NumPy and PyTorch users.
 
 The keywords are the loss guide's (segloss.KEYWORDS); see docs/python.md.
 
-Threads: every call runs the C library on the calling thread, single-threaded (it uses one
-core whatever torch.get_num_threads() says); the GIL is released during the call, so calls
-from several Python threads run in parallel. All functions are reentrant.
+Threads: segloss.torch runs each call on torch.get_num_threads() threads (read at every
+call) unless segloss.set_threads(k) fixed a count; NumPy calls use the library's setting
+(set_threads, else $SEGLOSS_THREADS, default 1). Results are the same bits for any count. The
+GIL is released during the call, so calls from several Python threads run in parallel; all
+functions are reentrant.
 
 Errors: TypeError / ValueError for arguments segloss does not take (a CUDA tensor, float64
 logits, C = 1, mismatched shapes, an unknown keyword); segloss.Error (a ValueError) for what the
@@ -29,7 +31,7 @@ from ._config import Config, KEYWORDS, ALIASES
 from ._core import (
     Loss, Stats, Metrics, Advice, compute, stats_len, accumulate, finish, backward, label_histogram,
     class_weights, weights_for, confusion, metrics, advise, parse_config, format_config, active_isa,
-    isa_names, isa_supported, set_isa,
+    isa_names, isa_supported, set_isa, set_threads, get_threads,
 )
 
 LOSS_TYPES = _ffi.LOSS_NAMES
@@ -43,5 +45,5 @@ __all__ = [
     "Error", "Config", "KEYWORDS", "ALIASES", "LOSS_TYPES", "WEIGHTINGS", "Loss", "Stats", "Metrics", "Advice",
     "compute", "stats_len", "accumulate", "finish", "backward", "label_histogram", "class_weights", "weights_for",
     "confusion", "metrics", "advise", "parse_config", "format_config", "active_isa", "isa_names",
-    "isa_supported", "set_isa",
+    "isa_supported", "set_isa", "set_threads", "get_threads",
 ]

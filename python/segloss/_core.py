@@ -569,3 +569,29 @@ def set_isa(name=None):
     st = _ffi.lib.segloss_set_isa(None if name is None else str(name).encode())
     if st != _ffi.OK:
         raise_status(st, -1, None, what="set_isa(%r); compiled in: %s" % (name, ", ".join(isa_names())))
+
+
+# ---- threads ------------------------------------------------------------------------------------
+# None: segloss.torch follows torch.get_num_threads() at every call; an int: set_threads was called.
+_threads_explicit = None
+
+
+def set_threads(k=None):
+    """Threads of the C library's pool for every call (segloss_set_threads): k >= 1 threads, the
+    calling one included; 0 = $SEGLOSS_THREADS (default 1). Results are the same bits for any
+    count. None: back to the default, under which segloss.torch follows torch.get_num_threads()
+    at each call and NumPy calls keep the library's setting."""
+    global _threads_explicit
+    if k is None:
+        _threads_explicit = None
+        return
+    k = int(k)
+    if k < 0:
+        raise ValueError("segloss: set_threads(%d): give a count >= 1, or 0 for $SEGLOSS_THREADS" % k)
+    _threads_explicit = k
+    _ffi.lib.segloss_set_threads(k)
+
+
+def get_threads():
+    """The thread count calls use now (segloss_get_threads)."""
+    return int(_ffi.lib.segloss_get_threads())

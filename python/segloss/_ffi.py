@@ -208,6 +208,8 @@ _SIGNATURES = {
     "segloss_isa_supported": (ctypes.c_int, [ctypes.c_char_p]),
     "segloss_isa_count": (ctypes.c_int, []),
     "segloss_isa_name": (ctypes.c_char_p, [ctypes.c_int]),
+    "segloss_set_threads": (None, [ctypes.c_int]),
+    "segloss_get_threads": (ctypes.c_int, []),
 }
 for _name, (_res, _args) in _SIGNATURES.items():
     _fn = getattr(lib, _name)

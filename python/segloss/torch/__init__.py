@@ -15,8 +15,9 @@ target: uint8, int32 or int64, (N, *spatial) or (N, 1, *spatial), read in place 
 contiguous. With uint8 targets set ignore_index=255 (the default -100 never matches a uint8).
 The loss is a float32 0-dim tensor, like torch.nn.functional.cross_entropy's.
 
-Threads: one. The C call runs on the calling thread on one core, whatever
-torch.get_num_threads() says; the GIL is released during it.
+Threads: each call sets the C library's pool to torch.get_num_threads() threads (read at
+every call, so torch.set_num_threads applies at once) unless segloss.set_threads(k) fixed a
+count; the results are the same bits for any count. The GIL is released during the call.
 
 Autograd: when the logits require grad (and grad mode is on), forward computes the loss and
 the gradient in one pass and keeps the gradient; backward returns it, multiplied by
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from .. import _ffi
+from .. import _ffi, _core
 from .._config import Config
 from .._core import Geometry, Loss, raise_status, _check_sizes
 
@@ -86,9 +87,19 @@ def _prepare(logits, target):
     return logits, target, inp, Geometry(n, c, spatial, layout)
 
 
+def _follow_torch_threads():
+    """torch.get_num_threads() threads for the C library's pool, unless segloss.set_threads
+    fixed a count (the setting is process-wide and atomic; the bits do not depend on it)."""
+    if _core._threads_explicit is None:
+        k = torch.get_num_threads()
+        if k != _ffi.lib.segloss_get_threads():
+            _ffi.lib.segloss_set_threads(k)
+
+
 def _call(cfg, logits, target, inp, geom, grad):
     """segloss_compute; segloss.Error on failure. Returns a segloss.Loss."""
     res = _ffi.segloss_result()
+    _follow_torch_threads()
     st = _ffi.compute(cfg._ref, ctypes.byref(inp), grad.data_ptr() if grad is not None else None, ctypes.byref(res))
     if st != _ffi.OK:
         flat_t = target.reshape(-1)
