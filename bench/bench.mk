@@ -106,3 +106,4 @@ bench-count: $(BENCH_DIR)/count
 	@command -v valgrind >/dev/null 2>&1 || { echo "bench-count: needs valgrind (apt-get install valgrind)"; exit 1; }
 	$(PYTHON3) bench/count.py $(BENCH_DIR)/count --paths=$(BENCH_COUNT_PATHS) --json=$(BENCH_DIR)/count.json \
 	    | tee $(BENCH_DIR)/count.md
+include bench/scaling.mk
