@@ -208,7 +208,8 @@ typedef struct {
     float m[SEGLOSS__BLOCK], d[SEGLOSS__BLOCK];    /* max, max - z_y                        */
     float q[SEGLOSS__BLOCK], ey[SEGLOSS__BLOCK];   /* sum_{c != y} e_c, e_y (e_c = e^(z_c - m)) */
     float wy[SEGLOSS__BLOCK];                      /* CE-family coefficient w[y]            */
-    float ea[SEGLOSS__BLOCK], by[SEGLOSS__BLOCK];  /* Dice: sum_c e_c A_c, B_y              */
+    float ea[SEGLOSS__BLOCK], by[SEGLOSS__BLOCK];  /* Dice: sum_c e_c (A_c - A_r), B_y      */
+    float ar[SEGLOSS__BLOCK], dy[SEGLOSS__BLOCK];  /* Dice: A_r (r: largest logit), A_y - A_r */
     float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
     float l[SEGLOSS__BLOCK];                       /* weighted loss term (scaled), grad kernel */
 } SEGLOSS__K(blk_t);
@@ -218,14 +219,17 @@ typedef struct {
 
 /* Phase 1, one vector of positions: the max, the exponentials (parked at park[c * ps], pcnt
    lanes, when park != NULL) and the sums the later phases need (w[y] for the grad kernel,
-   the Dice sums when dice). */
+   the Dice sums when dice). The Dice sum is taken relative to A_r, r the class of the largest
+   logit (the first, on a tie): its own term is exactly 0, so where p_r is close to 1 the sum
+   is a small number with all its digits rather than A_r plus a small number (see grad_body). */
 SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, const int grad, const int dice, int i, const int cnt,
                                       float *park, int64_t ps, const int pcnt, SEGLOSS__K(blk_t) *b, const int copy)
 {
     const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
-    SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero;
+    SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero, ay = zero;
+    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero;
     /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
     const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
@@ -235,6 +239,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         const SEGLOSS__F zc = SEGLOSS__LD(z + c * a->zs, cnt);
         if (pf) SEGLOSS__PREFETCH(z + c * a->zs + a->prefetch);
         if (copy) SEGLOSS__ST(park + c * ps + i, zc, pcnt);
+        if (dice) ar = SEGLOSS__V(sel)(SEGLOSS__V(lt)(m, zc), SEGLOSS__SPLAT(a->A[c]), ar);
         m = SEGLOSS__V(max)(m, zc);
     }
     SEGLOSS__UNROLL for (c = 0; c < C; c++) {
@@ -247,7 +252,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         zy = SEGLOSS__V(sel)(is, zc, zy);
         if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
         if (dice) {
-            ea = SEGLOSS__V(fma)(ec, SEGLOSS__SPLAT(a->A[c]), ea);
+            ea = SEGLOSS__V(fma)(ec, SEGLOSS__V(sub)(SEGLOSS__SPLAT(a->A[c]), ar), ea);
+            ay = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->A[c]), ay);
             by = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->B[c]), by);
         }
     }
@@ -259,6 +265,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     if (dice) {
         SEGLOSS__V(store)(b->ea + i, ea);
         SEGLOSS__V(store)(b->by + i, by);
+        SEGLOSS__V(store)(b->ar + i, ar);
+        SEGLOSS__V(store)(b->dy + i, SEGLOSS__V(sub)(ay, ar));
     }
 }
 
@@ -400,12 +408,14 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
             SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
             SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE))), zero));
         }
-        if (dice) {
+        if (dice) { /* D', S and ly as in grad_body's comment */
             const SEGLOSS__F by = SEGLOSS__V(load)(b->by + i);
-            const SEGLOSS__F S = SEGLOSS__V(fma)(SEGLOSS__V(load)(b->ea + i), t.inv_s, SEGLOSS__V(mul)(t.py, by));
+            const SEGLOSS__F dp = SEGLOSS__V(mul)(SEGLOSS__V(load)(b->ea + i), t.inv_s);           /* D' */
+            const SEGLOSS__F S = SEGLOSS__V(fma)(t.py, by, dp);                                   /* D' + p_y B_y */
+            const SEGLOSS__F ly = SEGLOSS__V(sub)(SEGLOSS__V(fma)(t.q, by, SEGLOSS__V(load)(b->dy + i)), dp);
             SEGLOSS__V(store)(b->k0 + i, t.inv_s);
-            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - S */
-            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(fma)(t.py, by, nf));                    /* p_y B_y - f */
+            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S)));  /* f - D' - p_y B_y */
+            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q))); /* the label's entry */
         } else {
             SEGLOSS__V(store)(b->k0 + i, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf))); /* f / s */
             SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(mul)(nf, t.q));                            /* -f q */
@@ -429,7 +439,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
    alias anything for the compiler, so it would reload them for every class otherwise). */
 typedef struct {
     SEGLOSS__I y;
-    SEGLOSS__F k0, k1, k2;
+    SEGLOSS__F k0, k1, k2, ar;
     SEGLOSS__M valid;
 } SEGLOSS__K(vec_t);
 SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i, const int dice)
@@ -438,23 +448,23 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
     v.y = SEGLOSS__V(loadi)(a->y + i);
     v.k0 = SEGLOSS__V(load)(b->k0 + i);
     v.k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : v.k0;
+    v.ar = dice ? SEGLOSS__V(load)(b->ar + i) : v.k0;
     v.k2 = SEGLOSS__V(load)(b->k2 + i);
     v.valid = SEGLOSS__V(igt)(v.y, SEGLOSS__V(set1i)(-1));
     return v;
 }
 /* Phase 3, class c of vector v at position i: the gradient of cnt positions from the parked
-   exponential and the coefficients (without Dice, the label's entry whole, from phase 2),
-   stored plainly or (stream) with a 16-byte aligned non-temporal store. */
+   exponential and the coefficients (the label's entry whole, from phase 2), stored plainly or
+   (stream) with a 16-byte aligned non-temporal store. */
 SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(vec_t) *v, const float *park, int64_t ps,
                                      int c, const int dice, int i, const int cnt, const int stream)
 {
-    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__SPLAT(a->A[c]), v->k1)) : v->k0;
+    const SEGLOSS__F coef = dice ? SEGLOSS__V(mul)(v->k0, SEGLOSS__V(add)(SEGLOSS__V(sub)(SEGLOSS__SPLAT(a->A[c]), v->ar), v->k1))
+                                 : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
-    const SEGLOSS__M is = SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c));
-    const SEGLOSS__F e = SEGLOSS__LD(park + c * ps + i, pcnt);
-    SEGLOSS__F gv = dice ? SEGLOSS__V(fma)(e, coef, SEGLOSS__V(sel)(is, v->k2, SEGLOSS__SPLAT(0.0f)))
-                         : SEGLOSS__V(sel)(is, v->k2, SEGLOSS__V(mul)(e, coef));
+    SEGLOSS__F gv = SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2,
+                                    SEGLOSS__V(mul)(SEGLOSS__LD(park + c * ps + i, pcnt), coef));
     gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
@@ -476,9 +486,15 @@ SEGLOSS__VINLINE void SEGLOSS__K(out_planes)(const segloss__args *a, const SEGLO
 
 /* Gradient of one block (a->g != NULL), and with a->loss the weighted focal/CE loss in the
    same pass (a->g == NULL: the loss alone, the CE family's loss-only pass):
-   dL/dz_k = p_k (f + A_k - S) + [k = y] (p_y B_y - f), f = w_y * ff, S = sum_j p_j A_j + p_y B_y;
-   without Dice (A = B = 0) the label's entry is -f q, q = 1 - p_y = sum_{c != y} p_c, rather
-   than f (p_y - 1), whose p_y - 1 keeps no digit where p_y is close to 1.
+   dL/dz_k = f (p_k - [k = y]) + p_k (d_k - sum_j p_j d_j),  f = w_y ff,  d_c = A_c + B_c [y = c],
+   in forms that keep every entry's relative accuracy where the softmax is confident (api.h
+   section 7): with r the class of the largest logit, q = 1 - p_y = sum_{c != y} p_c and
+   D' = sum_j p_j (A_j - A_r) (so sum_j p_j d_j = A_r + D' + p_y B_y, as sum_j p_j = 1),
+     k != y:  p_k ((A_k - A_r) + f - D' - p_y B_y)     phase 3, from k0 = 1/s, k1 and A_r
+     k == y:  p_y ((A_y - A_r) + q B_y - D') - f q     phase 2, whole (k2)
+   Where p_r is near 1, q and D' are small sums of small terms, each with its own digits, and
+   A_r - A_r is exactly 0: no entry is the rounded difference of two O(1) numbers (p_y - 1, or
+   A_r - sum_j p_j A_j). Without Dice (A = B = 0) the entries are f p_k and -f q.
    Phase 1 parks the exponentials (on the stack when they fit, else in the gradient buffer),
    phase 2 finds per position the coefficients, phase 3 turns the parked exponentials into
    the gradient. */
