@@ -23,13 +23,13 @@
     (defined(__unix__) || defined(__unix) || defined(__APPLE__)) && (defined(__GNUC__) || defined(__clang__))
 #define SEGLOSS__POOL 1
 #include <pthread.h>
-#include <unistd.h>
 #else
 #define SEGLOSS__POOL 0
 #endif
 
 /* Positions below which a call runs on the calling thread alone, whatever the setting: waking
-   the pool costs tens of microseconds, what 64K positions of CE take on one core. */
+   the pool cost 15-30 us more than one thread at 32K-64K positions of CE (make bench-scaling,
+   2 shared cores), where one core takes 70-140 us. */
 #ifndef SEGLOSS_PARALLEL_MIN
 #define SEGLOSS_PARALLEL_MIN (1 << 16)
 #endif
