@@ -18,7 +18,12 @@
    bits (at most ~1e-15 relative); the loss must then agree within 1e-12 relative and every
    gradient entry within 1e-6 of the largest (the Dice coefficients are rounded to float: a
    last-bit difference in a double sum can move one of them by 1 ulp, 6e-8 relative). Each
-   rank uses segloss_set_threads(0): SEGLOSS_THREADS threads, default 1. */
+   rank uses segloss_set_threads(0): SEGLOSS_THREADS threads, default 1.
+
+   --check also runs focal (a CE-family loss) with the one-pass pair: segloss_accumulate_labels
+   (label counts only: no pass over the logits), the counts gathered and added in rank order,
+   segloss_backward_loss (each rank's share of the loss, gathered and added in rank order), and
+   holds the loss and the gradient to segloss_compute on the whole batch with the same bounds. */
 #define SEGLOSS_IMPLEMENTATION
 #include "segloss.h"
 #include <math.h>
@@ -109,6 +114,46 @@ static int dice_step(const segloss_config *cfg, const float *logits, const uint8
     return bad;
 }
 
+/* focal through segloss_accumulate_labels / segloss_backward_loss; returns the loss */
+static int focal_one_pass(const float *logits, const uint8_t *labels, int r, int k, double *loss, float *grad)
+{
+    segloss_config cfg;
+    int64_t len, first, count, i;
+    double *mine, *all, *sum, part = 0.0, *parts;
+    segloss_stats st;
+    segloss_result res;
+    segloss_input in;
+    int q, bad = 0;
+    segloss_config_init(&cfg, SEGLOSS_FOCAL);
+    cfg.ignore_index = 255;
+    cfg.use_class_weighting = 1; /* the weights need the whole batch's counts */
+    len = segloss_stats_len(&cfg, N, C);
+    mine = (double *)calloc((size_t)len, sizeof(double));
+    all = (double *)calloc((size_t)(len * k), sizeof(double));
+    sum = (double *)calloc((size_t)len, sizeof(double));
+    parts = (double *)calloc((size_t)k, sizeof(double));
+    slice_of(r, k, &first, &count);
+    in = slice_input(logits, labels, first, count);
+    st.n = N;
+    st.c = C;
+    st.sum = mine;
+    bad |= segloss_accumulate_labels(&cfg, &in, first, &st) != SEGLOSS_OK;
+    MPI_Allgather(mine, (int)len, MPI_DOUBLE, all, (int)len, MPI_DOUBLE, MPI_COMM_WORLD);
+    for (q = 0; q < k; q++)
+        for (i = 0; i < len; i++) sum[i] += all[q * len + i];
+    st.sum = sum;
+    bad |= segloss_finish(&cfg, &st, &res) != SEGLOSS_OK; /* the loss without the CE-family term: 0 */
+    bad |= segloss_backward_loss(&cfg, &in, first, &st, grad, &part) != SEGLOSS_OK;
+    MPI_Allgather(&part, 1, MPI_DOUBLE, parts, 1, MPI_DOUBLE, MPI_COMM_WORLD);
+    *loss = res.loss;
+    for (q = 0; q < k; q++) *loss += parts[q]; /* rank order */
+    free(mine);
+    free(all);
+    free(sum);
+    free(parts);
+    return bad;
+}
+
 int main(int argc, char **argv)
 {
     int rank, k, check = argc > 1 && !strcmp(argv[1], "--check");
@@ -134,7 +179,8 @@ int main(int argc, char **argv)
         /* gather the gradient slices on rank 0 */
         float *whole = rank == 0 ? (float *)malloc(sizeof(float) * N * C * S) : NULL;
         int *counts = (int *)malloc(sizeof(int) * (size_t)k), *displs = (int *)malloc(sizeof(int) * (size_t)k), q;
-        double *losses = rank == 0 ? (double *)malloc(sizeof(double) * (size_t)k) : NULL;
+        double *losses = rank == 0 ? (double *)malloc(sizeof(double) * (size_t)k) : NULL, focal_loss = 0.0;
+        float *focal_whole = NULL;
         for (q = 0; q < k; q++) {
             int64_t f, c;
             slice_of(q, k, &f, &c);
@@ -143,6 +189,14 @@ int main(int argc, char **argv)
         }
         MPI_Gatherv(grad, counts[rank], MPI_FLOAT, whole, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD);
         MPI_Gather(&loss, 1, MPI_DOUBLE, losses, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+        {
+            /* focal through the one-pass pair; its gradient gathered like Dice's */
+            float *fgrad = (float *)malloc(sizeof(float) * (size_t)(count > 0 ? count : 1) * C * S);
+            focal_whole = rank == 0 ? (float *)malloc(sizeof(float) * N * C * S) : NULL;
+            bad |= focal_one_pass(logits, labels, rank, k, &focal_loss, fgrad);
+            MPI_Gatherv(fgrad, counts[rank], MPI_FLOAT, focal_whole, counts, displs, MPI_FLOAT, 0, MPI_COMM_WORLD);
+            free(fgrad);
+        }
         MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_LOR, MPI_COMM_WORLD);
         if (rank == 0) {
             float *g1 = (float *)malloc(sizeof(float) * N * C * S), *g2 = (float *)malloc(sizeof(float) * N * C * S);
@@ -168,11 +222,34 @@ int main(int argc, char **argv)
             if (sameloss && same) passed++; else failed++, printf("FAIL: not bit-identical to one process\n");
             if (fabs(loss - r2.loss) <= 1e-12 * fabs(r2.loss)) passed++; else failed++, printf("FAIL: loss bound\n");
             if (dmax <= 1e-6 * gmax) passed++; else failed++, printf("FAIL: gradient bound\n");
-            printf("%lld passed, %lld failed\n", (long long)passed, (long long)failed);
             free(g1);
+            g1 = NULL;
+            {
+                /* focal, one pass: rank 0's loss and the gathered gradient against compute */
+                segloss_config fc;
+                segloss_result rf;
+                double fl = focal_loss;
+                segloss_config_init(&fc, SEGLOSS_FOCAL);
+                fc.ignore_index = 255;
+                fc.use_class_weighting = 1;
+                bad |= segloss_compute(&fc, &in, g2, &rf) != SEGLOSS_OK;
+                gmax = dmax = 0.0;
+                for (i = 0; i < (int64_t)N * C * S; i++) {
+                    gmax = fmax(gmax, fabs(g2[i]));
+                    dmax = fmax(dmax, fabs((double)focal_whole[i] - g2[i]));
+                }
+                printf("  focal, one pass (accumulate_labels, backward_loss): %.17g; whole batch: %.17g; "
+                       "loss %.3g relative, gradient %.3g of its largest entry\n", fl, rf.loss,
+                       fabs(fl - rf.loss) / fabs(rf.loss), dmax / gmax);
+                if (!bad && fabs(fl - rf.loss) <= 1e-12 * fabs(rf.loss)) passed++;
+                else failed++, printf("FAIL: focal one-pass loss\n");
+                if (dmax <= 1e-6 * gmax) passed++; else failed++, printf("FAIL: focal one-pass gradient\n");
+            }
+            printf("%lld passed, %lld failed\n", (long long)passed, (long long)failed);
             free(g2);
         }
         free(whole);
+        free(focal_whole);
         free(counts);
         free(displs);
         free(losses);
