@@ -32,14 +32,14 @@
        3. API: one call                    (segloss_compute)
        4. API: two phases for chunks, threads, machines (segloss_accumulate ...)
        5. API: class weights, text, printout, metrics, advice
-       6. API: SIMD paths                  (segloss_active_isa ...)
+       6. API: SIMD paths, threads         (segloss_active_isa, segloss_set_threads ...)
        7. Semantics: formulas, defaults, peers, numbers, errors
        8. Implementation (SEGLOSS_IMPLEMENTATION only):
           system headers, compiler and platform macros, block sizes   base.h
+          chunk runner: the thread pool, the caller's parallel-for    threads.h
           vector vocabularies, one per ISA; each compiles the kernels isa_scalar.h (the contract),
                                                                        isa_avx2.h, isa_avx512.h,
                                                                        isa_neon.h
-          the chunk runner: built-in thread pool, caller's parallel-for threads.h
           path table, CPU detection, the active path                  dispatch.h
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
@@ -237,7 +237,8 @@ SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const seglo
    into slices (whole samples, or for NHWC also a range of positions within one sample), then:
        segloss_stats st = { N, C, buf };    buf: segloss_stats_len(&cfg, N, C) doubles, zeroed
        segloss_accumulate(&cfg, &slice, first_sample, &st);        for every slice, any order
-       (add buf element-wise across threads/machines, e.g. MPI_Allreduce with MPI_SUM)
+       (add buf element-wise across threads/machines, in a fixed order for fixed bits: e.g.
+        MPI_Allgather, then add in rank order; MPI_Allreduce's order is not promised)
        segloss_finish(&cfg, &st, &result);                         loss of the whole batch
        segloss_backward(&cfg, &slice, first_sample, &st, grad);    gradient of each slice
    first_sample is the index in the batch of the slice's first sample. segloss_compute runs
@@ -340,7 +341,7 @@ typedef struct segloss_advice {
 SEGLOSSDEF void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
                                const segloss_config *current, int diverged, segloss_advice *out);
 
-/* ---- 6. SIMD paths --------------------------------------------------------------------- */
+/* ---- 6. SIMD paths, threads ------------------------------------------------------------ */
 
 /* "avx512", "avx2", "sse2", "neon" or "scalar": the path calls take now. */
 SEGLOSSDEF const char *segloss_active_isa(void);

@@ -150,7 +150,8 @@ SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const seglo
    into slices (whole samples, or for NHWC also a range of positions within one sample), then:
        segloss_stats st = { N, C, buf };    buf: segloss_stats_len(&cfg, N, C) doubles, zeroed
        segloss_accumulate(&cfg, &slice, first_sample, &st);        for every slice, any order
-       (add buf element-wise across threads/machines, e.g. MPI_Allreduce with MPI_SUM)
+       (add buf element-wise across threads/machines, in a fixed order for fixed bits: e.g.
+        MPI_Allgather, then add in rank order; MPI_Allreduce's order is not promised)
        segloss_finish(&cfg, &st, &result);                         loss of the whole batch
        segloss_backward(&cfg, &slice, first_sample, &st, grad);    gradient of each slice
    first_sample is the index in the batch of the slice's first sample. segloss_compute runs
@@ -253,7 +254,7 @@ typedef struct segloss_advice {
 SEGLOSSDEF void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
                                const segloss_config *current, int diverged, segloss_advice *out);
 
-/* ---- 6. SIMD paths --------------------------------------------------------------------- */
+/* ---- 6. SIMD paths, threads ------------------------------------------------------------ */
 
 /* "avx512", "avx2", "sse2", "neon" or "scalar": the path calls take now. */
 SEGLOSSDEF const char *segloss_active_isa(void);

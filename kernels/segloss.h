@@ -32,14 +32,14 @@
        3. API: one call                    (segloss_compute)
        4. API: two phases for chunks, threads, machines (segloss_accumulate ...)
        5. API: class weights, text, printout, metrics, advice
-       6. API: SIMD paths                  (segloss_active_isa ...)
+       6. API: SIMD paths, threads         (segloss_active_isa, segloss_set_threads ...)
        7. Semantics: formulas, defaults, peers, numbers, errors
        8. Implementation (SEGLOSS_IMPLEMENTATION only):
           system headers, compiler and platform macros, block sizes   base.h
+          chunk runner: the thread pool, the caller's parallel-for    threads.h
           vector vocabularies, one per ISA; each compiles the kernels isa_scalar.h (the contract),
                                                                        isa_avx2.h, isa_avx512.h,
                                                                        isa_neon.h
-          the chunk runner: built-in thread pool, caller's parallel-for threads.h
           path table, CPU detection, the active path                  dispatch.h
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
