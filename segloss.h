@@ -2531,6 +2531,44 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
     return SEGLOSS_OK;
 }
 
+/* ---- check_finite: the first non-finite logit, on the threads ------------------------------ */
+
+#define SEGLOSS__FINITE_CHUNK ((int64_t)1 << 18) /* logits per chunk */
+typedef struct segloss__finite_ctx {
+    const float *z;
+    int64_t total;
+    unsigned char *flag; /* per chunk: a non-finite logit in it */
+} segloss__finite_ctx;
+
+SEGLOSS__PRIVATE void segloss__finite_task(void *ctx, int64_t i)
+{
+    const segloss__finite_ctx *r = (const segloss__finite_ctx *)ctx;
+    const int64_t b = i * SEGLOSS__FINITE_CHUNK;
+    const int64_t e = b + SEGLOSS__FINITE_CHUNK < r->total ? b + SEGLOSS__FINITE_CHUNK : r->total;
+    int64_t k;
+    unsigned char any = 0;
+    for (k = b; k < e; k++) any |= !(fabsf(r->z[k]) <= FLT_MAX);
+    r->flag[i] = any;
+}
+
+/* segloss__bad_logit's answer (the first non-finite logit, or -1): chunks flag themselves on
+   the threads, then the first flagged chunk is searched. Without memory for the flags: serial. */
+SEGLOSS__PRIVATE int64_t segloss__bad_logit_threads(const segloss_input *in)
+{
+    segloss__finite_ctx r;
+    int64_t count, i, k;
+    r.z = in->logits;
+    r.total = in->n * in->c * in->s;
+    count = (r.total + SEGLOSS__FINITE_CHUNK - 1) / SEGLOSS__FINITE_CHUNK;
+    if (count < 2 || !(r.flag = (unsigned char *)SEGLOSS_MALLOC((size_t)count))) return segloss__bad_logit(in);
+    segloss__parallel_for(segloss__finite_task, &r, count, in->n * in->s);
+    for (i = 0; i < count && !r.flag[i]; i++) {}
+    SEGLOSS_FREE(r.flag);
+    if (i == count) return -1;
+    for (k = i * SEGLOSS__FINITE_CHUNK; fabsf(in->logits[k]) <= FLT_MAX; k++) {} /* one is there */
+    return k;
+}
+
 /* ---- phase 1: accumulate ------------------------------------------------------------------ */
 
 /* What segloss__accumulate sums. COUNTS: the labels only, per class only where class weights
@@ -2548,7 +2586,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
     if (what == SEGLOSS__LABELS) what = SEGLOSS__COUNTS;
     segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
     if (status != SEGLOSS_OK) return status;
-    if (cfg->check_finite && (*bad = segloss__bad_logit(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
+    if (cfg->check_finite && (*bad = segloss__bad_logit_threads(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (what != SEGLOSS__COUNTS) {
         segloss__job j;
         memset(&j, 0, sizeof j);
