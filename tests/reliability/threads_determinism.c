@@ -217,6 +217,38 @@ int main(void)
         free(want.grad3); free(got.grad3); free(want.stats3); free(got.stats3);
     }
     segloss_set_isa(NULL);
+    {
+        /* check_finite: the first non-finite logit, whatever the threads, at chunk edges (2^18) */
+        enum { FN = 3, FC = 5, FS = 70000 };
+        const int64_t tot = (int64_t)FN * FC * FS, spots[] = {0, 1, 262143, 262144, 262145, 500000, tot - 1};
+        float *z = (float *)malloc(sizeof(float) * (size_t)tot), *g = (float *)malloc(sizeof(float) * (size_t)tot);
+        uint8_t *y = (uint8_t *)malloc((size_t)FN * FS);
+        int t, si2;
+        int64_t i;
+        for (i = 0; i < (int64_t)FN * FS; i++) y[i] = (uint8_t)(i % FC);
+        for (t = 0; t < 3; t++) {
+            if (t < 2) segloss_set_parallel_for(NULL, NULL), segloss_set_threads(t ? 3 : 1);
+            else segloss_set_parallel_for(reverse_pool, NULL);
+            for (si2 = 0; si2 < 7; si2++) {
+                segloss_config cfg;
+                segloss_input in = { z, y, SEGLOSS_LABEL_U8, FN, FC, FS, SEGLOSS_NCHW };
+                segloss_result r;
+                segloss_status st;
+                for (i = 0; i < tot; i++) z[i] = 0.5f;
+                z[spots[si2]] = NAN;
+                if (si2 + 1 < 7) z[spots[si2 + 1]] = INFINITY;
+                segloss_config_init(&cfg, SEGLOSS_DICE);
+                cfg.check_finite = 1;
+                st = segloss_compute(&cfg, &in, g, &r);
+                CHECK(st == SEGLOSS_ERR_NONFINITE && r.bad_position == spots[si2],
+                      "check_finite, %s: NaN at %lld reported as %lld (status %d)", t == 2 ? "hook" : "pool",
+                      (long long)spots[si2], (long long)r.bad_position, (int)st);
+            }
+        }
+        segloss_set_parallel_for(NULL, NULL);
+        segloss_set_threads(1);
+        free(z); free(g); free(y);
+    }
     CHECK(hook_calls > 0, "the caller's pool was never called");
     printf("threads_determinism: %d configurations x {2, 3, 8 threads, reverse 3-thread hook} vs 1 thread; "
            "hook called %lld times\n", configs, (long long)hook_calls);
