@@ -5,13 +5,13 @@
 #   bench-full   everything: every loss x mode x path x layout x C in {2,4,21,150} x size,
 #                and bench-dram's cases
 #   bench-dram   1 GiB of logits (DRAM on any host): C=4 NCHW, CE and Dice loss+gradient, avx2
-#                and the best path, each call paired with a memcpy and a non-temporal copy (~1 min;
+#                and the best path, each call paired with a memcpy and a non-temporal copy (~30 s;
 #                about 2.2 GiB of memory)
 #   bench-peers  segloss beside PyTorch (1 thread) and oneDNN; installs python3-torch and
 #                libdnnl-dev with apt-get if they are missing
 #   bench-arm    cross-builds the self-timed variant for aarch64 and runs a smoke under qemu
 #   bench-count  instructions per position (valgrind --tool=callgrind), AVX2 and scalar paths,
-#                every loss, per kernel (bench/count.c, bench/count.py; ~15 s)
+#                every loss, per kernel (bench/count.c, bench/count.py; ~30 s)
 #
 # Peers stay out of `make test`. Override knobs on the command line, e.g.
 #   make bench BENCH_REPS=5 BENCH_MIN_TIME=0.2
