@@ -188,12 +188,15 @@ SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ign
     return -1;
 }
 
-/* First non-finite logit (element index); -1 if none. */
-SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in)
+/* x is neither NaN nor infinite (a NaN compares false) */
+SEGLOSS__PRIVATE int segloss__finite(float x) { return fabsf(x) <= FLT_MAX; }
+
+/* First non-finite logit (element index) from `from` on; -1 if none. */
+SEGLOSS__PRIVATE int64_t segloss__bad_logit(const segloss_input *in, int64_t from)
 {
     int64_t i, total = in->n * in->c * in->s;
-    for (i = 0; i < total; i++)
-        if (!(fabsf(in->logits[i]) <= FLT_MAX)) return i;
+    for (i = from; i < total; i++)
+        if (!segloss__finite(in->logits[i])) return i;
     return -1;
 }
 
@@ -277,7 +280,7 @@ SEGLOSS__PRIVATE void segloss__say_nonfinite(segloss__msg *m, const segloss_inpu
         if (pos >= 0) segloss__say(m, " at element %lld of the logits", (long long)pos);
         return;
     }
-    if (pos < 0 || pos >= in->n * in->c * in->s || fabsf(in->logits[pos]) <= FLT_MAX) pos = segloss__bad_logit(in);
+    if (pos < 0 || pos >= in->n * in->c * in->s || segloss__finite(in->logits[pos])) pos = segloss__bad_logit(in, 0);
     if (pos < 0) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_NONFINITE));
         return;
@@ -839,7 +842,7 @@ SEGLOSS__PRIVATE void segloss__finite_task(void *ctx, int64_t i)
     const int64_t e = b + SEGLOSS__FINITE_CHUNK < r->total ? b + SEGLOSS__FINITE_CHUNK : r->total;
     int64_t k;
     unsigned char any = 0;
-    for (k = b; k < e; k++) any |= !(fabsf(r->z[k]) <= FLT_MAX);
+    for (k = b; k < e; k++) any |= !segloss__finite(r->z[k]);
     r->flag[i] = any;
 }
 
@@ -848,17 +851,15 @@ SEGLOSS__PRIVATE void segloss__finite_task(void *ctx, int64_t i)
 SEGLOSS__PRIVATE int64_t segloss__bad_logit_threads(const segloss_input *in)
 {
     segloss__finite_ctx r;
-    int64_t count, i, k;
+    int64_t count, i;
     r.z = in->logits;
     r.total = in->n * in->c * in->s;
     count = (r.total + SEGLOSS__FINITE_CHUNK - 1) / SEGLOSS__FINITE_CHUNK;
-    if (count < 2 || !(r.flag = (unsigned char *)SEGLOSS_MALLOC((size_t)count))) return segloss__bad_logit(in);
+    if (count < 2 || !(r.flag = (unsigned char *)SEGLOSS_MALLOC((size_t)count))) return segloss__bad_logit(in, 0);
     segloss__parallel_for(segloss__finite_task, &r, count, in->n * in->s);
     for (i = 0; i < count && !r.flag[i]; i++) {}
     SEGLOSS_FREE(r.flag);
-    if (i == count) return -1;
-    for (k = i * SEGLOSS__FINITE_CHUNK; fabsf(in->logits[k]) <= FLT_MAX; k++) {} /* one is there */
-    return k;
+    return i == count ? -1 : segloss__bad_logit(in, i * SEGLOSS__FINITE_CHUNK);
 }
 
 /* ---- phase 1: accumulate ------------------------------------------------------------------ */
@@ -1010,6 +1011,11 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
+/* The CE-family term goes to backward (segloss_backward_loss) wherever backward computes it:
+   ce, weighted_ce and focal always, focal_dice when focal_weight > 0 (segloss_compute with
+   a gradient; without one only the CE family's backward pass runs). */
+SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
+
 /* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
 SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, float **wcoef,
                                           float **A, float **B)
@@ -1048,7 +1054,7 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
        and focal always (one pass over the logits, with the gradient or for the loss alone), for
        focal_dice with a gradient (its focal log is computed there anyway), so the statistics
        pass skips it. The CE family needs only the label counts before that pass. */
-    ce_in_backward = p.ce_only || (grad && p.ce && p.dice && p.fw > 0.0);
+    ce_in_backward = segloss__ce_in_backward(&p) && (grad || p.ce_only);
     groups = segloss__groups(&p, in->n);
     len = groups * 4 * in->c;
     if (!(stats = segloss__scratch(len, in->c, groups, &wcoef, &A, &B))) {
@@ -1082,11 +1088,6 @@ SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, 
     if (stats->c != slice->c || stats->n <= 0 || first < 0 || first > stats->n - slice->n) return SEGLOSS_ERR_STATS;
     return segloss__check_weights(cfg, slice->c);
 }
-
-/* The CE-family term goes to backward (segloss_backward_loss) wherever backward computes it:
-   ce, weighted_ce and focal always, focal_dice when focal_weight > 0 (segloss_compute's rule
-   with a gradient). */
-SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
 SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
                                                         int64_t first_sample, segloss_stats *stats, int labels_only);
