@@ -464,6 +464,11 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
              within 2e-6. NaN logits give NaN out at their positions' terms (and so a NaN loss)
              and never crash or read out of bounds; a logit of -inf is a class that cannot
              occur (p < 2^-126); +inf gives NaN. check_finite = 1 rejects non-finite logits instead.
+             These hold whatever flags the implementation file is compiled with: under gcc's
+             fast-math flags it is compiled with IEEE arithmetic all the same; clang's
+             -ffast-math/-Ofast are refused at compile time, and the clang modes no macro
+             reveals (-fassociative-math) by a self-test at first use: every call that takes a
+             configuration then returns SEGLOSS_ERR_BUILD.
 
    THREADS   All functions are reentrant: any threads may make any calls at once, on shared
              inputs (they are only read) and distinct outputs (grad, stats, result, counts).
