@@ -134,11 +134,24 @@ typedef enum segloss_loss_type {
     SEGLOSS_DICE,            /* 'dice'        soft Dice, smooth                              */
     SEGLOSS_FOCAL_DICE,      /* 'focal_dice'  focal_weight*focal + dice_weight*dice          */
     SEGLOSS_TVERSKY,         /* 'tversky'     alpha on false positives, beta on false neg.   */
+    SEGLOSS_GENERALIZED_DICE,/* 'generalized_dice' Dice with class weights 1/G_c^2 (MONAI)     */
     SEGLOSS_LOSS_MAX_ENUM = 0x7FFFFFFF /* any int is a value: C++ may pass garbage safely */
 } segloss_loss_type;
-#define SEGLOSS_LOSS_COUNT 6
+#define SEGLOSS_LOSS_COUNT 7
 
-typedef enum segloss_label_type { SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64, SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF } segloss_label_type;
+/* What segloss_input.labels holds: one class index per position (LABEL_*), or a target per
+   channel of the logits' shape and layout (TARGET_*: uint8 0/1 masks, float32 in [0, 1]). */
+typedef enum segloss_label_type {
+    SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64,
+    SEGLOSS_TARGET_U8,       /* sigmoid: multilabel / region masks, 0 or 1 per element         */
+    SEGLOSS_TARGET_F32,      /* sigmoid: soft targets in [0, 1] per element                     */
+    SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF
+} segloss_label_type;
+typedef enum segloss_activation {
+    SEGLOSS_SOFTMAX = 0,     /* one class per position: p = softmax over the C channels        */
+    SEGLOSS_SIGMOID,         /* every channel its own binary problem: p_c = sigmoid(z_c)        */
+    SEGLOSS_ACTIVATION_MAX_ENUM = 0x7FFFFFFF
+} segloss_activation;
 typedef enum segloss_layout { SEGLOSS_NCHW = 0, SEGLOSS_NHWC, SEGLOSS_LAYOUT_MAX_ENUM = 0x7FFFFFFF } segloss_layout;
 typedef enum segloss_reduction { SEGLOSS_MEAN = 0, SEGLOSS_SUM, SEGLOSS_REDUCTION_MAX_ENUM = 0x7FFFFFFF } segloss_reduction;
 
@@ -158,17 +171,24 @@ typedef struct segloss_config {
     int per_sample;             /* Dice/Tversky per sample, then averaged (MONAI default)   */
     segloss_reduction reduction;/* SEGLOSS_MEAN (default) or SEGLOSS_SUM                    */
     int check_finite;           /* 1: reject non-finite logits, reporting the first position */
+    segloss_activation activation; /* SEGLOSS_SOFTMAX (default) or SEGLOSS_SIGMOID             */
+    float label_smoothing;      /* softmax CE term: epsilon in [0, 1] (PyTorch's)           */
+    const float *pos_weight;    /* sigmoid CE: C weights of the positives (>= 0) or NULL     */
+    float focal_alpha;          /* sigmoid focal: torchvision's alpha in [0, 1]; < 0: none   */
 } segloss_config;
 
 /* Logits are float32 N x C x S (S = all spatial dims flattened).
    NCHW: element (n,c,s) at (n*C + c)*S + s.   NHWC: at (n*S + s)*C + c.
-   Labels: one class per (n,s) at n*S + s, as uint8, int32 or int64. */
+   Labels: one class per (n,s) at n*S + s, as uint8, int32 or int64; or (sigmoid) targets per
+   element, at the logits' index. weight_map: one weight per (n,s) at n*S + s, NULL = none.
+   Initialise with = {0} (or memset) before setting fields: fields may be added. */
 typedef struct segloss_input {
     const float *logits;
     const void *labels;
     segloss_label_type label_type;
     int64_t n, c, s;
     segloss_layout layout;
+    const float *weight_map;    /* per-position weights (>= 0, finite; U-Net border weights) */
 } segloss_input;
 
 typedef struct segloss_result {
@@ -231,6 +251,19 @@ SEGLOSSDEF int64_t segloss_abi_offset(const char *type, const char *field);
    or in is NULL. */
 SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
                                           float *grad, segloss_result *out);
+
+/* segloss_compute that also writes the loss's unreduced terms (PyTorch's and MONAI's
+   reduction='none') into terms, segloss_unreduced_len(cfg, in) floats (0: cfg or in invalid):
+     ce, weighted_ce, focal   the term of every position, w[y] m_i l_i at n*S + s (sigmoid: of
+                              every element, w_c m_i l_ic at the logits' index); 0 where ignored
+     dice, tversky            1 - D for every (sample, class in K) at n*|K| + k, per_sample or
+                              not (per_sample = 0: |K| values, the batch's)
+     generalized_dice         1 - GD of every sample (per_sample = 0: one value)
+   focal_dice has no unreduced form (SEGLOSS_ERR_PARAM). grad and *out are as segloss_compute's
+   (the gradient of the configured reduction). terms is written only on success. */
+SEGLOSSDEF int64_t segloss_unreduced_len(const segloss_config *cfg, const segloss_input *in);
+SEGLOSSDEF segloss_status segloss_compute_unreduced(const segloss_config *cfg, const segloss_input *in,
+                                                    float *grad, float *terms, segloss_result *out);
 
 /* ---- 4. two phases ---------------------------------------------------------------------
    Dice and Tversky need sums over the whole batch before any gradient exists. Split the batch
@@ -407,9 +440,45 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
      per_sample, a sample without valid positions (MONAI's convention). No valid position:
      loss 0, gradient 0, valid 0. Class weights do not apply to dice and tversky.
 
+       generalized_dice  1 - (2 sum_{c in K} v_c I_c + s) / (sum_{c in K} v_c (P_c + G_c) + s),
+                    v_c = 1 / G_c^2, and where G_c = 0, v_c = the largest finite v of the group
+                    (0 if none): MONAI's GeneralizedDiceLoss(w_type='square', smooth_nr = s,
+                    smooth_dr = s); per_sample: per sample, then the mean over samples.
+
+   SIGMOID   (activation = SEGLOSS_SIGMOID) every channel is its own binary problem, p_c =
+             sigmoid(z_c), an element = (position, channel). Targets t: integer labels (C = 1:
+             t = label in {0, 1}; C >= 2: t_c = [label = c], one-vs-rest; ignore_index as
+             above) or per-channel targets (SEGLOSS_TARGET_U8 0/1, SEGLOSS_TARGET_F32 in
+             [0, 1]; every element valid). With softplus(x) = log(1 + e^x), formed stably:
+       ce           sum_{V,c} w_c m_i l_ic / (C sum_V m_i),  l = pw_c t softplus(-z) + (1 - t)
+                    softplus(z)   (PyTorch binary_cross_entropy_with_logits(pos_weight = pw))
+       weighted_ce  ce with pw_c = (sum_V m_i (1 - t_ic)) / (sum_V m_i t_ic) (1 where no
+                    positive), unless pos_weight is given
+       focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
+                    a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
+                    sigmoid_focal_loss; pos_weight does not apply
+       dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
+                    t, channel by channel (MONAI DiceLoss(sigmoid=True))
+     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels; the
+     mean is over valid elements, as PyTorch's, not over the weights.
+     Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
+
+   LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
+             becomes (1 - eps) w[y] (-log p_y) + (eps / C) sum_c w[c] (-log p_c), over the same
+             sum_V w[y] as before: F.cross_entropy(weight = w, ignore_index = i,
+             label_smoothing = eps). Focal terms (gamma > 0) refuse eps > 0.
+
+   WEIGHT MAP  m_i >= 0 per position (1 when weight_map is NULL). Softmax CE family:
+             sum_V m_i w[y] l_i / sum_V m_i w[y]. Sigmoid CE family: as above. Dice family:
+             I_c = sum_V m_i p_c g_c, P_c = sum_V m_i p_c, G_c = sum_V m_i g_c (MONAI's masked
+             Dice is the 0/1 map). A map of ones gives the same bits as no map. PyTorch's
+             (F.cross_entropy(reduction='none') * m).mean() is SEGLOSS_SUM's loss / (N S).
+             Automatic weights count m_i instead of 1 per position.
+
    DEFAULTS  (segloss_config_init, the loss guide's) gamma 2, focal_weight 0.5, dice_weight 0.5,
              smooth 1, alpha 0.7, beta 0.3, ignore_index -100 (use 255 with uint8 labels),
-             include_background 1, per_sample 0, mean; use_class_weighting 1 for weighted_ce.
+             include_background 1, per_sample 0, mean; use_class_weighting 1 for weighted_ce;
+             softmax, label_smoothing 0, pos_weight NULL, focal_alpha 0.25 (torchvision's).
    AUTOMATIC WEIGHTS  w[c] = |V| / n_c over the valid labels of the call (of the whole batch
              in the two-phase API), 0 for a class with n_c = 0: 80/10/7/3 % gives
              [1.25 10.0 14.3 33.3]. segloss_weights_for returns them; segloss_class_weights
@@ -1732,10 +1801,13 @@ SEGLOSS__API int64_t segloss_abi_offset(const char *type, const char *field)
         SEGLOSS__FIELD(segloss_config, use_class_weighting), SEGLOSS__FIELD(segloss_config, class_weights),
         SEGLOSS__FIELD(segloss_config, ignore_index), SEGLOSS__FIELD(segloss_config, include_background),
         SEGLOSS__FIELD(segloss_config, per_sample), SEGLOSS__FIELD(segloss_config, reduction),
-        SEGLOSS__FIELD(segloss_config, check_finite),
+        SEGLOSS__FIELD(segloss_config, check_finite), SEGLOSS__FIELD(segloss_config, activation),
+        SEGLOSS__FIELD(segloss_config, label_smoothing), SEGLOSS__FIELD(segloss_config, pos_weight),
+        SEGLOSS__FIELD(segloss_config, focal_alpha),
         SEGLOSS__SIZE(segloss_input), SEGLOSS__FIELD(segloss_input, logits), SEGLOSS__FIELD(segloss_input, labels),
         SEGLOSS__FIELD(segloss_input, label_type), SEGLOSS__FIELD(segloss_input, n), SEGLOSS__FIELD(segloss_input, c),
         SEGLOSS__FIELD(segloss_input, s), SEGLOSS__FIELD(segloss_input, layout),
+        SEGLOSS__FIELD(segloss_input, weight_map),
         SEGLOSS__SIZE(segloss_result), SEGLOSS__FIELD(segloss_result, loss), SEGLOSS__FIELD(segloss_result, ce_term),
         SEGLOSS__FIELD(segloss_result, dice_term), SEGLOSS__FIELD(segloss_result, valid),
         SEGLOSS__FIELD(segloss_result, bad_position),
@@ -1776,6 +1848,10 @@ SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type los
     cfg->per_sample = 0;
     cfg->reduction = SEGLOSS_MEAN;
     cfg->check_finite = 0;
+    cfg->activation = SEGLOSS_SOFTMAX;
+    cfg->label_smoothing = 0.0f;
+    cfg->pos_weight = NULL;
+    cfg->focal_alpha = 0.25f;
 }
 
 SEGLOSS__API const char *segloss_status_string(segloss_status s)

@@ -19,10 +19,13 @@ SEGLOSS__API int64_t segloss_abi_offset(const char *type, const char *field)
         SEGLOSS__FIELD(segloss_config, use_class_weighting), SEGLOSS__FIELD(segloss_config, class_weights),
         SEGLOSS__FIELD(segloss_config, ignore_index), SEGLOSS__FIELD(segloss_config, include_background),
         SEGLOSS__FIELD(segloss_config, per_sample), SEGLOSS__FIELD(segloss_config, reduction),
-        SEGLOSS__FIELD(segloss_config, check_finite),
+        SEGLOSS__FIELD(segloss_config, check_finite), SEGLOSS__FIELD(segloss_config, activation),
+        SEGLOSS__FIELD(segloss_config, label_smoothing), SEGLOSS__FIELD(segloss_config, pos_weight),
+        SEGLOSS__FIELD(segloss_config, focal_alpha),
         SEGLOSS__SIZE(segloss_input), SEGLOSS__FIELD(segloss_input, logits), SEGLOSS__FIELD(segloss_input, labels),
         SEGLOSS__FIELD(segloss_input, label_type), SEGLOSS__FIELD(segloss_input, n), SEGLOSS__FIELD(segloss_input, c),
         SEGLOSS__FIELD(segloss_input, s), SEGLOSS__FIELD(segloss_input, layout),
+        SEGLOSS__FIELD(segloss_input, weight_map),
         SEGLOSS__SIZE(segloss_result), SEGLOSS__FIELD(segloss_result, loss), SEGLOSS__FIELD(segloss_result, ce_term),
         SEGLOSS__FIELD(segloss_result, dice_term), SEGLOSS__FIELD(segloss_result, valid),
         SEGLOSS__FIELD(segloss_result, bad_position),
@@ -63,6 +66,10 @@ SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type los
     cfg->per_sample = 0;
     cfg->reduction = SEGLOSS_MEAN;
     cfg->check_finite = 0;
+    cfg->activation = SEGLOSS_SOFTMAX;
+    cfg->label_smoothing = 0.0f;
+    cfg->pos_weight = NULL;
+    cfg->focal_alpha = 0.25f;
 }
 
 SEGLOSS__API const char *segloss_status_string(segloss_status s)
