@@ -44,7 +44,8 @@
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
           label counts, class weights, confusion, metrics, advisor    metrics.h
-          the kernels, written once over the vocabulary               loss_kernels.h
+          the kernels, written once over the vocabulary               loss_kernels.h (softmax),
+                                                                       sigmoid_kernels.h
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)
@@ -76,7 +77,10 @@
    with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
+       unreleased  the sigmoid activation (BCE with pos_weight, torchvision's focal, Dice family
+                   per channel) with labels or per-channel targets; label smoothing; weight
+                   maps; generalized_dice; segloss_compute_unreduced (reduction='none');
+                   segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
                    pkg-config and CMake packages; threads: segloss_set_threads,
                    SEGLOSS_THREADS, segloss_set_parallel_for (bit-identical for any count).
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
@@ -453,14 +457,16 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
        ce           sum_{V,c} w_c m_i l_ic / (C sum_V m_i),  l = pw_c t softplus(-z) + (1 - t)
                     softplus(z)   (PyTorch binary_cross_entropy_with_logits(pos_weight = pw))
        weighted_ce  ce with pw_c = (sum_V m_i (1 - t_ic)) / (sum_V m_i t_ic) (1 where no
-                    positive), unless pos_weight is given
+                    positive) unless pos_weight is given: under the sigmoid use_class_weighting
+                    (weighted_ce's default) makes pos_weight automatic, not class_weights
        focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
                     a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
                     sigmoid_focal_loss; pos_weight does not apply
        dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
                     t, channel by channel (MONAI DiceLoss(sigmoid=True))
-     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels; the
-     mean is over valid elements, as PyTorch's, not over the weights.
+     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels' CE
+     terms; the mean is over valid elements, as PyTorch's, not over the weights. valid counts
+     positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
@@ -521,6 +527,22 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
              focal_dice with focal_gamma 0, focal_weight 1, dice_weight 1 (nnU-Net's Dice term
              is -D rather than 1 - D: the same gradient, a constant offset in the loss).
              Focal: Lin et al. 2017 without alpha balancing; set class_weights for alpha.
+             F.cross_entropy(weight=w, ignore_index=i, label_smoothing=e) = ce with class_weights
+             w, label_smoothing e; (F.cross_entropy(..., reduction='none') * m).sum() /
+             (m * w[y]).sum() = ce with weight_map m; reduction='none' = segloss_compute_unreduced.
+             Sigmoid (activation = SEGLOSS_SIGMOID):
+               F.binary_cross_entropy_with_logits(z, t, pos_weight=pw) = ce, pos_weight pw (C
+                 values, as pw.view(1, C, 1, 1))
+               torchvision.ops.sigmoid_focal_loss(z, t, alpha=a, gamma=g, reduction='mean') =
+                 focal, focal_alpha a (negative: none), focal_gamma g
+               MONAI DiceLoss(sigmoid=True, batch=b) / TverskyLoss(sigmoid=True) with smooth_nr
+                 = smooth_dr = s = dice / tversky, per_sample = !b, dice_smooth s; targets as
+                 one-hot (to_onehot_y) from labels, or TARGET_U8/F32 masks (MONAI's multilabel,
+                 nnU-Net's regions: focal_dice, focal_gamma 0, focal_alpha -1 = BCE + Dice)
+               MONAI GeneralizedDiceLoss(w_type='square', batch=b, sigmoid=True / softmax=True)
+                 = generalized_dice (either activation), per_sample = !b
+               smp DiceLoss(mode='binary'/'multilabel', smooth=s) = dice under the sigmoid,
+                 per_sample 0, except that smp gives a class absent from the batch loss 0.
 
    NUMBERS   float32 arithmetic, sums in 16 float lanes flushed to double every block of at
              most 256 positions (loss terms enter the lanes scaled by 1/16, so finite terms never
@@ -3234,10 +3256,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
 SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
 /* Scratch for one call: statistics (len doubles, zeroed), then the coefficients: wcoef[C],
-   sk[4C], A and B[G x C]. */
+   sk[4C], A and B[G x C], and room for the Dice family's unreduced terms (G x C at most). */
 SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, segloss__coefs *k)
 {
-    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 2 * groups * C) * sizeof(float);
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 3 * groups * C) * sizeof(float);
     double *st = (double *)SEGLOSS_MALLOC(bytes);
     if (!st) return NULL;
     memset(st, 0, (size_t)stats_len * sizeof(double));
@@ -5500,6 +5522,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     const SEGLOSS__F a0 = SEGLOSS__SPLAT(a->alpha < 0.0f ? 1.0f : 1.0f - a->alpha);
     const int n = a->npos, W = SEGLOSS__W, C = a->c, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int ce = a->ce, want_log = ce && (!grad || a->loss || a->each || focal);
+    const int want_g = grad && (a->g != NULL); /* the backward pass may want only the loss */
     SEGLOSS__F accl[SEGLOSS__U], accq[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], acct[SEGLOSS__U];
     int c, i, u;
     for (u = 0; u < SEGLOSS__U; u++) acct[u] = zero;
@@ -5529,7 +5552,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                     at_ug = SEGLOSS__V(mul)(SEGLOSS__V(fma)(t, a1, a0), ug);
                     lneg = SEGLOSS__V(mul)(at_ug, bce);
                     lpos = zero;
-                    if (grad) {
+                    if (want_g) {
                         /* p - t without cancellation, and g (p pm / u)(1 - 2t) bce, p pm / u < 1 */
                         const SEGLOSS__F pt = SEGLOSS__V(fma)(nt, s.p, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, t), s.pm));
                         const SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, uu),
@@ -5538,12 +5561,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                                                              SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce));
                         g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, SEGLOSS__V(add)(pt, d)));
                     }
-                } else if (ce && grad) {
+                } else if (ce && want_g) {
                     g = SEGLOSS__V(fma)(kn, SEGLOSS__V(mul)(nt, s.p), SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, kp), SEGLOSS__V(mul)(t, s.pm)));
                 }
                 if (grad) {
-                    if (dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
-                    SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
+                    if (want_g && dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
+                    if (want_g) SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
                     if (a->loss) {
                         const SEGLOSS__F l = focal ? SEGLOSS__V(mul)(kn, lneg) : SEGLOSS__V(fma)(kn, lneg, SEGLOSS__V(mul)(kp, lpos));
                         acct[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, l), zero), scale, acct[u]);
@@ -5578,11 +5601,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     if (grad && a->loss) *a->loss += SEGLOSS__V(sum16)(acct) / SEGLOSS__LOSS_SCALE;
 }
 
-/* Entry point: the flags as constants. grad: a->g != NULL. */
+/* Entry point: the flags as constants. The statistics pass has sums to add (a->sum_i); the
+   backward pass a gradient, a loss or unreduced terms to write. */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(sigmoid)(const segloss__args *a)
 {
-    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = a->A != NULL || (a->sum_i && a->dice);
-    switch ((a->g != NULL) * 8 + dense * 4 + focal * 2 + dice) {
+    const int grad = a->sum_i == NULL;
+    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = grad ? a->A != NULL : a->dice;
+    switch (grad * 8 + dense * 4 + focal * 2 + dice) {
     case 0: SEGLOSS__K(sig_body)(a, 0, 0, 0, 0); break;
     case 1: SEGLOSS__K(sig_body)(a, 0, 0, 1, 0); break;
     case 2: SEGLOSS__K(sig_body)(a, 0, 1, 0, 0); break;

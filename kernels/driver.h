@@ -1431,10 +1431,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
 SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
 /* Scratch for one call: statistics (len doubles, zeroed), then the coefficients: wcoef[C],
-   sk[4C], A and B[G x C]. */
+   sk[4C], A and B[G x C], and room for the Dice family's unreduced terms (G x C at most). */
 SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, segloss__coefs *k)
 {
-    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 2 * groups * C) * sizeof(float);
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 3 * groups * C) * sizeof(float);
     double *st = (double *)SEGLOSS_MALLOC(bytes);
     if (!st) return NULL;
     memset(st, 0, (size_t)stats_len * sizeof(double));
