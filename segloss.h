@@ -3492,15 +3492,22 @@ SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg,
    (outside quotes). Values may be quoted with '...' or "..." (no escapes) or bare.
        keys:       every segloss_config field by name (loss_type, focal_gamma, focal_weight,
                    dice_weight, dice_smooth, tversky_alpha, tversky_beta, use_class_weighting,
-                   ignore_index, include_background, per_sample, reduction, check_finite) and
-                   the loss guide's short names gamma, smooth, alpha, beta.
+                   ignore_index, include_background, per_sample, reduction, check_finite,
+                   activation, label_smoothing, focal_alpha) and the loss guide's short names
+                   gamma, smooth, alpha, beta (alpha is tversky_alpha: torchvision's focal
+                   alpha is focal_alpha).
        booleans:   True False true false 1 0.      reduction: mean | sum.
-       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point).
+       activation: softmax | sigmoid.
+       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point);
+                   parameters >= 0, label_smoothing in [0, 1], focal_alpha in [0, 1] or
+                   negative (torchvision's -1) or None/none for no alpha.
        ignore_index: a decimal 64-bit integer.
    loss_type is applied first wherever it appears: the result is segloss_config_init(cfg, type)
    (type 'ce' when absent) with the other keys applied on top. A key given twice (including a
-   short name and its long name) is an error. class_weights cannot be given as text: pass a
-   float array in code. The printout of segloss_config_format parses too: "Key words: value"
+   short name and its long name) is an error. class_weights and pos_weight cannot be given as
+   text: pass float arrays in code. A combination segloss_compute refuses whatever the input
+   is fails here too: focal_dice with both weights 0, and label_smoothing > 0 with a softmax
+   focal term of gamma > 0. The printout of segloss_config_format parses too: "Key words: value"
    lines (e.g. "  - Focal gamma: 2.0") and the "Loss Configuration:" title line are accepted,
    and "key: value" works for the field names as well. On any error *cfg is left untouched
    and err receives one line naming the key or the offending text. */
@@ -3514,6 +3521,7 @@ SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
     case SEGLOSS_DICE: return "dice";
     case SEGLOSS_FOCAL_DICE: return "focal_dice";
     case SEGLOSS_TVERSKY: return "tversky";
+    case SEGLOSS_GENERALIZED_DICE: return "generalized_dice";
     default: break;
     }
     return NULL;
@@ -3716,6 +3724,33 @@ SEGLOSS__PRIVATE int segloss__tx_nonneg(const char *s, int len, void *out)
     return *(float *)out < 0.0f ? -1 : 1;
 }
 
+/* label_smoothing: a finite float in [0, 1] (-1: out of the range). */
+SEGLOSS__PRIVATE int segloss__tx_unit(const char *s, int len, void *out)
+{
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out >= 0.0f && *(float *)out <= 1.0f ? 1 : -1;
+}
+
+/* focal_alpha: [0, 1], or no alpha: any negative number (torchvision writes -1) or Python's
+   None, stored as -1. -0 is not negative: it is alpha 0. */
+SEGLOSS__PRIVATE int segloss__tx_alpha(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "None") || segloss__tx_eq(s, len, "none")) {
+        *(float *)out = -1.0f;
+        return 1;
+    }
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out <= 1.0f ? 1 : -1;
+}
+
+SEGLOSS__PRIVATE int segloss__tx_activation(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "softmax")) *(segloss_activation *)out = SEGLOSS_SOFTMAX;
+    else if (segloss__tx_eq(s, len, "sigmoid")) *(segloss_activation *)out = SEGLOSS_SIGMOID;
+    else return 0;
+    return 1;
+}
+
 SEGLOSS__PRIVATE int segloss__tx_loss(const char *s, int len, void *out)
 {
     char tmp[32];
@@ -3738,27 +3773,39 @@ SEGLOSS__PRIVATE int segloss__tx_reduction(const char *s, int len, void *out)
 typedef struct segloss__tx_field {
     const char *name, *short_name;
     const char *label;  /* segloss_config_format's printout label ("Focal gamma"): only as "label: value" */
-    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 negative; NULL: not as text */
+    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 out of range; NULL: not as text */
     size_t offset, size;
+    const char *range;  /* what -1 means: "must be >= 0" when NULL */
+    const char *valid;  /* appended to a bad value's message: the values there are (NULL: none) */
 } segloss__tx_field;
 
 #define SEGLOSS__TX_AT(f) offsetof(segloss_config, f), sizeof(((segloss_config *)0)->f)
 static const segloss__tx_field segloss__tx_fields[] = {
-    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type) },
-    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma) },
-    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight) },
-    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight) },
-    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth) },
-    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha) },
-    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta) },
-    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting) },
-    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index) },
-    { "include_background", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(include_background) },
-    { "per_sample", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(per_sample) },
-    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction) },
-    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite) },
-    /* known only to say why it is refused: the printout shows it, and text cannot carry the pointer */
-    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights) }
+    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type), NULL,
+      ": use 'ce', 'weighted_ce', 'focal', 'dice', 'focal_dice', 'tversky' or 'generalized_dice'" },
+    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma), NULL, NULL },
+    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight), NULL, NULL },
+    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight), NULL, NULL },
+    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth), NULL, NULL },
+    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha), NULL, NULL },
+    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta), NULL, NULL },
+    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting), NULL, NULL },
+    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index), NULL, NULL },
+    { "include_background", NULL, "Include background", segloss__tx_bool, SEGLOSS__TX_AT(include_background), NULL,
+      NULL },
+    { "per_sample", NULL, "Per sample", segloss__tx_bool, SEGLOSS__TX_AT(per_sample), NULL, NULL },
+    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction), NULL, NULL },
+    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite), NULL, NULL },
+    { "activation", NULL, "Activation", segloss__tx_activation, SEGLOSS__TX_AT(activation), NULL,
+      ": use 'softmax' or 'sigmoid'" },
+    { "label_smoothing", NULL, "Label smoothing", segloss__tx_unit, SEGLOSS__TX_AT(label_smoothing),
+      "must be in [0, 1]", NULL },
+    { "focal_alpha", NULL, "Focal alpha", segloss__tx_alpha, SEGLOSS__TX_AT(focal_alpha),
+      "must be in [0, 1], or -1 (None) for no alpha", NULL },
+    /* known only to say why they are refused: the printout shows them, and text cannot carry
+       the pointers */
+    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights), NULL, NULL },
+    { "pos_weight", NULL, "Pos weight", NULL, SEGLOSS__TX_AT(pos_weight), NULL, NULL }
 };
 #define SEGLOSS__TX_FIELDS ((int)(sizeof segloss__tx_fields / sizeof segloss__tx_fields[0]))
 
@@ -3791,9 +3838,18 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
         return 0;
     }
     f = &segloss__tx_fields[i];
-    if (!f->parse) {
-        segloss__tx_err(err, err_size, "key ", e->key, e->key_len,
-                        ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
+    if (!f->parse) { /* "key 'Pos weight': pos weight must be passed as a float array in code (cfg.pos_weight)..." */
+        char what[32];
+        size_t k;
+        for (k = 0; f->label[k] && k + 1 < sizeof what; k++) what[k] = (char)tolower((unsigned char)f->label[k]);
+        what[k] = 0;
+        segloss__tx_err(err, err_size, "key ", e->key, e->key_len, "");
+        if (err && err_size) {
+            size_t used = strlen(err);
+            if (used < err_size)
+                snprintf(err + used, err_size - used,
+                         ": %s must be passed as a float array in code (cfg.%s), not as text", what, f->name);
+        }
         return 0;
     }
     if (*seen & (1u << i)) {
@@ -3802,11 +3858,12 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
     }
     *seen |= 1u << i;
     r = f->parse(e->val, e->val_len, (char *)parsed + f->offset);
-    if (r == 0 && err && err_size)
-        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e->val_len > 40 ? 40 : e->val_len, e->val,
-                 e->key_len > 40 ? 40 : e->key_len, e->key);
+    if (r == 0 && err && err_size) /* "bad value 'relu' for key 'activation': use 'softmax' or 'sigmoid'" */
+        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'%s", e->val_len > 40 ? 40 : e->val_len, e->val,
+                 e->key_len > 40 ? 40 : e->key_len, e->key, f->valid ? f->valid : "");
     if (r < 0 && err && err_size) /* "focal_gamma must be >= 0" */
-        snprintf(err, err_size, "%.*s must be >= 0", e->key_len > 40 ? 40 : e->key_len, e->key);
+        snprintf(err, err_size, "%.*s %s", e->key_len > 40 ? 40 : e->key_len, e->key,
+                 f->range ? f->range : "must be >= 0");
     return r > 0;
 }
 
@@ -3837,6 +3894,14 @@ SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_confi
     }
     if (result.loss_type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
         if (err && err_size) snprintf(err, err_size, "%s", "focal_weight and dice_weight must not both be 0");
+        return SEGLOSS_ERR_PARSE;
+    }
+    if ((result.loss_type == SEGLOSS_FOCAL || result.loss_type == SEGLOSS_FOCAL_DICE) &&
+        result.activation == SEGLOSS_SOFTMAX && result.focal_gamma > 0.0f && result.label_smoothing > 0.0f) {
+        if (err && err_size)
+            snprintf(err, err_size,
+                     "label_smoothing %g needs focal_gamma 0 (a focal term refuses it): use loss_type 'ce' or "
+                     "focal_gamma=0", (double)result.label_smoothing);
         return SEGLOSS_ERR_PARSE;
     }
     *cfg = result;
@@ -3885,22 +3950,52 @@ SEGLOSS__PRIVATE void segloss__tx_line(segloss__tx_out *o, const char *label, fl
     segloss__tx_puts(o, "\n");
 }
 
+SEGLOSS__PRIVATE void segloss__tx_list(segloss__tx_out *o, const char *label, const float *v, int64_t c)
+{
+    int64_t k;
+    char tmp[64];
+    segloss__tx_puts(o, "  - ");
+    segloss__tx_puts(o, label);
+    segloss__tx_puts(o, ": [");
+    for (k = 0; k < c; k++) {
+        snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)v[k]);
+        segloss__tx_puts(o, tmp);
+    }
+    segloss__tx_puts(o, "]\n");
+}
+
 /* Lines per loss type (each ends in '\n'):
-       ce           Loss type [, Class weights]
-       weighted_ce  Loss type [, Class weights]
-       focal        Loss type, Focal gamma [, Class weights]
-       dice         Loss type, Dice smooth
-       focal_dice   Loss type, Focal gamma, Focal weight, Dice weight, Dice smooth [, Class weights]
-       tversky      Loss type, Tversky alpha, Tversky beta, Dice smooth
-   [Class weights] when weights != NULL ("%#.3g" each, space separated, in brackets); Dice and
-   Tversky take no class weights, so none are printed for them. Returns -1 (and writes "" when
-   size > 0) if cfg is NULL, the loss type unknown, or weights given with c <= 0. */
+       ce           Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       weighted_ce  Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       focal        Loss type [, Activation], Focal gamma [, Focal alpha] [, Label smoothing] [, Class weights]
+       dice         Loss type [, Activation], Dice smooth
+       focal_dice   Loss type [, Activation], Focal gamma [, Focal alpha], Focal weight, Dice weight,
+                    Dice smooth [, Label smoothing] [, Class weights]
+       tversky      Loss type [, Activation], Tversky alpha, Tversky beta, Dice smooth
+       generalized_dice  Loss type [, Activation], Dice smooth, Include background, Per sample
+   Only what the loss reads is printed, and softmax, the default, goes without saying:
+       Activation       "sigmoid", only for the sigmoid
+       Focal alpha      sigmoid focal terms only (softmax focal has no alpha): the value, or
+                        "none" when negative
+       Label smoothing  softmax CE-family terms, when > 0 (a focal term with gamma > 0 refuses it)
+       Include background, Per sample   "True"/"False" (the guide's booleans). generalized_dice
+                        prints them because its weights 1/G_c^2 depend on both (with the
+                        background in, the background dominates less than in dice, and per
+                        sample the weights differ sample by sample); dice and tversky keep the
+                        guide's block.
+       Class weights    when weights != NULL ("%#.3g" each, space separated, in brackets); the
+                        Dice family takes no class weights, so none are printed for it.
+       Pos weight       cfg->pos_weight, c values as Class weights', for the sigmoid ce and
+                        weighted_ce (the focal terms take no pos_weight).
+   Returns -1 (and writes "" when size > 0) if cfg is NULL, the loss type unknown, or weights
+   (or a pos_weight it prints) given with c <= 0. */
 SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c, char *buf,
                                        size_t size)
 {
     segloss__tx_out o;
     const char *name;
     segloss_loss_type t;
+    int sigmoid, focal, pos, ce_term;
     o.buf = buf;
     o.size = buf ? size : 0;
     o.len = 0;
@@ -3909,11 +4004,19 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
     t = cfg->loss_type;
     name = segloss_loss_name(t);
     if (!name) return -1;
-    if (weights && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
+    sigmoid = cfg->activation == SEGLOSS_SIGMOID;
+    focal = t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE;
+    pos = sigmoid && cfg->pos_weight && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE);
+    if ((weights || pos) && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
     segloss__tx_puts(&o, "Loss Configuration:\n  - Loss type: ");
     segloss__tx_puts(&o, name);
     segloss__tx_puts(&o, "\n");
-    if (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (sigmoid) segloss__tx_puts(&o, "  - Activation: sigmoid\n");
+    if (focal) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (focal && sigmoid) {
+        if (cfg->focal_alpha < 0.0f) segloss__tx_puts(&o, "  - Focal alpha: none\n");
+        else segloss__tx_line(&o, "Focal alpha", cfg->focal_alpha);
+    }
     if (t == SEGLOSS_FOCAL_DICE) {
         segloss__tx_line(&o, "Focal weight", cfg->focal_weight);
         segloss__tx_line(&o, "Dice weight", cfg->dice_weight);
@@ -3922,18 +4025,18 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
         segloss__tx_line(&o, "Tversky alpha", cfg->tversky_alpha);
         segloss__tx_line(&o, "Tversky beta", cfg->tversky_beta);
     }
-    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY)
+    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE)
         segloss__tx_line(&o, "Dice smooth", cfg->dice_smooth);
-    if (weights && t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY) {
-        int64_t k;
-        char tmp[64];
-        segloss__tx_puts(&o, "  - Class weights: [");
-        for (k = 0; k < c; k++) {
-            snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)weights[k]);
-            segloss__tx_puts(&o, tmp);
-        }
-        segloss__tx_puts(&o, "]\n");
+    if (t == SEGLOSS_GENERALIZED_DICE) {
+        segloss__tx_puts(&o, cfg->include_background ? "  - Include background: True\n"
+                                                     : "  - Include background: False\n");
+        segloss__tx_puts(&o, cfg->per_sample ? "  - Per sample: True\n" : "  - Per sample: False\n");
     }
+    ce_term = t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE || focal;
+    if (ce_term && !sigmoid && cfg->label_smoothing > 0.0f)
+        segloss__tx_line(&o, "Label smoothing", cfg->label_smoothing);
+    if (weights && ce_term) segloss__tx_list(&o, "Class weights", weights, c);
+    if (pos) segloss__tx_list(&o, "Pos weight", cfg->pos_weight, c);
     return segloss__tx_finish(&o);
 }
 
@@ -4298,7 +4401,36 @@ SEGLOSS__API int segloss_metrics_format(const segloss_class_metrics *m, int64_t 
     7. counts show imbalance: current NULL or ce: weighted_ce baseline; else keep current.
     8. nothing known: keep current, or ce.
    The suggestion keeps current's ignore_index, include_background, per_sample, reduction and
-   check_finite, and the parameters both loss types share (gamma; smooth); class_weights NULL. */
+   check_finite, and the parameters both loss types share (gamma and focal_alpha; smooth);
+   class_weights and pos_weight NULL (the advice cannot own arrays).
+
+   Binary problems: c == 1 (one sigmoid channel: softmax over one logit is 1 everywhere, a
+   constant loss), or a current config with activation sigmoid (every channel its own binary
+   problem). Every suggestion then has activation sigmoid and label_smoothing 0 (smoothing is
+   the softmax CE term's), and a focal term it newly suggests balances by focal_alpha (0.25,
+   torchvision's) instead of use_class_weighting. Rule 1 as above, then:
+    1b. c == 1 with a softmax current config: the same loss with the sigmoid.
+    2-5 as above (for c == 1, "class 0" is the foreground channel: its metrics are the
+       foreground's, from predictions p > 0.5).
+    6-8 read the foreground fraction f instead of the largest/smallest ratio:
+       f = the rarest side of any channel, min over channels k of min(n_k, V - n_k) / V with
+       V = sum of counts: counts from segloss_label_histogram over integer labels (one class
+       per position), so n_k / V is channel k's positive fraction (one-vs-rest) and, for a
+       one-channel model, c = 2 counts [background, foreground] give f = the foreground's.
+         f >= 0.25 (or one class only): 'ce', plain BCE;
+         0.01 <= f < 0.25: current NULL or ce: 'weighted_ce' (automatic pos_weight
+           (1 - f) / f), the reason naming sigmoid 'focal' (alpha 0.25, gamma 2) as the
+           alternative; else keep current;
+         f < 0.01 (tiny): current dice, focal_dice, tversky or generalized_dice: keep; else
+           'focal_dice' (focal alpha 0.25 gamma 2 + Dice, which sees the overlap).
+       c == 1: counts holds one entry, and one count gives no fraction (is it the positives,
+       as a one-vs-rest count of label 1, or the label-0 count of a histogram of class 0?
+       either way V is unknown): it is not read, and rule 8 says so (keep current, or 'ce').
+       Per-channel targets (multi-label) may count a position in several channels: V is then
+       larger than the positions and f a lower bound (the advice errs towards rare). */
+
+#define SEGLOSS__ADV_SMOOTHED(t) \
+    ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY || (t) == SEGLOSS_GENERALIZED_DICE)
 
 SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t, const segloss_config *cur)
 {
@@ -4313,14 +4445,16 @@ SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t
             out->per_sample = cur->per_sample;
             out->reduction = cur->reduction;
             out->check_finite = cur->check_finite;
-            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE))
+            out->activation = cur->activation;
+            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE)) {
                 out->focal_gamma = cur->focal_gamma;
-            if ((ct == SEGLOSS_DICE || ct == SEGLOSS_FOCAL_DICE || ct == SEGLOSS_TVERSKY) &&
-                (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY))
-                out->dice_smooth = cur->dice_smooth;
+                out->focal_alpha = cur->focal_alpha;
+            }
+            if (SEGLOSS__ADV_SMOOTHED(ct) && SEGLOSS__ADV_SMOOTHED(t)) out->dice_smooth = cur->dice_smooth;
         }
     }
     out->class_weights = NULL;
+    out->pos_weight = NULL;
 }
 
 /* Tversky already in use and class cls still over-predicted (raise alpha) or under-predicted
@@ -4360,6 +4494,9 @@ typedef struct segloss__adv_facts {
     double miou;
     int64_t present;     /* classes with a count > 0, and the largest / smallest of those counts */
     double ratio;
+    int binary;          /* c == 1 or a sigmoid current config: the sigmoid rules */
+    int64_t c;
+    double fg;           /* binary: the foreground fraction f (see above); -1 when unknown */
 } segloss__adv_facts;
 
 SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
@@ -4396,6 +4533,19 @@ SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_cla
             if (counts[k] > hi) hi = counts[k];
         }
     if (f->present) f->ratio = (double)hi / (double)lo;
+    f->c = c;
+    f->binary = c == 1 || (f->cur && f->cur->activation == SEGLOSS_SIGMOID);
+    f->fg = -1.0;
+    if (f->binary && counts && c >= 2) {
+        double total = 0.0;
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) total += (double)counts[k];
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0 && (double)counts[k] < total) {
+                const double p = (double)counts[k] / total, side = p < 0.5 ? p : 1.0 - p;
+                if (f->fg < 0.0 || side < f->fg) f->fg = side;
+            }
+    }
 }
 
 /* A rule: when it applies, writes the suggestion into o and the reason into why and returns 1;
@@ -4651,9 +4801,113 @@ static const segloss__adv_rule segloss__adv_count_rules[] = {
     segloss__adv_unknown
 };
 
+/* ---- binary problems (see above): the sigmoid is set afterwards, in segloss__advise ---- */
+
+SEGLOSS__PRIVATE int segloss__adv_dice_family(segloss_loss_type t)
+{
+    return t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE;
+}
+
+/* 1b. One channel under softmax: the loss is constant, nothing else matters until it is fixed. */
+SEGLOSS__PRIVATE int segloss__adv_bin_softmax(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    if (f->c != 1 || !f->cur || f->cur->activation == SEGLOSS_SIGMOID) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "one channel (C = 1) under softmax: p = 1 everywhere, the loss is constant; set "
+             "activation='sigmoid' and keep '%s'", segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 6. Foreground not rare (or one class only): plain BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_balanced(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                               size_t why_size)
+{
+    if (f->present == 0 || f->c < 2 || (f->fg >= 0.0 && f->fg < 0.25)) return 0;
+    segloss__adv_base(o, SEGLOSS_CE, f->cur);
+    if (f->fg < 0.0)
+        snprintf(why, why_size, "%s",
+                 "binary, only one class in the counts: plain BCE, 'ce' with activation='sigmoid'");
+    else
+        snprintf(why, why_size,
+                 "binary, foreground balanced (rarest side %.1f%% of positions >= 25%%): plain BCE, 'ce' with "
+                 "activation='sigmoid'", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7t. Tiny foreground: BCE and focal see almost only background; Dice sees the overlap. */
+SEGLOSS__PRIVATE int segloss__adv_bin_tiny(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0 && f->fg < 0.01)) return 0;
+    if (f->cur && segloss__adv_dice_family(f->cur->loss_type)) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size,
+                 "tiny foreground (%.2f%% of positions), no metrics yet: keep sigmoid '%s', then check recall "
+                 "and precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+        return 1;
+    }
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    snprintf(why, why_size,
+             "tiny foreground (%.2f%% of positions): sigmoid 'focal_dice' (focal alpha 0.25 gamma 2 + Dice) "
+             "optimises the overlap that BCE drowns", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7a. Rare foreground with ce or no config: BCE weighted by pos_weight = negatives / positives. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0) || (f->cur && f->cur->loss_type != SEGLOSS_CE)) return 0;
+    segloss__adv_base(o, SEGLOSS_WEIGHTED_CE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions): 'weighted_ce' with activation='sigmoid' (automatic "
+             "pos_weight %.1f), or sigmoid 'focal' (alpha 0.25, gamma 2)", 100.0 * f->fg, (1.0 - f->fg) / f->fg);
+    return 1;
+}
+
+/* 7b. ... with another loss, chosen for the imbalance already: keep it until metrics say otherwise. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare_keep(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (!(f->fg >= 0.0)) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions), no metrics yet: keep sigmoid '%s', then check recall and "
+             "precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 8. No fraction to go by (no counts, or c == 1's single count): keep the config in use, or BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_unknown(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    const char *what = f->present && f->c == 1 ? "one count gives no foreground fraction (pass c = 2: background, "
+                                                 "foreground)"
+                                               : "no class counts or metrics";
+    if (f->cur) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size, "binary, %s: keep sigmoid '%s'", what, segloss_loss_name(f->cur->loss_type));
+    } else {
+        segloss__adv_base(o, SEGLOSS_CE, f->cur);
+        snprintf(why, why_size, "binary, %s: start with BCE, 'ce' with activation='sigmoid'", what);
+    }
+    return 1;
+}
+
+static const segloss__adv_rule segloss__adv_bin_count_rules[] = {
+    segloss__adv_bin_balanced, segloss__adv_bin_tiny, segloss__adv_bin_rare, segloss__adv_bin_rare_keep,
+    segloss__adv_bin_unknown
+};
+
 SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss_config *o, char *why,
                                             size_t why_size)
 {
+    if (f->binary)
+        return segloss__adv_first(segloss__adv_bin_count_rules,
+                                  sizeof segloss__adv_bin_count_rules / sizeof(segloss__adv_rule), f, o, why, why_size);
     return segloss__adv_first(segloss__adv_count_rules, sizeof segloss__adv_count_rules / sizeof(segloss__adv_rule),
                               f, o, why, why_size);
 }
@@ -4661,7 +4915,7 @@ SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss
 /* The guide's order: divergence first, then what the metrics show (over-prediction before
    under-prediction before low IoU), and the class counts only when there are no metrics. */
 static const segloss__adv_rule segloss__adv_rules[] = {
-    segloss__adv_diverged,
+    segloss__adv_diverged, segloss__adv_bin_softmax,
     segloss__adv_over_gamma, segloss__adv_over_gamma_spent, segloss__adv_over_tversky, segloss__adv_over_dice,
     segloss__adv_over,
     segloss__adv_under_tversky, segloss__adv_under,
@@ -4679,6 +4933,19 @@ SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class
     segloss__adv_read(counts, metrics, c, current, diverged, &f);
     segloss__adv_first(segloss__adv_rules, sizeof segloss__adv_rules / sizeof(segloss__adv_rule), &f, &out->config,
                        why, why_size);
+    if (f.binary) {
+        segloss_config *o = &out->config;
+        const int was_focal = f.cur && (f.cur->loss_type == SEGLOSS_FOCAL || f.cur->loss_type == SEGLOSS_FOCAL_DICE);
+        const int fresh_focal = (o->loss_type == SEGLOSS_FOCAL || o->loss_type == SEGLOSS_FOCAL_DICE) && !was_focal;
+        o->activation = SEGLOSS_SIGMOID;
+        o->label_smoothing = 0.0f;
+        if (fresh_focal) {
+            o->focal_alpha = 0.25f;
+            o->use_class_weighting = 0;
+        }
+    } else {
+        out->config.activation = SEGLOSS_SOFTMAX; /* whatever a current config of another value held */
+    }
 }
 
 SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,

@@ -98,7 +98,7 @@ typedef struct {
     int64_t ignore;
     float *weights;
     int newf;          /* issue #17's byte had its high bit set */
-    float *pw, *wm;    /* cfg.pos_weight (C floats), in.weight_map (N*S floats), or NULL */
+    float *pw, *wm;    /* cfg.pos_weight (C floats), cfg.weight_map (N*S floats), or NULL */
 } job;
 
 static const float eps_tab[8] = { 0.1f, 0.0f, 1.0f, 0.5f, 1e-30f, 0.999f, NAN, 1.5f };       /* last 2 bad */
@@ -155,10 +155,11 @@ static double probe_loss(const segloss_config *cfg, const float *z, const void *
 {
     segloss_input in;
     segloss_result r;
+    segloss_config cw = *cfg;
     memset(&in, 0, sizeof in);
     in.logits = z; in.labels = y; in.label_type = lt; in.n = 1; in.c = c; in.s = s; in.layout = SEGLOSS_NCHW;
-    in.weight_map = wm;
-    return segloss_compute(cfg, &in, NULL, &r) == SEGLOSS_OK ? r.loss : (double)NAN;
+    cw.weight_map = wm;
+    return segloss_compute(&cw, &in, NULL, &r) == SEGLOSS_OK ? r.loss : (double)NAN;
 }
 static const impl_t *probe(void)
 {
@@ -708,7 +709,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&in, 0, sizeof in);
     in.logits = z; in.labels = y; in.label_type = (segloss_label_type)j.lt;
     in.n = j.n; in.c = j.c; in.s = j.s; in.layout = (segloss_layout)j.layout;
-    in.weight_map = j.wm;
+    j.cfg.weight_map = j.wm;
     st_exp = expected(&j, z, y, 0, &bad_pos_exp, &lax);
     if (unimplemented(&j)) lax = 2;
     /* the value checks (4-7) apply where the features are implemented and the status is known;
@@ -844,6 +845,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (deep && st_ref == SEGLOSS_OK && values) {
         segloss_stats stats;
         segloss_input a, bsl;
+        segloss_config cfg_b;
         segloss_result rf;
         float *g2 = (float *)malloc(gbytes), *g1 = NULL;
         int64_t len = segloss_stats_len(&j.cfg, j.n, j.c), first_b, pos_off = 0, elem_off = 0;
@@ -876,14 +878,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         bsl.logits = z + elem_off;
         bsl.labels = (const char *)y + (is_target(j.lt) ? elem_off : pos_off) * (int64_t)label_bytes(j.lt);
-        if (j.wm) bsl.weight_map = j.wm + pos_off;
+        cfg_b = j.cfg; /* the map of the second slice starts at its first position */
+        if (j.wm) cfg_b.weight_map = j.wm + pos_off;
         REQUIRE(segloss_accumulate(&j.cfg, &a, 0, &stats) == SEGLOSS_OK);
-        if (bsl.n > 0) REQUIRE(segloss_accumulate(&j.cfg, &bsl, first_b, &stats) == SEGLOSS_OK);
+        if (bsl.n > 0) REQUIRE(segloss_accumulate(&cfg_b, &bsl, first_b, &stats) == SEGLOSS_OK);
         REQUIRE(segloss_finish(&j.cfg, &stats, &rf) == SEGLOSS_OK);
         REQUIRE(rf.valid == rc.valid);
         memset(g2, 0xA5, gbytes);
         REQUIRE(segloss_backward(&j.cfg, &a, 0, &stats, g2) == SEGLOSS_OK);
-        if (bsl.n > 0) REQUIRE(segloss_backward(&j.cfg, &bsl, first_b, &stats, g2 + elem_off) == SEGLOSS_OK);
+        if (bsl.n > 0) REQUIRE(segloss_backward(&cfg_b, &bsl, first_b, &stats, g2 + elem_off) == SEGLOSS_OK);
         if (all_finite && all_moderate && moderate(&j)) {
             REQUIRE(isfinite(rf.loss));
             REQUIRE(close_rel(rf.loss, rc.loss, 1e-5, 1e-5));
