@@ -35,15 +35,24 @@ from torch.autograd.function import once_differentiable
 
 from .. import _ffi, _core
 from .._config import Config
-from .._core import Geometry, Loss, raise_status, _check_sizes
+from .._core import Geometry, Loss, raise_status, target_kind, unreduced_shape, call_unreduced, _check_sizes, \
+    _CE_FAMILY
 
 __all__ = ["SegLoss", "functional"]
 
 _LABEL_TYPES = {torch.uint8: _ffi.LABEL_U8, torch.int32: _ffi.LABEL_I32, torch.int64: _ffi.LABEL_I64}
 
 
-def _prepare(logits, target):
-    """(logits as used, target as used, segloss_input, Geometry). Type and shape errors here."""
+class _Prepared:
+    """One call's tensors as they reach C: x (logits), y (labels or targets), wm (weight map or
+    None), inp (segloss_input over them), geom, targets (per-element targets, not labels).
+    Holding it keeps any copies alive for the call."""
+
+    __slots__ = ("x", "y", "wm", "inp", "geom", "targets")
+
+
+def _prepare(cfg, logits, target, weight_map=None):
+    """The tensors laid out for C (a _Prepared). Type and shape errors here."""
     if not isinstance(logits, torch.Tensor):
         raise TypeError("segloss: logits must be a torch.Tensor, got %s" % type(logits).__name__)
     if not isinstance(target, torch.Tensor):
@@ -56,35 +65,66 @@ def _prepare(logits, target):
                         % (logits.layout, target.layout))
     if logits.dtype != torch.float32:
         raise TypeError("segloss: logits must be float32, got %s; convert with logits.float()" % logits.dtype)
-    lt = _LABEL_TYPES.get(target.dtype)
-    if lt is None:
-        raise TypeError("segloss: target must be uint8, int32 or int64 class indices, got %s; convert with "
-                        "target.long()" % target.dtype)
     shape = logits.shape
     if len(shape) < 2:
         raise ValueError("segloss: logits must have shape (N, C, *spatial), got %s" % (tuple(shape),))
     n, c, spatial = shape[0], shape[1], tuple(shape[2:])
     _check_sizes(n, c, spatial, tuple(shape))
+    dtype_name = str(target.dtype).replace("torch.", "")
+    kind = target_kind(dtype_name, tuple(target.shape), n, c, spatial, False, cfg.sigmoid, "target")
+    if target.requires_grad and torch.is_grad_enabled():
+        raise NotImplementedError("segloss: target requires grad, but segloss computes no gradient with respect to "
+                                  "it (only dL/dlogits): pass target.detach()")
     # memory order: NCHW (contiguous), NHWC (channels_last / channels_last_3d), else one copy
+    fmt = torch.channels_last if len(shape) == 4 else torch.channels_last_3d if len(shape) == 5 else None
     if logits.is_contiguous():
         layout = _ffi.NCHW
-    elif (len(shape) == 4 and logits.is_contiguous(memory_format=torch.channels_last)) or \
-            (len(shape) == 5 and logits.is_contiguous(memory_format=torch.channels_last_3d)):
+    elif fmt is not None and logits.is_contiguous(memory_format=fmt):
         layout = _ffi.NHWC
     else:
         logits = logits.contiguous()
         layout = _ffi.NCHW
-    tshape = target.shape
-    if tshape[0:1] != shape[0:1] or tuple(tshape[1:]) != spatial:
-        if len(tshape) == len(shape) and tshape[1] == 1 and tshape[0] == n and tuple(tshape[2:]) == spatial:
+    if target.dtype == torch.bool:
+        target = target.view(torch.uint8)  # the same bytes, 0 or 1
+    if kind == "labels":
+        lt = _LABEL_TYPES[target.dtype]
+        if target.dim() == len(shape):
             target = target.squeeze(1)  # (N, 1, *spatial): a view
-        else:
-            raise ValueError("segloss: target has shape %s; logits of shape %s need a target of shape %s (or %s)"
-                             % (tuple(tshape), tuple(shape), (n,) + spatial, (n, 1) + spatial))
-    if not target.is_contiguous():
-        target = target.contiguous()
-    inp = _ffi.segloss_input(logits.data_ptr(), target.data_ptr(), lt, n, c, logits.numel() // (n * c) or 1, layout)
-    return logits, target, inp, Geometry(n, c, spatial, layout)
+        if not target.is_contiguous():
+            target = target.contiguous()
+    else:
+        lt = kind  # per-element targets lie as the logits do
+        mf = torch.contiguous_format if layout == _ffi.NCHW else fmt
+        if not target.is_contiguous(memory_format=mf):
+            target = target.contiguous(memory_format=mf)
+    if weight_map is not None:
+        weight_map = _weight_map_tensor(weight_map, n, spatial)
+    p = _Prepared()
+    p.x, p.y, p.wm = logits, target, weight_map
+    p.inp = _ffi.segloss_input(logits.data_ptr(), target.data_ptr(), lt, n, c, logits.numel() // (n * c) or 1, layout,
+                               weight_map.data_ptr() if weight_map is not None else None)
+    p.geom = Geometry(n, c, spatial, layout)
+    p.targets = kind != "labels"
+    return p
+
+
+def _weight_map_tensor(wm, n, spatial):
+    if not isinstance(wm, torch.Tensor):
+        wm = torch.as_tensor(np.asarray(wm))
+    if wm.device.type != "cpu" or wm.layout != torch.strided:
+        raise TypeError("segloss: weight_map must be a dense CPU tensor, got %s on %s" % (wm.layout, wm.device))
+    if wm.dtype != torch.float32:
+        raise TypeError("segloss: weight_map must be float32, got %s; convert with weight_map.float()" % wm.dtype)
+    if wm.requires_grad and torch.is_grad_enabled():
+        raise NotImplementedError("segloss: weight_map requires grad, but segloss computes no gradient with respect "
+                                  "to it (only dL/dlogits): pass weight_map.detach()")
+    want = (n,) + spatial
+    if tuple(wm.shape) == (n, 1) + spatial:
+        wm = wm.squeeze(1)
+    if tuple(wm.shape) != want:
+        raise ValueError("segloss: weight_map has shape %s; it holds one weight per position: shape %s"
+                         % (tuple(wm.shape), want))
+    return wm.contiguous()
 
 
 def _follow_torch_threads():
@@ -96,16 +136,61 @@ def _follow_torch_threads():
             _ffi.lib.segloss_set_threads(k)
 
 
-def _call(cfg, logits, target, inp, geom, grad):
-    """segloss_compute; segloss.Error on failure. Returns a segloss.Loss."""
-    res = _ffi.segloss_result()
+def _call(cfg, p, grad):
+    """segloss_compute (segloss_compute_unreduced for reduction='none'); segloss.Error on
+    failure. Returns (segloss.Loss, the unreduced terms as a tensor or None)."""
     _follow_torch_threads()
-    st = _ffi.compute(cfg._ref, ctypes.byref(inp), grad.data_ptr() if grad is not None else None, ctypes.byref(res))
+    gp = grad.data_ptr() if grad is not None else None
+    terms = None
+    if cfg.reduction == "none":
+        g = p.geom
+        mem_shape = (g.n, g.c) + g.spatial if g.layout == _ffi.NCHW else (g.n,) + g.spatial + (g.c,)
+        st, res, arr = call_unreduced(cfg, p.inp, gp, g.n, g.c, g.spatial, mem_shape)
+        if st == _ffi.OK:
+            terms = torch.from_numpy(arr)
+            if g.layout == _ffi.NHWC and cfg.loss_type in _CE_FAMILY and cfg.sigmoid:
+                terms = terms.movedim(-1, 1)  # the logits' shape, their (channels_last) strides
+    else:
+        res = _ffi.segloss_result()
+        st = _ffi.compute(cfg._ref, ctypes.byref(p.inp), gp, ctypes.byref(res))
     if st != _ffi.OK:
-        flat_t = target.reshape(-1)
-        raise_status(st, res.bad_position, geom, cfg.ignore_index, lambda i: int(flat_t[i]),
-                     lambda i: float(_memory_flat(logits, geom)[i]))
-    return Loss.from_result(res)
+        flat_t = _memory_flat(p.y, p.geom) if p.targets else p.y.reshape(-1)
+        raise_status(st, res.bad_position, p.geom, cfg.ignore_index, lambda i: flat_t[i].item(),
+                     lambda i: float(_memory_flat(p.x, p.geom)[i]), cfg=cfg._c, inp=p.inp, res=res,
+                     targets=p.targets)
+    return Loss.from_result(res), terms
+
+
+def _upstream_scale(cfg, geom, v):
+    """For reduction='none': the factor, broadcastable to the logits' shape, by which the
+    gradient of the terms' sum (what C computes, SEGLOSS_SUM) becomes the gradient of
+    sum(v * terms). Exact because each term depends only on the logits it is scaled over: a
+    position's channels (softmax CE family), one element (sigmoid CE family), one channel of
+    one sample or of the batch (sigmoid Dice/Tversky), one sample or the batch (generalized
+    Dice; softmax Dice/Tversky when v is the same for every class of a sample)."""
+    n, c, spatial = geom.n, geom.c, geom.spatial
+    ones = (1,) * len(spatial)
+    t = cfg.loss_type
+    if t in _CE_FAMILY:
+        return v if cfg.sigmoid else v.unsqueeze(1)
+    if t == "generalized_dice":
+        return v.reshape((n,) + (1,) + ones) if cfg.per_sample else v.reshape(())
+    # dice, tversky: v is (N, |K|) or (|K|,)
+    if cfg.sigmoid:
+        f = v.new_zeros((n, c) if cfg.per_sample else (c,))
+        f[..., c - v.shape[-1]:] = v  # the channels in K are the last |K|
+        return f.reshape(((n,) if cfg.per_sample else (1,)) + (c,) + ones)
+    first = v[..., :1]
+    if v.numel() and not bool((v == first).all()):
+        raise NotImplementedError(
+            "segloss: backward of %s with reduction='none' under softmax and an upstream gradient that differs "
+            "between the classes of a %s: every class's term depends on every logit (through the softmax), and "
+            "segloss computes one gradient per call. Reduce the terms with the same weight for every class "
+            "(e.g. .mean() or .sum()), use reduction='mean'/'sum', or use activation='sigmoid'"
+            % (t, "sample" if cfg.per_sample else "batch"))
+    if cfg.per_sample:
+        return first.reshape((n,) + (1,) + ones)
+    return first.reshape(()) if first.numel() else v.new_zeros(())
 
 
 def _memory_flat(x, geom):
@@ -184,12 +269,13 @@ class _SegLossFunction(torch.autograd.Function):
     """Loss and gradient in one C call; backward hands the gradient over."""
 
     @staticmethod
-    def forward(ctx, logits, target, cfg, inp, geom, sink, buffers):
-        grad = buffers.get(logits, geom.layout)  # same strides as the logits: NHWC in, NHWC out
-        r = _call(cfg, logits, target, inp, geom, grad)
+    def forward(ctx, logits, cfg, p, sink, buffers):
+        grad = buffers.get(logits, p.geom.layout)  # same strides as the logits: NHWC in, NHWC out
+        r, terms = _call(cfg, p, grad)
         ctx.grad = grad
+        ctx.cfg, ctx.geom = cfg, p.geom
         sink[0] = r
-        return torch.tensor(float(r), dtype=logits.dtype)
+        return terms if terms is not None else torch.tensor(float(r), dtype=logits.dtype)
 
     @staticmethod
     @once_differentiable
@@ -198,22 +284,27 @@ class _SegLossFunction(torch.autograd.Function):
         if g is None:
             raise RuntimeError("segloss: backward through this loss a second time: its gradient was handed to the "
                                "first backward without a copy. Compute the loss again instead of retain_graph=True.")
+        if ctx.cfg.reduction == "none":
+            scale = _upstream_scale(ctx.cfg, ctx.geom, grad_output)  # may refuse: then g stays for no one
+            ctx.grad = None
+            return g.mul_(scale), None, None, None, None
         ctx.grad = None  # the only reference left is the one returned: autograd may keep it as .grad, uncopied
         if grad_output is not None and float(grad_output) != 1.0:
             g.mul_(grad_output)
-        return g, None, None, None, None, None, None
+        return g, None, None, None, None
 
 
-def seg_loss_with_config(cfg, logits, target, buffers=None):
-    """The loss under cfg (a segloss.Config); (loss tensor, segloss.Loss with the terms)."""
-    x, y, inp, geom = _prepare(logits, target)
-    cfg.check_classes(geom.c)
-    if x.requires_grad and torch.is_grad_enabled():
+def seg_loss_with_config(cfg, logits, target, buffers=None, weight_map=None):
+    """The loss under cfg (a segloss.Config); (loss tensor, segloss.Loss with the terms). With
+    reduction='none' the tensor holds the unreduced terms (segloss.unreduced_shape)."""
+    p = _prepare(cfg, logits, target, weight_map)
+    cfg.check_classes(p.geom.c)
+    if p.x.requires_grad and torch.is_grad_enabled():
         sink = [None]
-        loss = _SegLossFunction.apply(x, y, cfg, inp, geom, sink, buffers or _shared_buffers)
+        loss = _SegLossFunction.apply(p.x, cfg, p, sink, buffers or _shared_buffers)
         return loss, sink[0]
-    r = _call(cfg, x, y, inp, geom, None)
-    return torch.tensor(float(r), dtype=x.dtype), r
+    r, terms = _call(cfg, p, None)
+    return (terms if terms is not None else torch.tensor(float(r), dtype=p.x.dtype)), r
 
 
 class SegLoss(torch.nn.Module):
@@ -260,8 +351,8 @@ class SegLoss(torch.nn.Module):
     def loss_type(self):
         return self.config.loss_type
 
-    def forward(self, logits, target):
-        loss, self.last_result = seg_loss_with_config(self.config, logits, target, self.buffers)
+    def forward(self, logits, target, weight_map=None):
+        loss, self.last_result = seg_loss_with_config(self.config, logits, target, self.buffers, weight_map)
         return loss
 
     def format(self, weights=None):
