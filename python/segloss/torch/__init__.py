@@ -8,12 +8,19 @@ segloss.torch.functional.
     loss = criterion(logits, target) # loss and dL/dlogits in one C call
     loss.backward()                  # hands the stored gradient over: no second pass
 
-Inputs: logits float32 on the CPU, (N, C, *spatial) with C >= 2: (N, C, H, W), (N, C, D, H, W),
-any number of spatial axes (none: (N, C)). Read in place when contiguous, or channels_last /
-channels_last_3d (the library's NHWC path); any other strides are copied once (.contiguous()).
-target: uint8, int32 or int64, (N, *spatial) or (N, 1, *spatial), read in place when
-contiguous. With uint8 targets set ignore_index=255 (the default -100 never matches a uint8).
-The loss is a float32 0-dim tensor, like torch.nn.functional.cross_entropy's.
+Inputs: logits float32 on the CPU, (N, C, *spatial), C >= 2 under the softmax (C >= 1 with
+activation='sigmoid'): (N, C, H, W), (N, C, D, H, W), any number of spatial axes (none:
+(N, C)). Read in place when contiguous, or channels_last / channels_last_3d (the library's
+NHWC path); any other strides are copied once (.contiguous()). target: class indices, uint8,
+int32, int64 or bool, (N, *spatial) or (N, 1, *spatial), read in place when contiguous (with
+uint8 targets set ignore_index=255: the default -100 never matches a uint8); or, with
+activation='sigmoid', a target per channel of the logits' shape: float32 in [0, 1] or
+uint8/bool masks, put in the logits' memory order. weight_map (forward's keyword): float32
+(N, *spatial), one weight per position. The loss is a float32 0-dim tensor, like
+torch.nn.functional.cross_entropy's; with reduction='none' the unreduced terms
+(segloss.unreduced_shape), whose backward scales the gradient of their sum term by term
+(exact; refused with NotImplementedError where it cannot be: softmax Dice/Tversky with an
+upstream gradient that differs between classes).
 
 Threads: each call sets the C library's pool to torch.get_num_threads() threads (read at
 every call, so torch.set_num_threads applies at once) unless segloss.set_threads(k) fixed a
@@ -314,15 +321,18 @@ class SegLoss(torch.nn.Module):
                 focal_gamma=2.0, focal_weight=0.5, dice_weight=0.5, dice_smooth=1.0,
                 tversky_alpha=0.7, tversky_beta=0.3, use_class_weighting=False,
                 class_weights=None, ignore_index=-100, include_background=True,
-                per_sample=False, reduction='mean', check_finite=False)
+                per_sample=False, reduction='mean', check_finite=False,
+                activation='softmax', label_smoothing=0.0, pos_weight=None, focal_alpha=0.25)
 
     (gamma, smooth, alpha and beta are accepted for focal_gamma, dice_smooth, tversky_alpha and
     tversky_beta; use_class_weighting defaults to True for 'weighted_ce'). Every keyword has the
     default of segloss_config_init for the loss type; see segloss.KEYWORDS and docs/python.md.
 
-    forward(logits, target) -> 0-dim float32 tensor. logits: (N, C, *spatial) float32 CPU,
-    C >= 2; target: (N, *spatial) or (N, 1, *spatial), uint8/int32/int64. The library's terms
-    of the last call are in .last_result (a segloss.Loss: float(loss) in double precision,
+    forward(logits, target, weight_map=None) -> 0-dim float32 tensor (reduction='none': the
+    unreduced terms). logits: (N, C, *spatial) float32 CPU; target: class indices (N, *spatial)
+    or (N, 1, *spatial), uint8/int32/int64/bool, or with activation='sigmoid' per-channel
+    targets of the logits' shape (float32, uint8, bool); weight_map: float32 (N, *spatial) or
+    None. See the segloss.torch module docstring. The library's terms of the last call are in .last_result (a segloss.Loss: float(loss) in double precision,
     .ce_term, .dice_term, .valid).
 
     print(module) prints the "Loss Configuration:" block; repr() the keywords.
