@@ -701,6 +701,19 @@ def test_config_keywords_round_trip():
     assert "generalized_dice" in segloss.LOSS_TYPES
 
 
+def test_functional_weights_are_taken_by_value():
+    """The functional API caches configurations; a weight tensor changed in place must not hit
+    the configuration of its old values."""
+    shape = (2, 3, 8, 8)
+    x, t = logits(shape, 27), soft_targets(shape, 27)
+    pw = torch.tensor([1.0, 2.0, 3.0])
+    a = SF.binary_cross_entropy_with_logits(x, t, pos_weight=pw)
+    pw.mul_(4.0)
+    b = SF.binary_cross_entropy_with_logits(x, t, pos_weight=pw)
+    ref = F.binary_cross_entropy_with_logits(x.double(), t.double(), pos_weight=pw.double().view(1, 3, 1, 1))
+    assert float(a) != float(b) and abs(float(b) - float(ref)) <= 1e-6 * float(ref)
+
+
 def _table():
     print("| mode | cases | max loss (terms) error | max grad error / max grad |")
     print("|---|---:|---:|---:|")

@@ -28,10 +28,22 @@ def _cached(items):
 
 
 def _config(kwargs):
+    # weights given as a tensor, array or list are keyed by their values: a tensor hashes by
+    # identity, and one changed in place must not find the configuration of its old values
+    items = []
+    for k, v in kwargs.items():
+        if k in ("class_weights", "pos_weight") and v is not None and not isinstance(v, (str, bytes)):
+            if hasattr(v, "detach"):
+                v = v.detach().cpu()
+            if hasattr(v, "tolist"):
+                v = v.tolist()
+            if isinstance(v, list):
+                v = tuple(v)
+        items.append((k, v))
     try:
-        key = tuple(sorted(kwargs.items()))
+        key = tuple(sorted(items))
         hash(key)
-    except TypeError:  # class_weights or pos_weight as a list, array or tensor: not cached
+    except TypeError:  # something else unhashable: not cached
         return Config(**kwargs)
     return _cached(key)
 
