@@ -184,6 +184,17 @@ class Config:
         if self._pos is not None and c.activation != _ffi.SIGMOID:
             raise ValueError("segloss: pos_weight weights the positives of a binary problem per channel: it needs "
                              "activation='sigmoid' (under softmax, weight classes with class_weights)")
+        # what the library refuses with a bare SEGLOSS_ERR_PARAM, said with its fix
+        focal = loss_type in ("focal", "focal_dice")
+        if self._pos is not None and focal:
+            raise ValueError("segloss: pos_weight does not apply to the sigmoid focal loss (torchvision's "
+                             "sigmoid_focal_loss has none): balance it with focal_alpha or class_weights")
+        if c.label_smoothing > 0 and c.activation == _ffi.SIGMOID:
+            raise ValueError("segloss: label_smoothing is F.cross_entropy's, for the softmax; under the sigmoid "
+                             "smooth the targets instead (t * (1 - eps) + eps / 2, float32 targets)")
+        if c.label_smoothing > 0 and focal and c.focal_gamma != 0:
+            raise ValueError("segloss: label_smoothing applies to the cross-entropy term; the focal term "
+                             "(focal_gamma > 0) refuses it: use loss_type='ce' or focal_gamma=0")
         self._set(c)
 
     def _set(self, c):
@@ -238,6 +249,7 @@ class Config:
         ctypes.pointer(c2)[0] = c
         c2.class_weights = None
         c2.pos_weight = None
+        c2.weight_map = None
         self._set(c2)
         return self
 

@@ -159,8 +159,17 @@ def _logits(logits, layout):
     return mem, lay, n, c, tuple(spatial), to_caller
 
 
+def check_one_class(c, sigmoid, shape):
+    """C = 1 under the softmax: the library's SEGLOSS_ERR_PARAM, raised here with its fix (the
+    library's message for it is the generic one)."""
+    if c == 1 and not sigmoid:
+        raise _ffi.error(_ffi.ERR_PARAM, "C = 1 channel under the softmax: a softmax over one class is 1 everywhere, "
+                         "so the loss is constant and its gradient 0. For one logit channel per binary problem "
+                         "use activation='sigmoid' (as F.binary_cross_entropy_with_logits), or give 2 logits "
+                         "(background and foreground). Logits shape %s" % (tuple(shape),))
+
+
 def _check_sizes(n, c, spatial, shape):
-    # C = 1 under softmax is the library's to refuse: its message says to use the sigmoid
     if n == 0 or c == 0 or 0 in spatial:
         raise ValueError("segloss: empty batch: logits shape %s" % (shape,))
 
@@ -267,15 +276,25 @@ def _labels(labels, n, spatial, class_last):
     return y, lt
 
 
-def _input(mem, lay, n, c, spatial, y, lt, wm=None):
+def _input(mem, lay, n, c, spatial, y, lt):
     inp = _ffi.segloss_input()
     inp.logits = mem.ctypes.data if mem is not None else None
     inp.labels = y.ctypes.data
     inp.label_type = lt
     inp.n, inp.c, inp.s = n, c, math.prod(spatial)
     inp.layout = lay
-    inp.weight_map = wm.ctypes.data if wm is not None else None
     return inp
+
+
+def call_config(cfg, weight_map_ptr):
+    """The segloss_config of one call: cfg's own, or with the call's weight map a copy that
+    holds it (a Config is shared between calls and threads, and the map is the call's). The
+    copy points to cfg's weight arrays, which cfg keeps alive."""
+    if not weight_map_ptr:
+        return cfg._c
+    c = _ffi.segloss_config.from_buffer_copy(cfg._c)
+    c.weight_map = weight_map_ptr
+    return c
 
 
 class _Batch:
@@ -285,11 +304,14 @@ class _Batch:
         self.mem, self.layout, self.n, self.c, self.spatial, self.to_caller = _logits(logits, layout)
         self.class_last = layout == "nhwc"
         sigmoid = cfg is not None and cfg.sigmoid
+        if cfg is not None:
+            check_one_class(self.c, sigmoid, self.mem.shape)
         self.labels, self.label_type = _targets(labels, self.n, self.c, self.spatial, self.class_last, self.layout,
                                                 sigmoid)
         self.weight_map = _weight_map(weight_map, self.n, self.spatial, self.class_last)
-        self.inp = _input(self.mem, self.layout, self.n, self.c, self.spatial, self.labels, self.label_type,
-                          self.weight_map)
+        self.inp = _input(self.mem, self.layout, self.n, self.c, self.spatial, self.labels, self.label_type)
+        self.cfg_c = call_config(cfg, self.weight_map.ctypes.data) if self.weight_map is not None else \
+            (cfg._c if cfg is not None else None)
         self.geom = Geometry(self.n, self.c, self.spatial, self.layout, self.class_last)
 
     def grad_buffer(self, grad):
@@ -320,7 +342,7 @@ class _Batch:
             bp = _first_bad_target(self.labels) if targets else _first_bad_label(self.labels, self.c, cfg.ignore_index)
         raise_status(status, bp, self.geom, cfg.ignore_index if cfg is not None else None,
                      lambda i: self.labels.reshape(-1)[i].item(), lambda i: float(self.mem.reshape(-1)[i]), what,
-                     cfg._c if cfg is not None else None, self.inp, res, targets)
+                     self.cfg_c, self.inp, res, targets)
 
 
 def _first_bad_target(y):
@@ -352,20 +374,22 @@ def unreduced_shape(cfg, n, c, spatial):
     return (n, k) if cfg.per_sample else (k,)
 
 
-def call_unreduced(cfg, inp, grad_ptr, n, c, spatial, mem_shape):
-    """segloss_compute_unreduced: (status, result, terms as a float32 array of
-    unreduced_shape, or in mem_shape (the logits' memory order) for per-element terms)."""
+def call_unreduced(cfg, cfg_c, inp, grad_ptr, n, c, spatial, mem_shape):
+    """segloss_compute_unreduced under cfg (a Config) as cfg_c (its struct for this call):
+    (status, result, terms as a float32 array of unreduced_shape, or in mem_shape (the logits'
+    memory order) for per-element terms)."""
     if _ffi.compute_unreduced is None:
         raise _ffi.missing("segloss_compute_unreduced")
     shape = unreduced_shape(cfg, n, c, spatial) or tuple(mem_shape)
     want = math.prod(shape)
     res = _ffi.segloss_result()
-    have = _ffi.lib.segloss_unreduced_len(cfg._ref, ctypes.byref(inp))
+    have = _ffi.lib.segloss_unreduced_len(ctypes.byref(cfg_c), ctypes.byref(inp))
     if have > 0 and have != want:
         raise RuntimeError("segloss: the library has %d unreduced terms for this call, the binding expects shape %s: "
                            "python/segloss does not match segloss.h" % (have, shape))
     terms = np.empty(shape, dtype=np.float32)
-    st = _ffi.compute_unreduced(cfg._ref, ctypes.byref(inp), grad_ptr, terms.ctypes.data, ctypes.byref(res))
+    st = _ffi.compute_unreduced(ctypes.byref(cfg_c), ctypes.byref(inp), grad_ptr, terms.ctypes.data,
+                                ctypes.byref(res))
     return st, res, terms
 
 
@@ -397,14 +421,14 @@ def compute(logits, labels, config=None, *, grad=True, layout="nchw", weight_map
     g = b.grad_buffer(grad) if grad is not False and grad is not None else None
     gp = g.ctypes.data if g is not None else None
     if cfg.reduction == "none":
-        st, res, terms = call_unreduced(cfg, b.inp, gp, b.n, b.c, b.spatial, b.mem.shape)
+        st, res, terms = call_unreduced(cfg, b.cfg_c, b.inp, gp, b.n, b.c, b.spatial, b.mem.shape)
         if st != _ffi.OK:
             b.fail(st, res, cfg)
         if cfg.loss_type in _CE_FAMILY and cfg.sigmoid:
             terms = b.to_caller(terms)
         return terms, (b.to_caller(g) if g is not None else None)
     res = _ffi.segloss_result()
-    st = _ffi.compute(cfg._ref, ctypes.byref(b.inp), gp, ctypes.byref(res))
+    st = _ffi.compute(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), gp, ctypes.byref(res))
     if st != _ffi.OK:
         b.fail(st, res, cfg)
     return Loss.from_result(res), (b.to_caller(g) if g is not None else None)
@@ -470,7 +494,7 @@ def accumulate(stats, logits, labels, first_sample=0, *, layout="nchw", weight_m
     """Add one slice's statistics into stats.sum (segloss_accumulate); whole samples from
     first_sample; labels and weight_map as in compute. Nothing is added if the slice is rejected."""
     b = _slice(stats, logits, labels, first_sample, layout, weight_map)
-    st = _ffi.lib.segloss_accumulate(stats.config._ref, ctypes.byref(b.inp), int(first_sample),
+    st = _ffi.lib.segloss_accumulate(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), int(first_sample),
                                      ctypes.byref(stats._c()))
     if st != _ffi.OK:
         b.fail(st, -1, stats.config)
@@ -490,7 +514,7 @@ def backward(stats, logits, labels, first_sample=0, *, grad=True, layout="nchw",
     (a new array) or an array to write into, as in compute. Returns the gradient."""
     b = _slice(stats, logits, labels, first_sample, layout, weight_map)
     g = b.grad_buffer(grad)
-    st = _ffi.lib.segloss_backward(stats.config._ref, ctypes.byref(b.inp), int(first_sample),
+    st = _ffi.lib.segloss_backward(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), int(first_sample),
                                    ctypes.byref(stats._c()), g.ctypes.data)
     if st != _ffi.OK:
         b.fail(st, -1, stats.config)

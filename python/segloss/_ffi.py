@@ -42,6 +42,7 @@ class segloss_config(ctypes.Structure):
         ("label_smoothing", ctypes.c_float),
         ("pos_weight", c_float_p),
         ("focal_alpha", ctypes.c_float),
+        ("weight_map", ctypes.c_void_p),
     ]
 
 
@@ -54,7 +55,6 @@ class segloss_input(ctypes.Structure):
         ("c", ctypes.c_int64),
         ("s", ctypes.c_int64),
         ("layout", ctypes.c_int),
-        ("weight_map", ctypes.c_void_p),
     ]
 
 

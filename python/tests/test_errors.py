@@ -170,6 +170,10 @@ def test_class_weights_length_and_values():
     (dict(activation="sigmoid", pos_weight=[1.0, -2.0]), ValueError, "pos_weight must be finite and >= 0"),
     (dict(activation="sigmoid", pos_weight=[1.0, 2.0], class_weights=[1.0, 1.0, 1.0]), ValueError,
      "class_weights has 3 entries, pos_weight 2"),
+    (dict(loss_type="focal", activation="sigmoid", pos_weight=[1.0, 2.0]), ValueError,
+     "pos_weight does not apply to the sigmoid focal loss"),
+    (dict(activation="sigmoid", label_smoothing=0.1), ValueError, "smooth the targets instead"),
+    (dict(loss_type="focal", label_smoothing=0.1), ValueError, "focal term.*refuses it"),
     (dict(loss_type="focal_dice", focal_weight=0, dice_weight=0), ValueError, "must not both be 0"),
     (dict(gamma=2.0, focal_gamma=3.0), TypeError, "focal_gamma given twice"),
 ])

@@ -42,8 +42,8 @@ from torch.autograd.function import once_differentiable
 
 from .. import _ffi, _core
 from .._config import Config
-from .._core import Geometry, Loss, raise_status, target_kind, unreduced_shape, call_unreduced, _check_sizes, \
-    _CE_FAMILY
+from .._core import Geometry, Loss, raise_status, target_kind, unreduced_shape, call_unreduced, call_config, \
+    check_one_class, _check_sizes, _CE_FAMILY
 
 __all__ = ["SegLoss", "functional"]
 
@@ -55,7 +55,7 @@ class _Prepared:
     None), inp (segloss_input over them), geom, targets (per-element targets, not labels).
     Holding it keeps any copies alive for the call."""
 
-    __slots__ = ("x", "y", "wm", "inp", "geom", "targets")
+    __slots__ = ("x", "y", "wm", "cfg_c", "inp", "geom", "targets")
 
 
 def _prepare(cfg, logits, target, weight_map=None):
@@ -77,6 +77,7 @@ def _prepare(cfg, logits, target, weight_map=None):
         raise ValueError("segloss: logits must have shape (N, C, *spatial), got %s" % (tuple(shape),))
     n, c, spatial = shape[0], shape[1], tuple(shape[2:])
     _check_sizes(n, c, spatial, tuple(shape))
+    check_one_class(c, cfg.sigmoid, shape)
     dtype_name = str(target.dtype).replace("torch.", "")
     kind = target_kind(dtype_name, tuple(target.shape), n, c, spatial, False, cfg.sigmoid, "target")
     if target.requires_grad and torch.is_grad_enabled():
@@ -108,8 +109,8 @@ def _prepare(cfg, logits, target, weight_map=None):
         weight_map = _weight_map_tensor(weight_map, n, spatial)
     p = _Prepared()
     p.x, p.y, p.wm = logits, target, weight_map
-    p.inp = _ffi.segloss_input(logits.data_ptr(), target.data_ptr(), lt, n, c, logits.numel() // (n * c) or 1, layout,
-                               weight_map.data_ptr() if weight_map is not None else None)
+    p.cfg_c = call_config(cfg, weight_map.data_ptr() if weight_map is not None else None)
+    p.inp = _ffi.segloss_input(logits.data_ptr(), target.data_ptr(), lt, n, c, logits.numel() // (n * c) or 1, layout)
     p.geom = Geometry(n, c, spatial, layout)
     p.targets = kind != "labels"
     return p
@@ -152,18 +153,18 @@ def _call(cfg, p, grad):
     if cfg.reduction == "none":
         g = p.geom
         mem_shape = (g.n, g.c) + g.spatial if g.layout == _ffi.NCHW else (g.n,) + g.spatial + (g.c,)
-        st, res, arr = call_unreduced(cfg, p.inp, gp, g.n, g.c, g.spatial, mem_shape)
+        st, res, arr = call_unreduced(cfg, p.cfg_c, p.inp, gp, g.n, g.c, g.spatial, mem_shape)
         if st == _ffi.OK:
             terms = torch.from_numpy(arr)
             if g.layout == _ffi.NHWC and cfg.loss_type in _CE_FAMILY and cfg.sigmoid:
                 terms = terms.movedim(-1, 1)  # the logits' shape, their (channels_last) strides
     else:
         res = _ffi.segloss_result()
-        st = _ffi.compute(cfg._ref, ctypes.byref(p.inp), gp, ctypes.byref(res))
+        st = _ffi.compute(ctypes.byref(p.cfg_c), ctypes.byref(p.inp), gp, ctypes.byref(res))
     if st != _ffi.OK:
         flat_t = _memory_flat(p.y, p.geom) if p.targets else p.y.reshape(-1)
         raise_status(st, res.bad_position, p.geom, cfg.ignore_index, lambda i: flat_t[i].item(),
-                     lambda i: float(_memory_flat(p.x, p.geom)[i]), cfg=cfg._c, inp=p.inp, res=res,
+                     lambda i: float(_memory_flat(p.x, p.geom)[i]), cfg=p.cfg_c, inp=p.inp, res=res,
                      targets=p.targets)
     return Loss.from_result(res), terms
 
