@@ -185,7 +185,8 @@ def target_kind(dtype_name, shape, n, c, spatial, class_last, sigmoid, what="lab
     label_shapes = ((n,) + spatial, (n,) + spatial + (1,) if class_last else (n, 1) + spatial)
     if dtype_name in ("uint8", "int32", "int64", "bool") and shape in label_shapes:
         return "labels"
-    if dtype_name not in ("uint8", "int32", "int64", "bool") and shape in label_shapes:
+    if dtype_name not in ("uint8", "int32", "int64", "bool") and shape in label_shapes and \
+            not (dtype_name == "float32" and shape == full):  # C = 1: (N, 1, *spatial) is both
         raise TypeError("segloss: %s of shape %s are class indices, which must be uint8, int32 or int64, got %s; "
                         "convert with .long() / .astype(np.int64) (float targets are per-channel: the logits' "
                         "shape %s, with activation='sigmoid')" % (what, shape, dtype_name, full))

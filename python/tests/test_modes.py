@@ -7,7 +7,7 @@ torchvision and MONAI are not dependencies: their formulas are written out below
 as their sources compute them (torchvision's sigmoid_focal_loss is also compared with directly
 when it is installed). Gradients are torch autograd's in float64.
 
-    PYTHONPATH=python python3 python/tests/test_modes.py     # the largest error per mode
+    PYTHONPATH=python python3 python/tests/test_modes.py [pytest args]   # largest error per mode
 
 Measures (those of parity.py): loss |ours - ref| / |ref| with ours the double of last_result;
 gradient max |ours - ref| / max |ref|; unreduced terms max |ours - ref| / max |ref|.
@@ -690,7 +690,7 @@ def test_targets_in_channels_last_memory():
 
 
 def test_config_keywords_round_trip():
-    c = segloss.Config(loss_type="focal", activation="sigmoid", focal_alpha=None, pos_weight=[1.0, 2.0],
+    c = segloss.Config(loss_type="ce", activation="sigmoid", focal_alpha=None, pos_weight=[1.0, 2.0],
                        label_smoothing=0.0, reduction="none")
     assert c.activation == "sigmoid" and c.focal_alpha is None and c.pos_weight == (1.0, 2.0)
     assert c.reduction == "none"
@@ -725,7 +725,7 @@ def _table():
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
-    rc = pytest.main([os.path.join(here, "test_modes.py"), "-q", "-p", "no:cacheprovider"])
+    rc = pytest.main([os.path.join(here, "test_modes.py"), "-q", "-p", "no:cacheprovider"] + sys.argv[1:])
     import test_modes  # the module pytest ran (the same object: sys.modules)
     test_modes._table()
     sys.exit(rc)
