@@ -351,7 +351,12 @@ class Config:
         return buf.value.decode()
 
     def __str__(self):
-        return self.format().rstrip("\n")
+        # printing a module must not raise: a library whose segloss_config_format does not know
+        # this configuration (it refuses it) still shows the keywords
+        try:
+            return self.format().rstrip("\n")
+        except ValueError:
+            return repr(self)
 
     def check_classes(self, c):
         """ValueError unless class_weights and pos_weight (if any) have c entries."""

@@ -699,6 +699,7 @@ def test_config_keywords_round_trip():
     import pickle
     assert pickle.loads(pickle.dumps(c)) == c
     assert "generalized_dice" in segloss.LOSS_TYPES
+    assert "generalized_dice" in str(SegLoss(loss_type="generalized_dice"))  # print(criterion) works
 
 
 def test_functional_weights_are_taken_by_value():
