@@ -12,8 +12,10 @@ when it is installed). Gradients are torch autograd's in float64.
 Measures (those of parity.py): loss |ours - ref| / |ref| with ours the double of last_result;
 gradient max |ours - ref| / max |ref|; unreduced terms max |ours - ref| / max |ref|.
 """
+import functools
 import math
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -40,6 +42,43 @@ except ImportError:
 
 def f32(v):
     return float(torch.tensor(float(v), dtype=torch.float32))
+
+
+# Calls that have crashed the library (a NULL read, a heap overflow) run first in a child
+# process, so that a crash fails the tests that make them instead of killing the whole run.
+_PROBES = {
+    "the sigmoid CE family without a gradient": """
+for lt in ("ce", "focal", "weighted_ce"):
+    for red in ("mean", "none"):
+        segloss.compute(x, t, loss_type=lt, activation="sigmoid", reduction=red, grad=False)
+""",
+    "the Dice family's unreduced terms": """
+for it in range(20):
+    for kw in (dict(loss_type="dice"), dict(loss_type="generalized_dice", activation="sigmoid", per_sample=True),
+               dict(loss_type="tversky", activation="sigmoid", include_background=False, per_sample=True)):
+        segloss.compute(x[:1 + it % 2], y[:1 + it % 2], reduction="none", **kw)
+""",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _crash(name):
+    code = ("import numpy as np, segloss\nr = np.random.RandomState(0)\n"
+            "x = r.randn(2, 3, 40).astype(np.float32); y = r.randint(0, 3, (2, 40)); t = r.rand(2, 3, 40).astype(np.float32)\n"
+            + _PROBES[name] + "print('ok')\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(segloss.__file__))))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    if r.returncode == 0 and r.stdout.strip().endswith("ok"):
+        return None
+    return "segloss crashed computing %s (exit status %d): %s" % (name, r.returncode, r.stderr.strip()[-300:])
+
+
+def needs(*names):
+    """Fail (rather than crash the run) when one of these calls crashes the library."""
+    for name in names:
+        msg = _crash(name)
+        if msg:
+            pytest.fail(msg)
 
 
 # ---- inputs -------------------------------------------------------------------------------------
@@ -347,6 +386,7 @@ def test_sigmoid_focal(alpha, gamma, target):
 
 
 def test_sigmoid_focal_functional_is_torchvisions_signature():
+    needs("the sigmoid CE family without a gradient")
     shape = (2, 3, 8, 8)
     x, t = logits(shape, 6), soft_targets(shape, 6)
     valid = torch.ones((2, 8, 8), dtype=torch.bool)
@@ -573,6 +613,7 @@ def test_none_sigmoid_dice_family(loss_type, per_sample, include_background):
     """MONAI's reduction='none' terms: (N, |K|) / (|K|,) for dice and tversky, (N,) / (1,) for
     generalized_dice; backward with any upstream gradient (every term is one channel's, or one
     sample's)."""
+    needs("the Dice family's unreduced terms")
     shape = (2, 3, 8, 8)
     x, y = logits(shape, 21), labels(shape, 21)
     t, valid = one_vs_rest(y, 3, -100)
@@ -594,6 +635,7 @@ def test_none_softmax_dice_family(loss_type, per_sample):
     """Under the softmax every class's term depends on every logit of its group: backward is
     exact for an upstream gradient that is the same for every class of a group (.mean(),
     .sum(), a per-sample weight), and refused otherwise."""
+    needs("the Dice family's unreduced terms")
     shape = (2, 4, 8, 8)
     x, y = logits(shape, 22), labels(shape, 22)
     g, valid = one_vs_rest(y, 4, -100)
@@ -613,6 +655,7 @@ def test_none_softmax_dice_family(loss_type, per_sample):
 def test_none_is_the_sum_of_terms():
     """.sum() of the terms is reduction='sum' (value and gradient); .mean() of the softmax
     CE terms is the unweighted mean."""
+    needs("the Dice family's unreduced terms")
     shape = (2, 4, 8, 8)
     x, y = logits(shape, 23), labels(shape, 23, ignore=None)
     for kw in (dict(loss_type="ce"), dict(loss_type="dice", per_sample=True),
@@ -625,6 +668,7 @@ def test_none_is_the_sum_of_terms():
 
 
 def test_none_no_grad_and_numpy():
+    needs("the sigmoid CE family without a gradient")
     shape = (2, 3, 8, 8)
     x, t = logits(shape, 24), soft_targets(shape, 24)
     kw = dict(loss_type="ce", activation="sigmoid", reduction="none")
@@ -705,6 +749,7 @@ def test_config_keywords_round_trip():
 def test_functional_weights_are_taken_by_value():
     """The functional API caches configurations; a weight tensor changed in place must not hit
     the configuration of its old values."""
+    needs("the sigmoid CE family without a gradient")
     shape = (2, 3, 8, 8)
     x, t = logits(shape, 27), soft_targets(shape, 27)
     pw = torch.tensor([1.0, 2.0, 3.0])
