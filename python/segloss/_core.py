@@ -83,12 +83,24 @@ class Geometry:
 
 
 def raise_status(status, bad_position, geom, ignore_index=None, label_at=None, logit_at=None, what=None,
-                 cfg=None, inp=None, res=None, targets=False):
+                 cfg=None, inp=None, res=None, targets=False, weight_map=None):
     """segloss.Error for status, with the bad label or logit named by its index; otherwise, when
     the call's cfg and inp are given, in the library's words (segloss_error_message). targets:
-    the labels were per-element targets (a bad one is named by its element's index)."""
+    the labels were per-element targets (a bad one is named by its element's index).
+    weight_map: the call's map as an ndarray, searched for the bad weight the library does not
+    locate."""
     msg, pos = None, None
-    if status == _ffi.ERR_LABEL and targets and geom is not None and bad_position >= 0:
+    bad_map = -1
+    if status == _ffi.ERR_WEIGHTS and weight_map is not None and geom is not None:
+        flat = weight_map.reshape(-1)
+        bad = np.flatnonzero(~((flat >= 0) & (flat < np.inf)))
+        bad_map = int(bad[0]) if bad.size else -1
+    if bad_map >= 0:
+        bad_position = bad_map
+        pos = geom.label_index(bad_map)
+        msg = ("weight_map %s at %s: every weight must be finite and >= 0"
+               % (float(weight_map.reshape(-1)[bad_map]), geom.name_label(pos)))
+    elif status == _ffi.ERR_LABEL and targets and geom is not None and bad_position >= 0:
         pos = geom.logit_index(bad_position)
         value = label_at(bad_position) if label_at else "?"
         msg = "target %s at %s is not in [0, 1]" % (value, geom.name_logit(pos))
@@ -343,7 +355,7 @@ class _Batch:
             bp = _first_bad_target(self.labels) if targets else _first_bad_label(self.labels, self.c, cfg.ignore_index)
         raise_status(status, bp, self.geom, cfg.ignore_index if cfg is not None else None,
                      lambda i: self.labels.reshape(-1)[i].item(), lambda i: float(self.mem.reshape(-1)[i]), what,
-                     self.cfg_c, self.inp, res, targets)
+                     self.cfg_c, self.inp, res, targets, self.weight_map)
 
 
 def _first_bad_target(y):

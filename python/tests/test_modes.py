@@ -713,10 +713,14 @@ def test_weight_map_checks():
     a = SegLoss()(x, y, weight_map=torch.ones(2, 1, 8, 8))  # with a size-1 class axis
     b = SF.ce_loss(x, y, weight_map=torch.ones(2, 8, 8))
     assert float(a) == float(b)
-    with pytest.raises(segloss.Error):
-        m = torch.ones(2, 8, 8)
-        m[1, 2, 3] = -1.0
-        SegLoss()(x, y, weight_map=m)
+    m = torch.ones(2, 8, 8)
+    for bad in (-1.0, float("nan"), float("inf")):
+        m[1, 2, 3] = bad
+        with pytest.raises(segloss.Error, match=r"weight_map %s at \[n=1, h=2, w=3\]" % bad) as e:
+            SegLoss()(x, y, weight_map=m)
+        assert e.value.position == (1, 2, 3) and e.value.status_name == "SEGLOSS_ERR_WEIGHTS"
+        with pytest.raises(segloss.Error, match=r"at \[n=1, h=2, w=3\]"):
+            segloss.compute(x.numpy(), y.numpy(), weight_map=m.numpy())
 
 
 def test_targets_in_channels_last_memory():
@@ -731,6 +735,25 @@ def test_targets_in_channels_last_memory():
     assert abs(a - b) <= 1e-6 * abs(a) and abs(a - c) <= 1e-6 * abs(a)
     assert float((ga - gb).abs().max()) <= 1e-6 * float(ga.abs().max())
     assert torch.equal(ga, gc)
+
+
+@pytest.mark.parametrize("kw", [dict(loss_type="dice", activation="sigmoid", per_sample=True),
+                                dict(loss_type="generalized_dice"),
+                                dict(loss_type="focal_dice", activation="sigmoid")])
+def test_two_phase_with_targets_and_weight_map(kw):
+    """Slices of whole samples through accumulate / finish / backward, each with its part of
+    the weight map, give compute's loss and gradient."""
+    shape = (4, 3, 8, 8)
+    x, wm = logits(shape, 28).numpy(), weight_map(shape, 28).numpy()
+    t = soft_targets(shape, 28).numpy() if kw.get("activation") == "sigmoid" else labels(shape, 28).numpy()
+    loss, grad = segloss.compute(x, t, weight_map=wm, **kw)
+    st = segloss.Stats(4, 3, **kw)
+    for k in (0, 2):
+        segloss.accumulate(st, x[k:k + 2], t[k:k + 2], first_sample=k, weight_map=wm[k:k + 2])
+    assert abs(float(segloss.finish(st)) - float(loss)) <= 1e-6 * abs(float(loss))
+    for k in (0, 2):
+        g = segloss.backward(st, x[k:k + 2], t[k:k + 2], first_sample=k, weight_map=wm[k:k + 2])
+        assert np.allclose(g, grad[k:k + 2], rtol=1e-5, atol=1e-7 * np.abs(grad).max())
 
 
 def test_config_keywords_round_trip():

@@ -165,7 +165,7 @@ def _call(cfg, p, grad):
         flat_t = _memory_flat(p.y, p.geom) if p.targets else p.y.reshape(-1)
         raise_status(st, res.bad_position, p.geom, cfg.ignore_index, lambda i: flat_t[i].item(),
                      lambda i: float(_memory_flat(p.x, p.geom)[i]), cfg=p.cfg_c, inp=p.inp, res=res,
-                     targets=p.targets)
+                     targets=p.targets, weight_map=p.wm.numpy() if p.wm is not None else None)
     return Loss.from_result(res), terms
 
 
