@@ -727,6 +727,12 @@ typedef struct segloss__args {
     float *each;         /* unreduced terms, same addressing with es (NULL: not wanted; softmax: */
     int64_t es;          /* one per position, at each[i])                                       */
     float each_scale;    /* softmax: what undoes w's normalisation in the unreduced terms       */
+    /* softmax label smoothing eps: sw[c] = -(eps / C) w_c (NULL: none), eps_c = eps / C, eps_sum
+       = sum_c w_c, eps_w = eps_c eps_sum (w: the normalised coefficients); stats: sum_s[c] +=
+       sum_V m (-log p_c) */
+    const float *sw;
+    float eps, eps_c, eps_sum, eps_w;
+    double *sum_s;
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -1875,9 +1881,9 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_OK: return "ok";
     case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
     case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive (s = every spatial dimension flattened) and n*c*s floats must fit in memory";
-    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction (use the SEGLOSS_ enumerators)";
-    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0 (start from segloss_config_init)";
-    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: class_weights must hold C values, finite and >= 0";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout, reduction or activation (use the SEGLOSS_ enumerators)";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0; label_smoothing and focal_alpha in [0, 1]; the softmax needs c >= 2 and class indices (start from segloss_config_init)";
+    case SEGLOSS_ERR_WEIGHTS: return "bad weight: class_weights and pos_weight must hold C values, and weight_map n*s values, finite and >= 0";
     case SEGLOSS_ERR_LABEL: return "label out of range (not in [0, C) and not ignore_index): uint8 labels with 255 for 'ignore' need ignore_index = 255 (see result.bad_position, segloss_error_message)";
     case SEGLOSS_ERR_NONFINITE: return "non-finite logit (NaN or infinite, rejected by check_finite = 1; see result.bad_position)";
     case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers (or n*c*s is larger than the buffers)";
@@ -2026,6 +2032,26 @@ SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ign
     return -1;
 }
 
+/* The first weight (position) or per-channel target (element) that segloss__scan_general
+   rejects, or -1. */
+SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
+{
+    int64_t i;
+    for (i = 0; map && i < in->n * in->s; i++)
+        if (!segloss__nonneg(map[i])) return i;
+    return -1;
+}
+SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
+{
+    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
+    int64_t i;
+    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
+        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
+        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
+    }
+    return -1;
+}
+
 /* x is neither NaN nor infinite (a NaN compares false) */
 SEGLOSS__PRIVATE int segloss__finite(float x) { return fabsf(x) <= FLT_MAX; }
 
@@ -2082,6 +2108,25 @@ SEGLOSS__PRIVATE void segloss__say_label(segloss__msg *m, const segloss_config *
 {
     const int64_t ignore = cfg ? cfg->ignore_index : -100;
     int64_t pos = r ? r->bad_position : -1, v;
+    segloss_input two;
+    if (segloss__msg_input_ok(in) && SEGLOSS__DENSE(in->label_type)) {
+        if ((pos = segloss__bad_target(in)) < 0) {
+            segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
+            return;
+        }
+        segloss__say(m, "target %g at element %lld is not %s: per-channel targets (SEGLOSS_TARGET_%s) are the "
+                        "logits' shape, one per (sample, class, position)",
+                     in->label_type == SEGLOSS_TARGET_U8 ? (double)((const uint8_t *)in->labels)[pos]
+                                                         : (double)((const float *)in->labels)[pos],
+                     (long long)pos, in->label_type == SEGLOSS_TARGET_U8 ? "0 or 1" : "in [0, 1]",
+                     in->label_type == SEGLOSS_TARGET_U8 ? "U8, 0 or 1" : "F32, in [0, 1]");
+        return;
+    }
+    if (segloss__msg_input_ok(in) && in->c == 1 && cfg && cfg->activation == SEGLOSS_SIGMOID) {
+        two = *in; /* one sigmoid channel: labels 0 and 1 */
+        two.c = 2;
+        in = &two;
+    }
     if (!segloss__msg_input_ok(in)) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
         if (pos >= 0) segloss__say(m, " at position %lld (n*S + s)", (long long)pos);
@@ -2139,8 +2184,39 @@ SEGLOSS__PRIVATE void segloss__say_nonfinite(segloss__msg *m, const segloss_inpu
                  in->layout == SEGLOSS_NHWC ? "NHWC" : "NCHW");
 }
 
+/* The parameters of the sigmoid, smoothing and targets: 1 when one of them is the error. */
+SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
+{
+    const int sig = cfg->activation == SEGLOSS_SIGMOID;
+    const float e = cfg->label_smoothing;
+    if (!(e >= 0.0f && e <= 1.0f))
+        segloss__say(m, "label_smoothing = %g is out of its domain: it must be in [0, 1] (0, the default, is none)", (double)e);
+    else if (e > 0.0f && sig)
+        segloss__say(m, "label_smoothing = %g applies to the softmax: under the sigmoid give soft targets "
+                        "(SEGLOSS_TARGET_F32) instead", (double)e);
+    else if (segloss__bad_smoothing(cfg))
+        segloss__say(m, "label_smoothing = %g with focal_gamma = %g: smoothing is defined for the cross entropy "
+                        "(PyTorch's); set focal_gamma = 0 or label_smoothing = 0", (double)e, (double)cfg->focal_gamma);
+    else if (segloss__bad_alpha(cfg))
+        segloss__say(m, "focal_alpha = %g (sigmoid %s) is out of its domain: it must be in [0, 1], or negative for "
+                        "none (torchvision's default is 0.25)", (double)cfg->focal_alpha, segloss_loss_name(cfg->loss_type));
+    else if (sig && cfg->pos_weight && SEGLOSS__HAS_GAMMA(cfg->loss_type))
+        segloss__say(m, "pos_weight does not apply to the sigmoid %s (torchvision's sigmoid_focal_loss has none): "
+                        "use focal_alpha, or loss ce with pos_weight", segloss_loss_name(cfg->loss_type));
+    else if (!sig && segloss__msg_input_ok(in) && in->c == 1)
+        segloss__say(m, "c = 1 under the softmax: one class has p = 1 everywhere, so the loss is constant and its "
+                        "gradient 0; for a binary problem with one logit channel set activation = SEGLOSS_SIGMOID "
+                        "(activation='sigmoid'), or give two channels");
+    else if (!sig && in && SEGLOSS__DENSE(in->label_type))
+        segloss__say(m, "per-channel targets (label_type %s) need activation = SEGLOSS_SIGMOID: under the softmax "
+                        "give one class index per position", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32");
+    else
+        return 0;
+    return 1;
+}
+
 /* The parameters segloss__check_config judges, in its order: name, value, default. */
-SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg)
+SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     const segloss_loss_type t = cfg ? cfg->loss_type : SEGLOSS_CE;
     const char *name = NULL;
@@ -2161,6 +2237,12 @@ SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *
         name = "tversky_alpha", v = cfg->tversky_alpha, def = 0.7f;
     else if (cfg && t == SEGLOSS_TVERSKY && !segloss__nonneg(cfg->tversky_beta))
         name = "tversky_beta", v = cfg->tversky_beta, def = 0.3f;
+    if (!name && cfg && segloss__say_param_modes(m, cfg, in)) return;
+    if (!name && cfg && cfg->loss_type == SEGLOSS_FOCAL_DICE) {
+        segloss__say(m, "focal_dice has no unreduced form (segloss_compute_unreduced): compute focal and dice "
+                        "apart, or use segloss_compute");
+        return;
+    }
     if (!name) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_PARAM));
         return;
@@ -2180,6 +2262,21 @@ SEGLOSS__PRIVATE void segloss__say_weights(segloss__msg *m, const segloss_config
                              (long long)k, (double)cfg->class_weights[k], (long long)in->c);
                 return;
             }
+    if (cfg && cfg->pos_weight && cfg->activation == SEGLOSS_SIGMOID && segloss__msg_input_ok(in))
+        for (k = 0; k < in->c; k++)
+            if (!segloss__nonneg(cfg->pos_weight[k])) {
+                segloss__say(m, "pos_weight[%lld] = %g is not a weight: it must be finite and >= 0 (PyTorch's "
+                                "pos_weight: negatives / positives); pos_weight holds C = %lld values",
+                             (long long)k, (double)cfg->pos_weight[k], (long long)in->c);
+                return;
+            }
+    if (cfg && cfg->weight_map && segloss__msg_input_ok(in) && (k = segloss__bad_weight(in, cfg->weight_map)) >= 0) {
+        segloss__say(m, "weight_map[%lld] = %g (sample %lld, position %lld) is not a weight: the weight map's values "
+                        "must be finite and >= 0 (0 leaves the position out); it holds n*s = %lld values",
+                     (long long)k, (double)cfg->weight_map[k], (long long)(k / in->s), (long long)(k % in->s),
+                     (long long)(in->n * in->s));
+        return;
+    }
     segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_WEIGHTS));
 }
 
@@ -2213,13 +2310,15 @@ SEGLOSS__PRIVATE void segloss__say_shape(segloss__msg *m, const segloss_input *i
 SEGLOSS__PRIVATE void segloss__say_enum(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     if (cfg && (unsigned)cfg->loss_type >= SEGLOSS_LOSS_COUNT)
-        segloss__say(m, "loss_type = %d is not a loss: 0..5 are ce, weighted_ce, focal, dice, focal_dice and "
-                        "tversky (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
+        segloss__say(m, "loss_type = %d is not a loss: 0..6 are ce, weighted_ce, focal, dice, focal_dice, "
+                        "tversky and generalized_dice (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
     else if (cfg && (unsigned)cfg->reduction > SEGLOSS_SUM)
         segloss__say(m, "reduction = %d is neither SEGLOSS_MEAN (0) nor SEGLOSS_SUM (1)", (int)cfg->reduction);
-    else if (in && (unsigned)in->label_type > SEGLOSS_LABEL_I64)
-        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1) or SEGLOSS_LABEL_I64 (2)",
-                     (int)in->label_type);
+    else if (cfg && (unsigned)cfg->activation > SEGLOSS_SIGMOID)
+        segloss__say(m, "activation = %d is neither SEGLOSS_SOFTMAX (0) nor SEGLOSS_SIGMOID (1)", (int)cfg->activation);
+    else if (in && (unsigned)in->label_type > SEGLOSS_TARGET_F32)
+        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1), SEGLOSS_LABEL_I64 (2), "
+                        "SEGLOSS_TARGET_U8 (3) or SEGLOSS_TARGET_F32 (4)", (int)in->label_type);
     else if (in && (unsigned)in->layout > SEGLOSS_NHWC)
         segloss__say(m, "layout = %d is neither SEGLOSS_NCHW (0) nor SEGLOSS_NHWC (1)", (int)in->layout);
     else segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_ENUM));
@@ -2273,7 +2372,7 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     case SEGLOSS_ERR_NULL: segloss__say_null(&m, in); break;
     case SEGLOSS_ERR_SHAPE: segloss__say_shape(&m, in); break;
     case SEGLOSS_ERR_ENUM: segloss__say_enum(&m, cfg, in); break;
-    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg); break;
+    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg, in); break;
     case SEGLOSS_ERR_WEIGHTS: segloss__say_weights(&m, cfg, in); break;
     case SEGLOSS_ERR_LABEL: segloss__say_label(&m, cfg, in, r); break;
     case SEGLOSS_ERR_NONFINITE: segloss__say_nonfinite(&m, in, r); break;
@@ -2293,7 +2392,8 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
    G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
    or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
    class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
-   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known. */
+   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known.
+   With label smoothing, C more doubles after those two: sum_V m (-log p_c) per class. */
 
 #define SEGLOSS__ST_N 0
 #define SEGLOSS__ST_L 1
@@ -2340,6 +2440,8 @@ SEGLOSS__PRIVATE segloss__plan segloss__plan_for(const segloss_config *cfg)
 
 /* Statistics groups for n samples, and the group of a slice's first sample (-1: the batch). */
 SEGLOSS__PRIVATE int64_t segloss__groups(const segloss__plan *p, int64_t n) { return p->per_sample ? n : 1; }
+/* the doubles after the groups' arrays */
+SEGLOSS__PRIVATE int64_t segloss__extra(const segloss__plan *p, int64_t c) { return SEGLOSS__ST_TAIL + (p->eps > 0.0f ? c : 0); }
 SEGLOSS__PRIVATE int64_t segloss__group0(const segloss__plan *p, int64_t first) { return p->per_sample ? first : -1; }
 
 SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
@@ -2349,8 +2451,8 @@ SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int
     if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
     p = segloss__plan_for(cfg);
     g = segloss__groups(&p, n);
-    if (g > (INT64_MAX - SEGLOSS__ST_TAIL) / 4 / c) return 0;
-    return g * 4 * c + SEGLOSS__ST_TAIL;
+    if (g > INT64_MAX / 8 / c) return 0;
+    return g * 4 * c + segloss__extra(&p, c);
 }
 
 /* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
@@ -2376,6 +2478,9 @@ typedef struct segloss__job {
     float *each;          /* grad pass: the unreduced terms (NULL: not wanted)                 */
     const float *map;     /* the weight map (NULL: none)                                      */
     float each_scale;     /* softmax unreduced terms: the weights' normalisation, undone       */
+    float eps;            /* label smoothing: grad with sw (C floats), stats into stats_s      */
+    const float *sw;
+    double *stats_s;
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
@@ -2531,6 +2636,15 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.focal = j->sig && j->gamma_term;
     a.dice = j->dice;
     a.each_scale = j->each_scale;
+    if (j->sw) { /* sw[c] = -(eps / C) w_c: the normalised weights' sum back from it */
+        int c;
+        a.sw = j->sw;
+        a.eps = j->eps;
+        a.eps_c = j->eps / (float)C;
+        for (c = 0; c < C; c++) a.eps_sum += j->wcoef[c];
+        a.eps_w = a.eps_c * a.eps_sum;
+    }
+    if (sums && j->stats_s) a.sum_s = sums + 3 * C;
     if (sums) {
         a.sum_l = sums;
         a.sum_i = sums + C;
@@ -2607,7 +2721,7 @@ SEGLOSS__PRIVATE void segloss__run_task(void *ctx, int64_t i)
     segloss__chunk_at(&r->k, r->j->in, i, &n0, &n1, &s0, &s1);
     for (n = n0; n < n1; n++)
         segloss__run_range(r->j, n, s0, s1, r->j->stats ? part : NULL,
-                           r->j->loss ? part + (r->j->stats ? 3 * C : 0) : NULL);
+                           r->j->loss ? part + (r->j->stats ? (r->j->stats_s ? 4 : 3) * C : 0) : NULL);
 }
 
 /* Run j over every chunk (threads: threads.h), then add the chunks' sums into j->stats and
@@ -2622,7 +2736,7 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
     r.j = j;
     /* whole samples per chunk only where a chunk's sums belong to one group */
     r.k = segloss__chunks(in, segloss__chunk_len(C), !(j->stats && j->group0 >= 0));
-    r.width = (j->stats ? 3 * C : 0) + (j->loss ? 1 : 0);
+    r.width = (j->stats ? (j->stats_s ? 4 : 3) * C : 0) + (j->loss ? 1 : 0);
     r.part = NULL;
     if (r.width) {
         const size_t bytes = (size_t)(r.k.count * r.width) * sizeof(double);
@@ -2641,6 +2755,8 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
                 st[SEGLOSS__ST_P * C + c] += part[2 * C + c];
             }
         }
+        if (j->stats_s)
+            for (c = 0; c < C; c++) j->stats_s[c] += part[3 * C + c];
         if (j->loss) *j->loss += part[r.width - 1];
     }
     SEGLOSS_FREE(r.part);
@@ -2729,26 +2845,6 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
         }
     }
     return 0;
-}
-
-/* The first weight (position) or per-channel target (element) that segloss__scan_general
-   rejects, or -1. */
-SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
-{
-    int64_t i;
-    for (i = 0; map && i < in->n * in->s; i++)
-        if (!segloss__nonneg(map[i])) return i;
-    return -1;
-}
-SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
-{
-    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
-    int64_t i;
-    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
-        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
-        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
-    }
-    return -1;
 }
 
 typedef struct segloss__scan_ctx {
@@ -2908,6 +3004,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.alpha = cfg->focal_alpha;
         j.dice = p->dice;
         j.map = cfg->weight_map;
+        if (j.ce && p->eps > 0.0f) j.stats_s = tail + SEGLOSS__ST_TAIL;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -2936,16 +3033,20 @@ typedef struct segloss__coefs {
 
 /* The softmax CE-family term and wcoef. total: the sum of the valid positions' weights. */
 SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, const segloss__plan *p, const double *st,
-                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale)
+                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale,
+                                                   float *sw)
 {
     double wsum = 0.0, num = 0.0;
     int64_t g, c;
+    const double *smooth = st + groups * 4 * C + SEGLOSS__ST_TAIL; /* with eps > 0 */
+    const double eps = p->eps;
     for (c = 0; c < C; c++) {
         double nc = 0.0, lc = 0.0, w = 1.0;
         for (g = 0; g < groups; g++) {
             nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
             lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
         }
+        if (eps > 0.0) lc = fma(1.0 - eps, lc, eps / (double)C * smooth[c]);
         if (cfg->class_weights) w = cfg->class_weights[c];
         else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
         if (wcoef) wcoef[c] = (float)w; /* scaled below */
@@ -2956,6 +3057,8 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
         for (c = 0; c < C; c++)
             wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
     if (scale) *scale = (float)(p->mean ? wsum / p->fw : 1.0 / p->fw);
+    if (sw && eps > 0.0)
+        for (c = 0; c < C; c++) sw[c] = (float)(-eps / (double)C * wcoef[c]);
     return p->mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
 }
 
@@ -3029,7 +3132,7 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const segloss__
     out->ce = out->dice = 0.0;
     if (p->ce && p->sig) out->ce = segloss__finish_sigmoid_ce(cfg, p, st, groups, C, tail[1], k ? k->sk : NULL);
     else if (p->ce) out->ce = segloss__finish_softmax_ce(cfg, p, st, groups, C, tail[1], k ? k->wcoef : NULL,
-                                                       k ? &k->each_scale : NULL);
+                                                       k ? &k->each_scale : NULL, k ? k->sk : NULL);
     if (k && k->wcoef && !(p->ce && !p->sig))
         for (c = 0; c < C; c++) k->wcoef[c] = 0.0f;
     if (p->dice) {
@@ -3118,6 +3221,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     j.each = each;
     j.each_scale = k->each_scale;
     j.map = cfg->weight_map;
+    if (!p->sig && p->ce && p->eps > 0.0f) {
+        j.eps = p->eps;
+        j.sw = k->sk;
+    }
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
@@ -3181,7 +3288,7 @@ SEGLOSS__PRIVATE segloss_status segloss__compute(const segloss_config *cfg, cons
        pass skips it. The CE family needs only the label counts before that pass. */
     ce_in_backward = segloss__ce_in_backward(&p) && (grad || p.ce_only);
     groups = segloss__groups(&p, in->n);
-    len = groups * 4 * in->c + SEGLOSS__ST_TAIL;
+    len = groups * 4 * in->c + segloss__extra(&p, in->c);
     if (!(stats = segloss__scratch(len, in->c, groups, &k))) {
         segloss__report(out, &t, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
@@ -3267,7 +3374,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
     /* into scratch first, so that an error leaves the caller's sums untouched */
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
-    if (!(tmp = segloss__scratch(len + SEGLOSS__ST_TAIL, slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
+    if (!(tmp = segloss__scratch(len + segloss__extra(&p, slice->c), slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
     st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, tmp + len,
                              !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
                              : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
@@ -3275,7 +3382,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         double *tail = stats->sum + segloss__groups(&p, stats->n) * 4 * slice->c;
         for (i = 0; i < len; i++) dst[i] += tmp[i];
-        for (i = 0; i < SEGLOSS__ST_TAIL; i++) tail[i] += tmp[len + i];
+        for (i = 0; i < segloss__extra(&p, slice->c); i++) tail[i] += tmp[len + i];
     }
     SEGLOSS_FREE(tmp);
     return st;
@@ -4795,6 +4902,9 @@ typedef struct {
     float ar[SEGLOSS__BLOCK], dy[SEGLOSS__BLOCK];  /* Dice: A_r (r: largest logit), A_y - A_r */
     float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
     float l[SEGLOSS__BLOCK];                       /* weighted loss term (scaled), grad kernel */
+    /* label smoothing: sum_c w_c (m - z_c) (grad kernel); log s and the position's weight,
+       then the smoothing term's coefficient (stats kernel) */
+    float sm[SEGLOSS__BLOCK], ls[SEGLOSS__BLOCK], mw[SEGLOSS__BLOCK];
 } SEGLOSS__K(blk_t);
 
 /* Lanes of vector i that hold positions of the block (0 for the padding past n). */
@@ -4812,7 +4922,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero, ay = zero;
-    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero;
+    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero, sm = zero;
+    const int smooth = grad && a->sw != NULL;
     /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
     const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
@@ -4834,6 +4945,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
         if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
+        if (smooth) sm = SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->w[c]), SEGLOSS__V(sub)(m, zc), sm);
         if (dice) {
             ea = SEGLOSS__V(fma)(ec, SEGLOSS__V(sub)(SEGLOSS__SPLAT(a->A[c]), ar), ea);
             ay = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->A[c]), ay);
@@ -4845,6 +4957,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     SEGLOSS__V(store)(b->q + i, q);
     SEGLOSS__V(store)(b->ey + i, ey);
     if (grad) SEGLOSS__V(store)(b->wy + i, wy);
+    if (smooth) SEGLOSS__V(store)(b->sm + i, sm);
     if (dice) {
         SEGLOSS__V(store)(b->ea + i, ea);
         SEGLOSS__V(store)(b->by + i, by);
@@ -4880,6 +4993,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, 
 /* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
 typedef struct {
     SEGLOSS__F inv_s, py, q, lf, ff; /* 1/sum, p_y, 1 - p_y, focal term (-log p_y for CE), its grad factor */
+    SEGLOSS__F ls;                   /* log s: -log p_c = (m - z_c) + log s                    */
 } SEGLOSS__K(tail_t);
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
@@ -4893,7 +5007,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     t.inv_s = SEGLOSS__V(div)(one, s);
     t.py = SEGLOSS__V(mul)(ey, t.inv_s);
     t.q = q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
-    t.lf = zero;
+    t.lf = t.ls = zero;
     t.ff = one;
     if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
     /* -log p_y = (m - z_y) + log1p(s - 1), s - 1 = q_sum + (e_y - 1). Where y holds the max,
@@ -4901,7 +5015,8 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
        Elsewhere p_y <= 1/2, so the loss is at least log 2 and the sum's rounding is harmless.
        1 + u ~ s, so 1/s serves the log1p correction. */
     u = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sub)(ey, one));
-    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s));
+    t.ls = SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s);
+    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), t.ls);
     t.lf = l;
     if (focal) { /* gamma != 0 */
         SEGLOSS__F qg = q;
@@ -4928,9 +5043,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
 {
     const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
+    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], accs[SEGLOSS__U];
     int i, u;
-    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
+    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = accs[u] = zero;
     for (i = 0; i < padded; i += SEGLOSS__LANES)
         SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
             const int at = i + u * SEGLOSS__W;
@@ -4940,8 +5055,15 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
             accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
             acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
             if (ce) accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b->k1 + at), zero));
+            if (ce && a->sum_s) { /* -log p_c = log s + (m - z_c), weighted and scaled */
+                const SEGLOSS__F nl = SEGLOSS__V(add)(SEGLOSS__V(load)(b->ls + at),
+                                                      SEGLOSS__V(sub)(SEGLOSS__V(load)(b->m + at),
+                                                                      SEGLOSS__LD(a->z + c * a->zs + at, SEGLOSS__CNT(a->npos, at))));
+                accs[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), nl, zero), SEGLOSS__V(load)(b->mw + at), accs[u]);
+            }
         }
     if (ce) a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+    if (ce && a->sum_s) a->sum_s[c] += SEGLOSS__V(sum16)(accs) / SEGLOSS__LOSS_SCALE;
     a->sum_i[c] += SEGLOSS__V(sum16)(acci);
     a->sum_p[c] += SEGLOSS__V(sum16)(accp);
 }
@@ -4964,6 +5086,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : SEGLOSS__SPLAT(1.0f);
         SEGLOSS__V(store)(b.k0 + i, a->m ? SEGLOSS__V(mul)(t.inv_s, m) : t.inv_s);
         if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m));
+        if (a->sum_s) { /* label smoothing: sum_V m (-log p_c) per class, in stats_class */
+            SEGLOSS__V(store)(b.ls + i, t.ls);
+            SEGLOSS__V(store)(b.mw + i, SEGLOSS__V(mul)(m, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
+        }
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -4992,10 +5118,23 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
         /* a weight map scales the whole gradient of the position (k0 and k2; k1 is inside k0's
            product) and its loss term: exact for m = 1, so a map of ones changes no bit */
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : one;
+        /* label smoothing (gamma = 0, so ff = 1): the coefficient of every p_k becomes
+           f' = (1 - eps) w_y + (eps / C) W and the label's CE entry (1 - eps)(-w_y q) +
+           (eps / C)(W p_y - w_y); phase 3 adds -(eps / C) w_k to the other entries */
+        const int smooth = a->sw != NULL;
+        const SEGLOSS__F fs = smooth ? SEGLOSS__V(fma)(wy, SEGLOSS__SPLAT(1.0f - a->eps), SEGLOSS__SPLAT(a->eps_w)) : wy;
+        const SEGLOSS__F ce_y = smooth ? SEGLOSS__V(fma)(SEGLOSS__V(mul)(nf, t.q), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                         SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                         SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.py, SEGLOSS__V(sub)(zero, wy))))
+                                       : SEGLOSS__V(mul)(nf, t.q);
         SEGLOSS__F k0, k2;
         if (a->loss || a->each) {
             const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            const SEGLOSS__F l = SEGLOSS__V(mul)(wy, t.lf); /* weighted, normalised term */
+            /* weighted, normalised term; smoothed: (1 - eps) w_y l + (eps / C) sum_c w_c (-log p_c) */
+            const SEGLOSS__F l = !smooth ? SEGLOSS__V(mul)(wy, t.lf)
+                                         : SEGLOSS__V(fma)(SEGLOSS__V(mul)(wy, t.lf), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                           SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                           SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.ls, SEGLOSS__V(load)(b->sm + i))));
             if (a->loss)
                 SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m), zero));
             if (a->each) /* the unreduced term w[y] m l: the normalisation undone */
@@ -5008,12 +5147,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
             const SEGLOSS__F S = SEGLOSS__V(fma)(t.py, by, dp);                                   /* D' + p_y B_y */
             const SEGLOSS__F ly = SEGLOSS__V(sub)(SEGLOSS__V(fma)(t.q, by, SEGLOSS__V(load)(b->dy + i)), dp);
             k0 = t.inv_s;
-            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S)));  /* f - D' - p_y B_y */
-            k2 = SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q));                           /* the label's entry */
+            SEGLOSS__V(store)(b->k1 + i, smooth ? SEGLOSS__V(sub)(fs, S) : SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - D' - p_y B_y */
+            k2 = SEGLOSS__V(fma)(t.py, ly, ce_y);                                              /* the label's entry */
         } else {
-            k0 = SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)); /* f / s */
-            k2 = SEGLOSS__V(mul)(nf, t.q);                            /* -f q */
+            k0 = SEGLOSS__V(mul)(t.inv_s, smooth ? fs : SEGLOSS__V(sub)(zero, nf)); /* f / s */
+            k2 = ce_y;                                                              /* -f q */
         }
+        if (smooth) SEGLOSS__V(store)(b->mw + i, m);
         if (a->m) {
             k0 = SEGLOSS__V(mul)(k0, m);
             k2 = SEGLOSS__V(mul)(k2, m);
@@ -5039,7 +5179,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
    alias anything for the compiler, so it would reload them for every class otherwise). */
 typedef struct {
     SEGLOSS__I y;
-    SEGLOSS__F k0, k1, k2, ar;
+    SEGLOSS__F k0, k1, k2, ar, mw;
     SEGLOSS__M valid;
 } SEGLOSS__K(vec_t);
 SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i, const int dice)
@@ -5050,6 +5190,7 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
     v.k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : v.k0;
     v.ar = dice ? SEGLOSS__V(load)(b->ar + i) : v.k0;
     v.k2 = SEGLOSS__V(load)(b->k2 + i);
+    v.mw = a->sw ? SEGLOSS__V(load)(b->mw + i) : v.k0;
     v.valid = SEGLOSS__V(igt)(v.y, SEGLOSS__V(set1i)(-1));
     return v;
 }
@@ -5063,8 +5204,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(v
                                  : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
+    const SEGLOSS__F e = SEGLOSS__LD(park + c * ps + i, pcnt);
     SEGLOSS__F gv = SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2,
-                                    SEGLOSS__V(mul)(SEGLOSS__LD(park + c * ps + i, pcnt), coef));
+                                    a->sw ? SEGLOSS__V(fma)(e, coef, SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sw[c]), v->mw))
+                                          : SEGLOSS__V(mul)(e, coef));
     gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
