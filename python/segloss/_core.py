@@ -171,17 +171,8 @@ def _logits(logits, layout):
     return mem, lay, n, c, tuple(spatial), to_caller
 
 
-def check_one_class(c, sigmoid, shape):
-    """C = 1 under the softmax: the library's SEGLOSS_ERR_PARAM, raised here with its fix (the
-    library's message for it is the generic one)."""
-    if c == 1 and not sigmoid:
-        raise _ffi.error(_ffi.ERR_PARAM, "C = 1 channel under the softmax: a softmax over one class is 1 everywhere, "
-                         "so the loss is constant and its gradient 0. For one logit channel per binary problem "
-                         "use activation='sigmoid' (as F.binary_cross_entropy_with_logits), or give 2 logits "
-                         "(background and foreground). Logits shape %s" % (tuple(shape),))
-
-
 def _check_sizes(n, c, spatial, shape):
+    # C = 1 under the softmax is the library's SEGLOSS_ERR_PARAM, whose message names the sigmoid
     if n == 0 or c == 0 or 0 in spatial:
         raise ValueError("segloss: empty batch: logits shape %s" % (shape,))
 
@@ -317,8 +308,6 @@ class _Batch:
         self.mem, self.layout, self.n, self.c, self.spatial, self.to_caller = _logits(logits, layout)
         self.class_last = layout == "nhwc"
         sigmoid = cfg is not None and cfg.sigmoid
-        if cfg is not None:
-            check_one_class(self.c, sigmoid, self.mem.shape)
         self.labels, self.label_type = _targets(labels, self.n, self.c, self.spatial, self.class_last, self.layout,
                                                 sigmoid)
         self.weight_map = _weight_map(weight_map, self.n, self.spatial, self.class_last)

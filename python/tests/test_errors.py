@@ -61,6 +61,7 @@ def test_one_class():
     assert e.value.status_name == "SEGLOSS_ERR_PARAM"
     with pytest.raises(segloss.Error, match="sigmoid"):
         segloss.compute(x.detach().numpy(), y.numpy())
+    assert float(SegLoss(loss_type="dice", activation="sigmoid")(x, y)) > 0
 
 
 @pytest.mark.parametrize("xs,ys", [((2, 4, 6, 8), (2, 6, 7)), ((2, 4, 6, 8), (3, 6, 8)), ((2, 4, 6, 8), (2, 2, 6, 8)),

@@ -43,7 +43,7 @@ from torch.autograd.function import once_differentiable
 from .. import _ffi, _core
 from .._config import Config
 from .._core import Geometry, Loss, raise_status, target_kind, unreduced_shape, call_unreduced, call_config, \
-    check_one_class, _check_sizes, _CE_FAMILY
+    _check_sizes, _CE_FAMILY
 
 __all__ = ["SegLoss", "functional"]
 
@@ -77,7 +77,6 @@ def _prepare(cfg, logits, target, weight_map=None):
         raise ValueError("segloss: logits must have shape (N, C, *spatial), got %s" % (tuple(shape),))
     n, c, spatial = shape[0], shape[1], tuple(shape[2:])
     _check_sizes(n, c, spatial, tuple(shape))
-    check_one_class(c, cfg.sigmoid, shape)
     dtype_name = str(target.dtype).replace("torch.", "")
     kind = target_kind(dtype_name, tuple(target.shape), n, c, spatial, False, cfg.sigmoid, "target")
     if target.requires_grad and torch.is_grad_enabled():
