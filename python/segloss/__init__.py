@@ -18,7 +18,7 @@ GIL is released during the call, so calls from several Python threads run in par
 functions are reentrant.
 
 Errors: TypeError / ValueError for arguments segloss does not take (a CUDA tensor, float64
-logits, mismatched shapes, float targets under the softmax, an unknown keyword); segloss.Error
+logits, mismatched shapes, an unknown keyword); segloss.Error
 (a ValueError) for what the library rejects (C = 1 under the softmax among them), in the
 library's words and, for a bad label or a non-finite logit, with its position.
 

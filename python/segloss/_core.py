@@ -199,16 +199,8 @@ def target_kind(dtype_name, shape, n, c, spatial, class_last, sigmoid, what="lab
                              % (what, dtype_name, shape, "float" if dtype_name == "float32" else "per-channel",
                                 full, "" if dtype_name == "float32" else
                                 " (class indices: shape %s)" % (label_shapes[0],)))
-        if not sigmoid:
-            if dtype_name == "float32":
-                raise ValueError("segloss: float %s of the logits' shape are per-channel (soft) targets, which "
-                                 "segloss takes only with activation='sigmoid' (every channel its own binary "
-                                 "problem, as F.binary_cross_entropy_with_logits). Under softmax (one class per "
-                                 "position) pass class indices instead, e.g. target.argmax(1); soft-label "
-                                 "cross entropy under softmax is not supported" % what)
-            raise ValueError("segloss: %s of dtype %s and the logits' shape are per-channel masks, which segloss "
-                             "takes only with activation='sigmoid'. Under softmax pass class indices of shape "
-                             "%s instead (for one-hot masks: target.argmax(1))" % (what, dtype_name, label_shapes[0]))
+        # under the softmax these are probability targets (F.cross_entropy's) of ce and
+        # weighted_ce; the library refuses them for other losses with a message naming the fix
         return _ffi.TARGET_F32 if dtype_name == "float32" else _ffi.TARGET_U8
     if dtype_name in ("int32", "int64") and shape == full:
         raise TypeError("segloss: %s of dtype %s and the logits' shape: per-channel masks must be uint8 or bool "

@@ -684,15 +684,33 @@ def test_none_no_grad_and_numpy():
 
 
 # ---- targets and what is refused ----------------------------------------------------------------
-def test_targets_under_softmax_are_refused():
+@pytest.mark.parametrize("eps", [0.0, 0.2])
+@pytest.mark.parametrize("weights", [None, CW])
+def test_softmax_probability_targets(eps, weights):
+    # F.cross_entropy with a probability target: the mean over positions, weights not in it
+    shape = (2, 3, 8, 8)
+    x = logits(shape, 24)
+    t = torch.softmax(3 * logits(shape, 23), 1)
+    w = None if weights is None else torch.tensor(weights)
+    kw = dict(loss_type="ce", label_smoothing=eps, class_weights=weights)
+    got = ours(kw, x, t)
+    ref = reference(lambda z: F.cross_entropy(z, t.double(), weight=None if w is None else w.double(),
+                                              label_smoothing=eps), x)
+    check("softmax probability targets", got, ref)
+    v = torch.rand(2, 8, 8, generator=torch.Generator().manual_seed(26))
+    terms = ours(dict(kw, reduction="none"), x, t, v=v)
+    ref = reference(lambda z: F.cross_entropy(z, t.double(), weight=None if w is None else w.double(),
+                                              label_smoothing=eps, reduction="none"), x, v)
+    check("none: softmax probability targets", terms, ref)
+
+
+def test_targets_under_softmax_only_for_ce():
     shape = (2, 3, 8, 8)
     x = logits(shape, 25)
-    with pytest.raises(ValueError, match="activation='sigmoid'.*argmax"):
-        SegLoss()(x, soft_targets(shape))
-    with pytest.raises(ValueError, match="activation='sigmoid'.*argmax"):
-        SegLoss()(x, masks(shape))
-    with pytest.raises(ValueError, match="activation='sigmoid'"):
-        segloss.compute(x.numpy(), soft_targets(shape).numpy())
+    with pytest.raises(segloss.Error, match="probability targets of ce and weighted_ce"):
+        SegLoss(loss_type="dice")(x, soft_targets(shape))
+    with pytest.raises(segloss.Error, match="activation = SEGLOSS_SIGMOID"):
+        segloss.compute(x.numpy(), masks(shape).numpy(), loss_type="focal")
     with pytest.raises(TypeError, match=r"uint8 or bool.*\.to\(torch\.uint8\)"):
         SegLoss(activation="sigmoid")(x, masks(shape).long())
     with pytest.raises(ValueError, match="logits' shape"):
