@@ -200,8 +200,10 @@ typedef struct segloss_result {
     double ce_term;         /* CE / weighted CE / focal term (unweighted by focal_weight)    */
     double dice_term;       /* Dice or Tversky term (unweighted by dice_weight)              */
     int64_t valid;          /* number of positions whose label is not ignore_index            */
-    int64_t bad_position;   /* SEGLOSS_ERR_LABEL: first offending label, at n*S+s;
+    int64_t bad_position;   /* SEGLOSS_ERR_LABEL: first offending label, at n*S+s (a
+                               per-channel target: its element index);
                                SEGLOSS_ERR_NONFINITE: first offending logit (element index);
+                               SEGLOSS_ERR_WEIGHTS from the weight map: its position, n*S+s;
                                otherwise -1                                                  */
 } segloss_result;
 
@@ -212,8 +214,10 @@ typedef enum segloss_status {
                                 floats larger than any address space (2^57 bytes on 64-bit)  */
     SEGLOSS_ERR_ENUM,        /* unknown loss type, label type, layout or reduction           */
     SEGLOSS_ERR_PARAM,       /* a parameter is NaN, infinite or out of its domain            */
-    SEGLOSS_ERR_WEIGHTS,     /* a class weight is negative or not finite                      */
-    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index               */
+    SEGLOSS_ERR_WEIGHTS,     /* a class weight, pos_weight or weight-map value is negative or
+                                not finite                                                    */
+    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index; a per-channel
+                                target outside [0, 1] (TARGET_U8: not 0 or 1)                 */
     SEGLOSS_ERR_NONFINITE,   /* check_finite: a logit is NaN or infinite                      */
     SEGLOSS_ERR_ALIAS,       /* grad overlaps logits without being exactly the same buffer    */
     SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
@@ -257,7 +261,8 @@ SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const seglo
                                           float *grad, segloss_result *out);
 
 /* segloss_compute that also writes the loss's unreduced terms (PyTorch's and MONAI's
-   reduction='none') into terms, segloss_unreduced_len(cfg, in) floats (0: cfg or in invalid):
+   reduction='none') into terms, segloss_unreduced_len(cfg, in) floats (0: cfg or in invalid, or
+   focal_dice):
      ce, weighted_ce, focal   the term of every position, w[y] m_i l_i at n*S + s (sigmoid: of
                               every element, w_c m_i l_ic at the logits' index); 0 where ignored
      dice, tversky            1 - D for every (sample, class in K) at n*|K| + k, per_sample or
@@ -461,7 +466,7 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
                     (weighted_ce's default) makes pos_weight automatic, not class_weights
        focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
                     a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
-                    sigmoid_focal_loss; pos_weight does not apply
+                    sigmoid_focal_loss; pos_weight is refused (SEGLOSS_ERR_PARAM)
        dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
                     t, channel by channel (MONAI DiceLoss(sigmoid=True))
      SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels' CE
@@ -469,7 +474,8 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
      positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
-   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element):
+   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element;
+             other softmax losses refuse per-channel targets, SEGLOSS_ERR_PARAM):
              l_i = sum_c w_c t'_c (-log p_c), t' = (1 - eps) t + eps / C, and the mean is
              sum_i m_i l_i / sum_i m_i, over positions: F.cross_entropy(z, t, weight = w,
              label_smoothing = eps) with a probability target (no weights in the denominator,
@@ -479,7 +485,9 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
              becomes (1 - eps) w[y] (-log p_y) + (eps / C) sum_c w[c] (-log p_c), over the same
              sum_V w[y] as before: F.cross_entropy(weight = w, ignore_index = i,
-             label_smoothing = eps). Focal terms (gamma > 0) refuse eps > 0.
+             label_smoothing = eps). eps > 0 is refused (SEGLOSS_ERR_PARAM) where nothing
+             would be smoothed: under the sigmoid, without a CE-family term, or with a focal
+             term (gamma > 0).
 
    WEIGHT MAP  m_i >= 0 per position (1 when weight_map is NULL), indexed as the labels of the
              call's input (for a two-phase slice: from the slice's start). Softmax CE family:
@@ -1938,12 +1946,13 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
 
 SEGLOSS__PRIVATE int segloss__nonneg(float v) { return v >= 0.0f && v <= FLT_MAX; } /* false for NaN */
 
-/* label_smoothing: in [0, 1], and > 0 only for a softmax CE-family term without focusing */
+/* label_smoothing: in [0, 1], and > 0 only for a softmax CE-family term without focusing (where
+   nothing would be smoothed, it is refused rather than ignored) */
 SEGLOSS__PRIVATE int segloss__bad_smoothing(const segloss_config *cfg)
 {
     const float e = cfg->label_smoothing;
     if (!(e >= 0.0f && e <= 1.0f)) return 1;
-    return e > 0.0f && (cfg->activation == SEGLOSS_SIGMOID ||
+    return e > 0.0f && (cfg->activation == SEGLOSS_SIGMOID || !SEGLOSS__HAS_CE_TERM(cfg->loss_type) ||
                         (SEGLOSS__HAS_GAMMA(cfg->loss_type) && cfg->focal_gamma != 0.0f));
 }
 /* focal_alpha, where it applies (the sigmoid focal term): at most 1, not NaN (< 0: none) */
@@ -2227,6 +2236,10 @@ SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_con
     else if (e > 0.0f && sig)
         segloss__say(m, "label_smoothing = %g applies to the softmax: under the sigmoid give soft targets "
                         "(SEGLOSS_TARGET_F32) instead", (double)e);
+    else if (segloss__bad_smoothing(cfg) && !SEGLOSS__HAS_CE_TERM(cfg->loss_type))
+        segloss__say(m, "label_smoothing = %g with loss %s: smoothing applies to the cross-entropy term (ce, "
+                        "weighted_ce, focal_dice with focal_gamma 0); set label_smoothing = 0", (double)e,
+                     segloss_loss_name(cfg->loss_type));
     else if (segloss__bad_smoothing(cfg))
         segloss__say(m, "label_smoothing = %g with focal_gamma = %g: smoothing is defined for the cross entropy "
                         "(PyTorch's); set focal_gamma = 0 or label_smoothing = 0", (double)e, (double)cfg->focal_gamma);
@@ -2877,7 +2890,7 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
                     const int64_t e = in->layout == SEGLOSS_NCHW ? (n * C + c) * S + s + i : (pos + i) * C + c;
                     const float v = u8 ? (float)((const uint8_t *)in->labels)[e] : ((const float *)in->labels)[e];
                     if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return 3;
-                    cnt[c] += m * v;
+                    cnt[c] = fma(m, v, cnt[c]); /* explicit: contraction may differ between machines */
                 }
             }
             cnt[C] += 1.0;
@@ -5839,7 +5852,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                 if (focal) { /* u = 1 - p_t, a_t u^gamma bce: the focal term in lneg, lpos 0 */
                     const SEGLOSS__F uu = SEGLOSS__V(fma)(t, s.pm, SEGLOSS__V(mul)(nt, s.p));
                     const SEGLOSS__F ug = a->gamma == 0.0f ? one : SEGLOSS__K(powg)(a, uu);
-                    bce = SEGLOSS__V(add)(lneg, lpos);
+                    bce = SEGLOSS__V(fma)(nt, s.sp_pos, lpos); /* lneg + lpos, the product fused explicitly */
                     at_ug = SEGLOSS__V(mul)(SEGLOSS__V(fma)(t, a1, a0), ug);
                     lneg = SEGLOSS__V(mul)(at_ug, bce);
                     lpos = zero;
@@ -5848,9 +5861,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                         const SEGLOSS__F pt = SEGLOSS__V(fma)(nt, s.p, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, t), s.pm));
                         const SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, uu),
                                                              SEGLOSS__V(div)(SEGLOSS__V(mul)(s.p, s.pm), uu), zero);
-                        const SEGLOSS__F d = SEGLOSS__V(mul)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), r),
-                                                             SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce));
-                        g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, SEGLOSS__V(add)(pt, d)));
+                        const SEGLOSS__F d = SEGLOSS__V(fma)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), r),
+                                                             SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce), pt);
+                        g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, d));
                     }
                 } else if (ce && want_g) {
                     g = SEGLOSS__V(fma)(kn, SEGLOSS__V(mul)(nt, s.p), SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, kp), SEGLOSS__V(mul)(t, s.pm)));
@@ -5947,9 +5960,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, con
                 const SEGLOSS__F e = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, z0));
                 s = SEGLOSS__V(add)(s, e);
                 if (grad) {
-                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
-                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
-                    T = SEGLOSS__V(add)(T, wt);
+                    const SEGLOSS__F tc = SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add);
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]), tc);
+                    T = SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->sk[c]), tc, T); /* never a product into an add */
                     sm = SEGLOSS__V(fma)(wt, SEGLOSS__V(sub)(z0, zc), sm);
                     if (a->g) SEGLOSS__ST(a->g + c * a->gs + at, e, cnt);
                 }

@@ -109,8 +109,10 @@ typedef struct segloss_result {
     double ce_term;         /* CE / weighted CE / focal term (unweighted by focal_weight)    */
     double dice_term;       /* Dice or Tversky term (unweighted by dice_weight)              */
     int64_t valid;          /* number of positions whose label is not ignore_index            */
-    int64_t bad_position;   /* SEGLOSS_ERR_LABEL: first offending label, at n*S+s;
+    int64_t bad_position;   /* SEGLOSS_ERR_LABEL: first offending label, at n*S+s (a
+                               per-channel target: its element index);
                                SEGLOSS_ERR_NONFINITE: first offending logit (element index);
+                               SEGLOSS_ERR_WEIGHTS from the weight map: its position, n*S+s;
                                otherwise -1                                                  */
 } segloss_result;
 
@@ -121,8 +123,10 @@ typedef enum segloss_status {
                                 floats larger than any address space (2^57 bytes on 64-bit)  */
     SEGLOSS_ERR_ENUM,        /* unknown loss type, label type, layout or reduction           */
     SEGLOSS_ERR_PARAM,       /* a parameter is NaN, infinite or out of its domain            */
-    SEGLOSS_ERR_WEIGHTS,     /* a class weight is negative or not finite                      */
-    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index               */
+    SEGLOSS_ERR_WEIGHTS,     /* a class weight, pos_weight or weight-map value is negative or
+                                not finite                                                    */
+    SEGLOSS_ERR_LABEL,       /* a label outside [0, C) that is not ignore_index; a per-channel
+                                target outside [0, 1] (TARGET_U8: not 0 or 1)                 */
     SEGLOSS_ERR_NONFINITE,   /* check_finite: a logit is NaN or infinite                      */
     SEGLOSS_ERR_ALIAS,       /* grad overlaps logits without being exactly the same buffer    */
     SEGLOSS_ERR_STATS,       /* statistics buffer does not match the configuration / slice  */
@@ -166,7 +170,8 @@ SEGLOSSDEF segloss_status segloss_compute(const segloss_config *cfg, const seglo
                                           float *grad, segloss_result *out);
 
 /* segloss_compute that also writes the loss's unreduced terms (PyTorch's and MONAI's
-   reduction='none') into terms, segloss_unreduced_len(cfg, in) floats (0: cfg or in invalid):
+   reduction='none') into terms, segloss_unreduced_len(cfg, in) floats (0: cfg or in invalid, or
+   focal_dice):
      ce, weighted_ce, focal   the term of every position, w[y] m_i l_i at n*S + s (sigmoid: of
                               every element, w_c m_i l_ic at the logits' index); 0 where ignored
      dice, tversky            1 - D for every (sample, class in K) at n*|K| + k, per_sample or
@@ -370,7 +375,7 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
                     (weighted_ce's default) makes pos_weight automatic, not class_weights
        focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
                     a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
-                    sigmoid_focal_loss; pos_weight does not apply
+                    sigmoid_focal_loss; pos_weight is refused (SEGLOSS_ERR_PARAM)
        dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
                     t, channel by channel (MONAI DiceLoss(sigmoid=True))
      SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels' CE
@@ -378,7 +383,8 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
      positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
-   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element):
+   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element;
+             other softmax losses refuse per-channel targets, SEGLOSS_ERR_PARAM):
              l_i = sum_c w_c t'_c (-log p_c), t' = (1 - eps) t + eps / C, and the mean is
              sum_i m_i l_i / sum_i m_i, over positions: F.cross_entropy(z, t, weight = w,
              label_smoothing = eps) with a probability target (no weights in the denominator,
@@ -388,7 +394,9 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
              becomes (1 - eps) w[y] (-log p_y) + (eps / C) sum_c w[c] (-log p_c), over the same
              sum_V w[y] as before: F.cross_entropy(weight = w, ignore_index = i,
-             label_smoothing = eps). Focal terms (gamma > 0) refuse eps > 0.
+             label_smoothing = eps). eps > 0 is refused (SEGLOSS_ERR_PARAM) where nothing
+             would be smoothed: under the sigmoid, without a CE-family term, or with a focal
+             term (gamma > 0).
 
    WEIGHT MAP  m_i >= 0 per position (1 when weight_map is NULL), indexed as the labels of the
              call's input (for a two-phase slice: from the slice's start). Softmax CE family:

@@ -105,12 +105,13 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
 
 SEGLOSS__PRIVATE int segloss__nonneg(float v) { return v >= 0.0f && v <= FLT_MAX; } /* false for NaN */
 
-/* label_smoothing: in [0, 1], and > 0 only for a softmax CE-family term without focusing */
+/* label_smoothing: in [0, 1], and > 0 only for a softmax CE-family term without focusing (where
+   nothing would be smoothed, it is refused rather than ignored) */
 SEGLOSS__PRIVATE int segloss__bad_smoothing(const segloss_config *cfg)
 {
     const float e = cfg->label_smoothing;
     if (!(e >= 0.0f && e <= 1.0f)) return 1;
-    return e > 0.0f && (cfg->activation == SEGLOSS_SIGMOID ||
+    return e > 0.0f && (cfg->activation == SEGLOSS_SIGMOID || !SEGLOSS__HAS_CE_TERM(cfg->loss_type) ||
                         (SEGLOSS__HAS_GAMMA(cfg->loss_type) && cfg->focal_gamma != 0.0f));
 }
 /* focal_alpha, where it applies (the sigmoid focal term): at most 1, not NaN (< 0: none) */
@@ -394,6 +395,10 @@ SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_con
     else if (e > 0.0f && sig)
         segloss__say(m, "label_smoothing = %g applies to the softmax: under the sigmoid give soft targets "
                         "(SEGLOSS_TARGET_F32) instead", (double)e);
+    else if (segloss__bad_smoothing(cfg) && !SEGLOSS__HAS_CE_TERM(cfg->loss_type))
+        segloss__say(m, "label_smoothing = %g with loss %s: smoothing applies to the cross-entropy term (ce, "
+                        "weighted_ce, focal_dice with focal_gamma 0); set label_smoothing = 0", (double)e,
+                     segloss_loss_name(cfg->loss_type));
     else if (segloss__bad_smoothing(cfg))
         segloss__say(m, "label_smoothing = %g with focal_gamma = %g: smoothing is defined for the cross entropy "
                         "(PyTorch's); set focal_gamma = 0 or label_smoothing = 0", (double)e, (double)cfg->focal_gamma);
@@ -1044,7 +1049,7 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
                     const int64_t e = in->layout == SEGLOSS_NCHW ? (n * C + c) * S + s + i : (pos + i) * C + c;
                     const float v = u8 ? (float)((const uint8_t *)in->labels)[e] : ((const float *)in->labels)[e];
                     if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return 3;
-                    cnt[c] += m * v;
+                    cnt[c] = fma(m, v, cnt[c]); /* explicit: contraction may differ between machines */
                 }
             }
             cnt[C] += 1.0;

@@ -108,7 +108,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                 if (focal) { /* u = 1 - p_t, a_t u^gamma bce: the focal term in lneg, lpos 0 */
                     const SEGLOSS__F uu = SEGLOSS__V(fma)(t, s.pm, SEGLOSS__V(mul)(nt, s.p));
                     const SEGLOSS__F ug = a->gamma == 0.0f ? one : SEGLOSS__K(powg)(a, uu);
-                    bce = SEGLOSS__V(add)(lneg, lpos);
+                    bce = SEGLOSS__V(fma)(nt, s.sp_pos, lpos); /* lneg + lpos, the product fused explicitly */
                     at_ug = SEGLOSS__V(mul)(SEGLOSS__V(fma)(t, a1, a0), ug);
                     lneg = SEGLOSS__V(mul)(at_ug, bce);
                     lpos = zero;
@@ -117,9 +117,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                         const SEGLOSS__F pt = SEGLOSS__V(fma)(nt, s.p, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, t), s.pm));
                         const SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, uu),
                                                              SEGLOSS__V(div)(SEGLOSS__V(mul)(s.p, s.pm), uu), zero);
-                        const SEGLOSS__F d = SEGLOSS__V(mul)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), r),
-                                                             SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce));
-                        g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, SEGLOSS__V(add)(pt, d)));
+                        const SEGLOSS__F d = SEGLOSS__V(fma)(SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->gamma), r),
+                                                             SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce), pt);
+                        g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, d));
                     }
                 } else if (ce && want_g) {
                     g = SEGLOSS__V(fma)(kn, SEGLOSS__V(mul)(nt, s.p), SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, kp), SEGLOSS__V(mul)(t, s.pm)));
@@ -216,9 +216,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, con
                 const SEGLOSS__F e = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, z0));
                 s = SEGLOSS__V(add)(s, e);
                 if (grad) {
-                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
-                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
-                    T = SEGLOSS__V(add)(T, wt);
+                    const SEGLOSS__F tc = SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add);
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]), tc);
+                    T = SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->sk[c]), tc, T); /* never a product into an add */
                     sm = SEGLOSS__V(fma)(wt, SEGLOSS__V(sub)(z0, zc), sm);
                     if (a->g) SEGLOSS__ST(a->g + c * a->gs + at, e, cnt);
                 }

@@ -231,43 +231,33 @@ static NOCOV segloss_status expected(const job *j, const float *z, const void *y
     *bad = -1;
     *lax = 0;
     if ((unsigned)t >= SEGLOSS_LOSS_COUNT || (unsigned)c->reduction > SEGLOSS_SUM) return SEGLOSS_ERR_ENUM;
-    if (is_target(j->lt) && !sig) { *lax = 1; return SEGLOSS_ERR_ENUM; } /* targets are the sigmoid's */
+    if ((unsigned)c->activation > SEGLOSS_SIGMOID) return SEGLOSS_ERR_ENUM;
     nonneg_ok = 1;
     if (focal && !NN(c->focal_gamma)) nonneg_ok = 0;
     if (t == SEGLOSS_FOCAL_DICE && (!NN(c->focal_weight) || !NN(c->dice_weight) || (c->focal_weight == 0 && c->dice_weight == 0))) nonneg_ok = 0;
     if (dice_term && !NN(c->dice_smooth)) nonneg_ok = 0;
     if (t == SEGLOSS_TVERSKY && (!NN(c->tversky_alpha) || !NN(c->tversky_beta))) nonneg_ok = 0;
     if (!nonneg_ok) return SEGLOSS_ERR_PARAM;
-    if (!(c->label_smoothing >= 0.0f && c->label_smoothing <= 1.0f)) { /* NaN too */
-        if (!sig && ce_term) { *lax = 1; return SEGLOSS_ERR_PARAM; }
-        open = 1;
-    } else if (c->label_smoothing > 0.0f) {
-        if (!sig && focal && c->focal_gamma > 0.0f) return SEGLOSS_ERR_PARAM;
-        if (sig) open = 1;
-    }
-    if (!(c->focal_alpha <= 1.0f)) { /* NaN or above 1 */
-        if (sig && focal) { *lax = 1; return SEGLOSS_ERR_PARAM; }
-        open = 1;
-    }
-    if (!sig && j->c == 1 && probe()->c1_refused) { *lax = 1; return SEGLOSS_ERR_PARAM; }
+    /* label_smoothing: in [0, 1] (NaN never), and > 0 only under the softmax without focusing */
+    if (!(c->label_smoothing >= 0.0f && c->label_smoothing <= 1.0f)) return SEGLOSS_ERR_PARAM;
+    if (c->label_smoothing > 0.0f && (sig || !ce_term || (focal && c->focal_gamma != 0.0f))) return SEGLOSS_ERR_PARAM;
+    if (sig && focal && !(c->focal_alpha <= 1.0f)) return SEGLOSS_ERR_PARAM; /* NaN or above 1, where it applies */
+    /* what the input must fit: targets under the softmax are ce's and weighted_ce's probabilities */
+    if (is_target(j->lt) && !sig && t != SEGLOSS_CE && t != SEGLOSS_WEIGHTED_CE) return SEGLOSS_ERR_PARAM;
+    if (!sig && j->c == 1) return SEGLOSS_ERR_PARAM;
     if (c->class_weights)
         for (i = 0; i < j->c; i++)
             if (!NN(c->class_weights[i])) {
                 if (ce_term) return SEGLOSS_ERR_WEIGHTS;
                 if (t == SEGLOSS_GENERALIZED_DICE || sig) open = 1;
             }
-    if (c->pos_weight)
+    if (c->pos_weight && sig && focal) return SEGLOSS_ERR_PARAM; /* torchvision's focal has none */
+    if (c->pos_weight && sig && ce_term)
         for (i = 0; i < j->c; i++)
-            if (!NN(c->pos_weight[i])) {
-                if (sig && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE)) { *lax = 1; return SEGLOSS_ERR_WEIGHTS; }
-                open = 1;
-            }
-    if (j->wm)
+            if (!NN(c->pos_weight[i])) return SEGLOSS_ERR_WEIGHTS;
+    if (j->wm) /* checked at every position, ignored or not; a bad label in the same block may come first */
         for (i = 0; i < NS; i++)
-            if (!NN(j->wm[i])) {
-                if (!pos_ignored(j, y, i)) { *lax = 1; return SEGLOSS_ERR_WEIGHTS; }
-                open = 1;
-            }
+            if (!NN(j->wm[i])) { *lax = 1; return SEGLOSS_ERR_WEIGHTS; }
     if (overlap) { *lax = open ? 2 : 0; return SEGLOSS_ERR_ALIAS; }
     if (!is_target(j->lt)) {
         for (i = 0; i < NS; i++) {

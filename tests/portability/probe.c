@@ -81,7 +81,7 @@ static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int
                 }
                 cfg.weight_map = g ? map : NULL;
                 cfg.focal_gamma = gammas[g];
-                if (g && cfg.activation == SEGLOSS_SOFTMAX && cfg.loss_type != SEGLOSS_FOCAL && cfg.loss_type != SEGLOSS_FOCAL_DICE)
+                if (g && cfg.activation == SEGLOSS_SOFTMAX && (cfg.loss_type == SEGLOSS_CE || cfg.loss_type == SEGLOSS_WEIGHTED_CE))
                     cfg.label_smoothing = 0.1f;
                 cfg.per_sample = g;
                 cfg.include_background = !g;
