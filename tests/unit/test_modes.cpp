@@ -849,6 +849,72 @@ TEST_CASE("generalized Dice with one class: Dice when K has one class and s = 0;
 }
 
 // =============================================================================================
+// Edge cases
+// =============================================================================================
+
+TEST_CASE("sigmoid with saturated logits (|z| up to 100): the reference's loss and a finite gradient",
+          "[modes][isa][edge]") {
+    // p rounds to 1 in float32 from z ~ 17 on: 1 - p must come from sigmoid(-z), and the focal
+    // factor u^(gamma - 1) (gamma < 1) of an element predicted right must stay finite.
+    std::mt19937 rng = seeded(40);
+    const segloss_loss_type types[] = {SEGLOSS_CE, SEGLOSS_WEIGHTED_CE, SEGLOSS_FOCAL, SEGLOSS_DICE,
+                                       SEGLOSS_GENERALIZED_DICE};
+    for (segloss_loss_type t : types)
+        for (int k = 0; k < 4; ++k) {
+            ModeSpec s;
+            s.activation = SEGLOSS_SIGMOID;
+            s.n = 2;
+            s.c = k % 2 ? 3 : 1;
+            s.s = 40;
+            s.layout = k / 2 ? SEGLOSS_NHWC : SEGLOSS_NCHW;
+            s.label_type = k / 2 ? SEGLOSS_TARGET_U8 : SEGLOSS_LABEL_I32;
+            s.logit_scale = 1.0;
+            s.label_bias = k % 2 ? 40.0 : 100.0;  // every element confidently right
+            ModeProblem p = ref::make_mode_problem(rng, s);
+            for (size_t i = 0; i < p.logits.size(); i += 7) p.logits[i] = -p.logits[i];  // and some wrong
+            segloss_config cfg = init(t, SEGLOSS_SIGMOID);
+            cfg.ignore_index = s.ignore_index;
+            cfg.use_class_weighting = 0;
+            cfg.focal_gamma = k % 2 ? 0.5f : 2.0f;
+            const ref::ModeOut want = ref::ref_modes(cfg, p.input());
+            on_each_isa([&](const std::string &isa) { check_vs_reference(isa, cfg, p, want); });
+        }
+}
+
+TEST_CASE("no valid position, or a map of zeros: loss 0 and gradient 0", "[modes][isa][edge]") {
+    std::mt19937 rng = seeded(41);
+    const segloss_loss_type types[] = {SEGLOSS_CE,         SEGLOSS_WEIGHTED_CE, SEGLOSS_FOCAL,  SEGLOSS_DICE,
+                                       SEGLOSS_FOCAL_DICE, SEGLOSS_TVERSKY,     SEGLOSS_GENERALIZED_DICE};
+    for (segloss_activation act : {SEGLOSS_SIGMOID, SEGLOSS_SOFTMAX})
+        for (segloss_loss_type t : types)
+            for (int k = 0; k < 4; ++k) {
+                ModeSpec s;
+                s.activation = act;
+                s.n = 2;
+                s.c = 3;
+                s.s = 9;
+                s.map = MapKind::random;
+                ModeProblem p = ref::make_mode_problem(rng, s);
+                const bool all_ignored = k % 2 == 0;
+                if (all_ignored) p.set_labels(std::vector<int64_t>(p.y.size(), s.ignore_index));
+                else std::fill(p.map.begin(), p.map.end(), 0.0f);
+                segloss_config cfg = init(t, act);
+                cfg.ignore_index = s.ignore_index;
+                cfg.per_sample = k / 2;
+                cfg.dice_smooth = k / 2 ? 0.0f : 1.0f;
+                if (act == SEGLOSS_SOFTMAX && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE)) cfg.label_smoothing = 0.3f;
+                INFO(ref::describe_modes(cfg) << " | " << (all_ignored ? "all ignored" : "map of zeros"));
+                const ref::ModeOut want = ref::ref_modes(cfg, p.input());
+                REQUIRE(want.loss == 0.0);
+                const ref::LibOut got = ref::run_lib(cfg, p.input());
+                REQUIRE(got.status == SEGLOSS_OK);
+                CHECK(got.result.loss == 0.0);
+                CHECK(got.result.valid == (all_ignored ? 0 : s.n * s.s));
+                CHECK(ref::max_abs(std::vector<double>(got.grad.begin(), got.grad.end())) == 0.0);
+            }
+}
+
+// =============================================================================================
 // Two phases
 // =============================================================================================
 
