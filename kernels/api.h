@@ -88,20 +88,20 @@ typedef struct segloss_config {
     float label_smoothing;      /* softmax CE term: epsilon in [0, 1] (PyTorch's)           */
     const float *pos_weight;    /* sigmoid CE: C weights of the positives (>= 0) or NULL     */
     float focal_alpha;          /* sigmoid focal: torchvision's alpha in [0, 1]; < 0: none   */
+    const float *weight_map;    /* a weight (>= 0, finite) per position of the call's input,
+                                   at n*S + s as its labels (U-Net border weights), or NULL  */
 } segloss_config;
 
 /* Logits are float32 N x C x S (S = all spatial dims flattened).
    NCHW: element (n,c,s) at (n*C + c)*S + s.   NHWC: at (n*S + s)*C + c.
    Labels: one class per (n,s) at n*S + s, as uint8, int32 or int64; or (sigmoid) targets per
-   element, at the logits' index. weight_map: one weight per (n,s) at n*S + s, NULL = none.
-   Initialise with = {0} (or memset) before setting fields: fields may be added. */
+   element, at the logits' index. */
 typedef struct segloss_input {
     const float *logits;
     const void *labels;
     segloss_label_type label_type;
     int64_t n, c, s;
     segloss_layout layout;
-    const float *weight_map;    /* per-position weights (>= 0, finite; U-Net border weights) */
 } segloss_input;
 
 typedef struct segloss_result {
@@ -381,7 +381,8 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
              sum_V w[y] as before: F.cross_entropy(weight = w, ignore_index = i,
              label_smoothing = eps). Focal terms (gamma > 0) refuse eps > 0.
 
-   WEIGHT MAP  m_i >= 0 per position (1 when weight_map is NULL). Softmax CE family:
+   WEIGHT MAP  m_i >= 0 per position (1 when weight_map is NULL), indexed as the labels of the
+             call's input (for a two-phase slice: from the slice's start). Softmax CE family:
              sum_V m_i w[y] l_i / sum_V m_i w[y]. Sigmoid CE family: as above. Dice family:
              I_c = sum_V m_i p_c g_c, P_c = sum_V m_i p_c, G_c = sum_V m_i g_c (MONAI's masked
              Dice is the 0/1 map). A map of ones gives the same bits as no map. PyTorch's

@@ -127,6 +127,19 @@ typedef struct segloss__args {
                          /* plane after plane                                                  */
     int prefetch;        /* > 0: phase 1 prefetches each logit this many floats ahead (the next */
                          /* block of many NCHW planes read from DRAM)                          */
+    /* the sigmoid kernel (sigmoid_kernels.h) */
+    const float *t;      /* per-channel targets, class c at t[c * ts + i]; NULL: from the labels */
+    int64_t ts;
+    const float *m;      /* weight of position i (weight map); NULL: 1                          */
+    const float *sk;     /* 4C CE coefficients: gradient/loss (negative, positive terms), then   */
+                         /* the unreduced terms' (negative, positive)                          */
+    float alpha;         /* focal alpha; < 0: none                                              */
+    int focal;           /* the CE-family term is the sigmoid focal term (else BCE)             */
+    int dice;            /* stats: a Dice-family term wants I and P                             */
+    double *sum_lp;      /* stats: per-class sums of BCE's positive part                        */
+    float *each;         /* unreduced terms, same addressing with es (NULL: not wanted; softmax: */
+    int64_t es;          /* one per position, at each[i])                                       */
+    float each_scale;    /* softmax: what undoes w's normalisation in the unreduced terms       */
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -141,6 +154,7 @@ typedef struct segloss__isa_table {
     /* NHWC rows <-> class planes, dir one of these (see the kernel) */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int dir);
     void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
+    segloss__kernel_fn sigmoid;    /* sigmoid statistics (a->g NULL) or gradient              */
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,

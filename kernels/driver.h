@@ -21,11 +21,10 @@ SEGLOSS__API int64_t segloss_abi_offset(const char *type, const char *field)
         SEGLOSS__FIELD(segloss_config, per_sample), SEGLOSS__FIELD(segloss_config, reduction),
         SEGLOSS__FIELD(segloss_config, check_finite), SEGLOSS__FIELD(segloss_config, activation),
         SEGLOSS__FIELD(segloss_config, label_smoothing), SEGLOSS__FIELD(segloss_config, pos_weight),
-        SEGLOSS__FIELD(segloss_config, focal_alpha),
+        SEGLOSS__FIELD(segloss_config, focal_alpha), SEGLOSS__FIELD(segloss_config, weight_map),
         SEGLOSS__SIZE(segloss_input), SEGLOSS__FIELD(segloss_input, logits), SEGLOSS__FIELD(segloss_input, labels),
         SEGLOSS__FIELD(segloss_input, label_type), SEGLOSS__FIELD(segloss_input, n), SEGLOSS__FIELD(segloss_input, c),
         SEGLOSS__FIELD(segloss_input, s), SEGLOSS__FIELD(segloss_input, layout),
-        SEGLOSS__FIELD(segloss_input, weight_map),
         SEGLOSS__SIZE(segloss_result), SEGLOSS__FIELD(segloss_result, loss), SEGLOSS__FIELD(segloss_result, ce_term),
         SEGLOSS__FIELD(segloss_result, dice_term), SEGLOSS__FIELD(segloss_result, valid),
         SEGLOSS__FIELD(segloss_result, bad_position),
@@ -70,6 +69,7 @@ SEGLOSS__API void segloss_config_init(segloss_config *cfg, segloss_loss_type los
     cfg->label_smoothing = 0.0f;
     cfg->pos_weight = NULL;
     cfg->focal_alpha = 0.25f;
+    cfg->weight_map = NULL;
 }
 
 SEGLOSS__API const char *segloss_status_string(segloss_status s)
@@ -98,9 +98,26 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
 
 #define SEGLOSS__IS_CE_FAMILY(t) ((t) == SEGLOSS_CE || (t) == SEGLOSS_WEIGHTED_CE || (t) == SEGLOSS_FOCAL)
 #define SEGLOSS__HAS_CE_TERM(t) (SEGLOSS__IS_CE_FAMILY(t) || (t) == SEGLOSS_FOCAL_DICE)
-#define SEGLOSS__HAS_DICE_TERM(t) ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY)
+#define SEGLOSS__HAS_DICE_TERM(t) \
+    ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY || (t) == SEGLOSS_GENERALIZED_DICE)
+#define SEGLOSS__HAS_GAMMA(t) ((t) == SEGLOSS_FOCAL || (t) == SEGLOSS_FOCAL_DICE)
+#define SEGLOSS__DENSE(lt) ((lt) == SEGLOSS_TARGET_U8 || (lt) == SEGLOSS_TARGET_F32)
 
 SEGLOSS__PRIVATE int segloss__nonneg(float v) { return v >= 0.0f && v <= FLT_MAX; } /* false for NaN */
+
+/* label_smoothing: in [0, 1], and > 0 only for a softmax CE-family term without focusing */
+SEGLOSS__PRIVATE int segloss__bad_smoothing(const segloss_config *cfg)
+{
+    const float e = cfg->label_smoothing;
+    if (!(e >= 0.0f && e <= 1.0f)) return 1;
+    return e > 0.0f && (cfg->activation == SEGLOSS_SIGMOID ||
+                        (SEGLOSS__HAS_GAMMA(cfg->loss_type) && cfg->focal_gamma != 0.0f));
+}
+/* focal_alpha, where it applies (the sigmoid focal term): at most 1, not NaN (< 0: none) */
+SEGLOSS__PRIVATE int segloss__bad_alpha(const segloss_config *cfg)
+{
+    return cfg->activation == SEGLOSS_SIGMOID && SEGLOSS__HAS_GAMMA(cfg->loss_type) && !(cfg->focal_alpha <= 1.0f);
+}
 
 SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
 {
@@ -117,6 +134,8 @@ SEGLOSS__PRIVATE segloss_status segloss__check_config(const segloss_config *cfg)
     if (SEGLOSS__HAS_DICE_TERM(t) && !segloss__nonneg(cfg->dice_smooth)) return SEGLOSS_ERR_PARAM;
     if (t == SEGLOSS_TVERSKY && (!segloss__nonneg(cfg->tversky_alpha) || !segloss__nonneg(cfg->tversky_beta)))
         return SEGLOSS_ERR_PARAM;
+    if ((unsigned)cfg->activation > SEGLOSS_SIGMOID) return SEGLOSS_ERR_ENUM;
+    if (segloss__bad_smoothing(cfg) || segloss__bad_alpha(cfg)) return SEGLOSS_ERR_PARAM;
     return SEGLOSS_OK;
 }
 
@@ -134,7 +153,7 @@ SEGLOSS__PRIVATE uint64_t segloss__logit_bytes(const segloss_input *in)
 SEGLOSS__PRIVATE segloss_status segloss__check_input(const segloss_input *in)
 {
     if (!in) return SEGLOSS_ERR_NULL;
-    if ((unsigned)in->label_type > SEGLOSS_LABEL_I64 || (unsigned)in->layout > SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
+    if ((unsigned)in->label_type > SEGLOSS_TARGET_F32 || (unsigned)in->layout > SEGLOSS_NHWC) return SEGLOSS_ERR_ENUM;
     if (in->n <= 0 || in->c <= 0 || in->s <= 0 || in->c > INT32_MAX) return SEGLOSS_ERR_SHAPE;
     /* n*s labels (int64 at most) and n*c*s floats within SEGLOSS__MAX_BYTES: no product
        overflows, here or later, and no shape claims more memory than can exist */
@@ -147,13 +166,28 @@ SEGLOSS__PRIVATE segloss_status segloss__check_input(const segloss_input *in)
     return SEGLOSS_OK;
 }
 
+/* What a configuration needs of C classes: valid class weights and pos_weight, and two or more
+   classes for the softmax. The weight map and per-channel targets are checked with the labels. */
 SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg, int64_t c)
 {
+    const int sig = cfg->activation == SEGLOSS_SIGMOID;
     int64_t k;
+    if (!sig && c == 1) return SEGLOSS_ERR_PARAM;
     if (cfg->class_weights && SEGLOSS__HAS_CE_TERM(cfg->loss_type))
         for (k = 0; k < c; k++)
             if (!segloss__nonneg(cfg->class_weights[k])) return SEGLOSS_ERR_WEIGHTS;
+    if (cfg->pos_weight && sig && SEGLOSS__HAS_CE_TERM(cfg->loss_type)) {
+        if (SEGLOSS__HAS_GAMMA(cfg->loss_type)) return SEGLOSS_ERR_PARAM; /* torchvision's focal has none */
+        for (k = 0; k < c; k++)
+            if (!segloss__nonneg(cfg->pos_weight[k])) return SEGLOSS_ERR_WEIGHTS;
+    }
     return SEGLOSS_OK;
+}
+/* ... and of its input: per-channel targets only with the sigmoid */
+SEGLOSS__PRIVATE segloss_status segloss__check_fit(const segloss_config *cfg, const segloss_input *in)
+{
+    if (SEGLOSS__DENSE(in->label_type) && cfg->activation != SEGLOSS_SIGMOID) return SEGLOSS_ERR_PARAM;
+    return segloss__check_weights(cfg, in->c);
 }
 
 /* grad and the logits overlap (their byte ranges, as the shape gives them, share a byte) without
@@ -456,13 +490,19 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     return buf;
 }
 
-/* ---- statistics layout: per group g, 4 arrays of C doubles: counts, L, I, P ---------------
-   A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch. */
+/* ---- statistics layout: per group g, 4 arrays of C doubles: G, L, I, P; after the groups, 2
+   doubles: the number of valid positions and the sum of their weights (weight map; else 1 each).
+   A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch.
+   G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
+   or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
+   class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
+   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known. */
 
 #define SEGLOSS__ST_N 0
 #define SEGLOSS__ST_L 1
 #define SEGLOSS__ST_I 2
 #define SEGLOSS__ST_P 3
+#define SEGLOSS__ST_TAIL 2 /* valid positions, sum of their weights */
 
 /* ---- what a (valid) configuration asks of the passes, worked out once per call ------------- */
 
@@ -473,7 +513,11 @@ typedef struct segloss__plan {
     int tversky;
     int per_sample;  /* the Dice/Tversky term per sample: one statistics group per sample      */
     int mean;        /* SEGLOSS_MEAN                                                            */
+    int gdl;         /* generalized Dice                                                        */
+    int focal;       /* the CE-family term is focal (focal, focal_dice), whatever gamma         */
+    int sig;         /* the sigmoid activation                                                  */
     float gamma;     /* focal gamma; 0 for cross entropy                                        */
+    float eps;       /* label smoothing                                                         */
     double fw, dw;   /* focal_dice's weights of its two terms; 1 for every other loss           */
 } segloss__plan;
 
@@ -485,6 +529,10 @@ SEGLOSS__PRIVATE segloss__plan segloss__plan_for(const segloss_config *cfg)
     p.ce = SEGLOSS__HAS_CE_TERM(t);
     p.dice = SEGLOSS__HAS_DICE_TERM(t);
     p.tversky = t == SEGLOSS_TVERSKY;
+    p.gdl = t == SEGLOSS_GENERALIZED_DICE;
+    p.focal = SEGLOSS__HAS_GAMMA(t);
+    p.sig = cfg->activation == SEGLOSS_SIGMOID;
+    p.eps = cfg->label_smoothing;
     p.per_sample = cfg->per_sample && p.dice;
     p.mean = cfg->reduction == SEGLOSS_MEAN;
     p.gamma = t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE ? cfg->focal_gamma : 0.0f;
@@ -504,8 +552,8 @@ SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int
     if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
     p = segloss__plan_for(cfg);
     g = segloss__groups(&p, n);
-    if (g > INT64_MAX / 4 / c) return 0;
-    return g * 4 * c;
+    if (g > (INT64_MAX - SEGLOSS__ST_TAIL) / 4 / c) return 0;
+    return g * 4 * c + SEGLOSS__ST_TAIL;
 }
 
 /* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
@@ -523,6 +571,14 @@ typedef struct segloss__job {
     const float *A, *B;   /* grad: Dice/Tversky coefficients, G x C (NULL: none)              */
     double *loss;         /* grad: add the weighted CE-family loss here (NULL: not wanted)    */
     int stream;           /* grad: non-temporal stores (NCHW planes; NHWC rows, see run)       */
+    int sig;              /* the sigmoid kernel: its CE coefficients sk (4C), focal alpha      */
+    int gamma_term;       /* sigmoid: the CE-family term is the focal term (else BCE)         */
+    const float *sk;
+    float alpha;
+    int dice;             /* sigmoid stats: a Dice-family term (I and P wanted)               */
+    float *each;          /* grad pass: the unreduced terms (NULL: not wanted)                 */
+    const float *map;     /* the weight map (NULL: none)                                      */
+    float each_scale;     /* softmax unreduced terms: the weights' normalisation, undone       */
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
@@ -605,6 +661,34 @@ SEGLOSS__PRIVATE void segloss__chunk_at(const segloss__chunking *k, const seglos
     }
 }
 
+/* Per-channel targets of positions [pos, pos + np) (pos = n*S + s) as class planes of stride B
+   in tt, pointed to by *t (NCHW float32 planes are used in place). rows: a scratch block. */
+SEGLOSS__PRIVATE const float *segloss__target_planes(const segloss_input *in, int64_t n, int64_t s, int np, int B,
+                                                     float *tt, float *rows, int64_t *ts)
+{
+    const int64_t C = in->c, S = in->s, pos = n * S + s;
+    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
+    int64_t c, i;
+    if (in->layout == SEGLOSS_NCHW) {
+        const int64_t base = n * C * S + s;
+        if (!u8) {
+            *ts = S;
+            return (const float *)in->labels + base;
+        }
+        for (c = 0; c < C; c++)
+            for (i = 0; i < np; i++) tt[c * B + i] = (float)((const uint8_t *)in->labels)[base + c * S + i];
+    } else {
+        const float *src = (const float *)in->labels + pos * C;
+        if (u8) {
+            for (i = 0; i < np * C; i++) rows[i] = (float)((const uint8_t *)in->labels)[pos * C + i];
+            src = rows;
+        }
+        segloss__table()->transpose(src, tt, B, np, (int)C, SEGLOSS__TO_PLANES);
+    }
+    *ts = B;
+    return tt;
+}
+
 /* Run j's kernel over positions [s_begin, s_end) of sample n (s_begin a multiple of the block
    length), summing into sums (L, I, P: 3C doubles) and *loss. */
 SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64_t s_begin, int64_t s_end,
@@ -614,6 +698,7 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     const int C = (int)in->c;
     const int64_t S = in->s;
     const int nhwc = in->layout == SEGLOSS_NHWC;
+    const int dense = SEGLOSS__DENSE(in->label_type);
     /* A block's class planes fit the stack buffers (SEGLOSS__TBUF floats): NHWC blocks are
        transposed into them, and the kernels keep their exponentials there. Beyond
        SEGLOSS__TBUF classes one position is one block; in NHWC it is read in place: its classes
@@ -624,6 +709,8 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
+    /* the sigmoid's per-channel targets and unreduced terms, as class planes */
+    float tt[SEGLOSS__TBUF], et[SEGLOSS__TBUF];
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
@@ -642,33 +729,53 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.loss = loss;
     a.stream = j->stream && !nhwc;
     a.alias = !nhwc && segloss__planes_alias(S, C);
+    a.sk = j->sk;
+    a.alpha = j->alpha;
+    a.focal = j->sig && j->gamma_term;
+    a.dice = j->dice;
+    a.each_scale = j->each_scale;
     if (sums) {
         a.sum_l = sums;
         a.sum_i = sums + C;
         a.sum_p = sums + 2 * C;
+        a.sum_lp = sums + C; /* the sigmoid BCE's positive part, where no Dice term wants I */
     }
     a.A = j->A ? j->A + g * C : NULL;
     a.B = j->B ? j->B + g * C : NULL;
     for (s0 = s_begin; s0 < s_end; s0 += B) {
         const int np = (int)(s_end - s0 < B ? s_end - s0 : B);
         const int64_t pos = n * S + s0;
-        t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
+        if (!dense) {
+            t->labels(in, j->ignore, pos, np, y, NULL, 0, 0); /* checked by the caller's scan */
+        } else {
+            int i;
+            for (i = 0; i < SEGLOSS__BLOCK; i++) y[i] = i < np ? 0 : -1;
+            a.t = segloss__target_planes(in, n, s0, np, B, tt, et, &a.ts);
+        }
+        a.m = j->map ? j->map + pos : NULL;
         a.npos = np;
         a.prefetch = prefetch && s0 + 2 * B <= S ? B : 0; /* (within the plane) */
         if (!nhwc) {
             a.z = in->logits + n * C * S + s0;
             a.g = j->grad ? j->grad + n * C * S + s0 : NULL;
             a.zs = a.gs = S;
+            a.each = j->each ? j->each + n * C * S + s0 : NULL;
+            a.es = S;
         } else if (direct) {
             a.z = in->logits + pos * C;
             a.g = j->grad ? j->grad + pos * C : NULL;
             a.zs = a.gs = 1;
+            a.each = j->each ? j->each + pos * C : NULL;
+            a.es = 1;
         } else {
             t->transpose(in->logits + pos * C, zt, B, np, C, SEGLOSS__TO_PLANES);
             a.z = zt;
             a.g = j->grad ? gt : NULL;
             a.zs = a.gs = B;
+            a.each = j->each ? et : NULL;
+            a.es = B;
         }
+        if (!j->sig && j->each) a.each = j->each + pos; /* softmax: one term per position */
         j->fn(&a);
         if (nhwc && !direct && j->grad) {
             if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
@@ -680,6 +787,7 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
                 t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
             }
         }
+        if (nhwc && !direct && j->each && j->sig) t->transpose(et, j->each + pos * C, B, np, C, SEGLOSS__TO_ROWS);
     }
     /* non-temporal stores are ordered by their own thread's fence, before the pool's lock
        hands the chunk back */
@@ -780,6 +888,72 @@ SEGLOSS__PRIVATE int segloss__scan_range(const segloss_input *in, int64_t ignore
     return 0;
 }
 
+/* The scan with a weight map, or under the sigmoid: validates the labels (sigmoid with C = 1:
+   0, 1 or ignore_index), the weight map's weights (finite, >= 0) and per-channel targets (0/1, or in
+   [0, 1]), and adds G (C doubles: each label's class, or each channel's target, times its
+   position's weight), then the count of valid positions and the sum of their weights. Returns
+   0, or which check failed: 1 a label, 2 a weight, 3 a target. */
+SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t ignore, int sig, const float *map, int64_t n,
+                                           int64_t s_begin, int64_t s_end, double *cnt)
+{
+    const int64_t C = in->c, S = in->s;
+    const int dense = SEGLOSS__DENSE(in->label_type), u8 = in->label_type == SEGLOSS_TARGET_U8;
+    const int one = sig && C == 1 && !dense; /* one channel of 0/1 labels */
+    segloss_input lin = *in;
+    int64_t s, c;
+    if (one) lin.c = 2;
+    for (s = s_begin; s < s_end; s += SEGLOSS__BLOCK) {
+        int32_t y[SEGLOSS__BLOCK];
+        const int len = (int)(s_end - s < SEGLOSS__BLOCK ? s_end - s : SEGLOSS__BLOCK);
+        const int64_t pos = n * S + s;
+        int i;
+        if (!dense && segloss__table()->labels(&lin, ignore, pos, len, y, NULL, 0, 1)) return 1;
+        for (i = 0; i < len; i++) {
+            double m = 1.0;
+            if (map) {
+                const float w = map[pos + i];
+                if (!segloss__nonneg(w)) return 2;
+                m = w;
+            }
+            if (!dense) {
+                if (y[i] < 0) continue;
+                if (!one) cnt[y[i]] += m;
+                else if (y[i] == 1) cnt[0] += m;
+            } else {
+                for (c = 0; c < C; c++) {
+                    const int64_t e = in->layout == SEGLOSS_NCHW ? (n * C + c) * S + s + i : (pos + i) * C + c;
+                    const float v = u8 ? (float)((const uint8_t *)in->labels)[e] : ((const float *)in->labels)[e];
+                    if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return 3;
+                    cnt[c] += m * v;
+                }
+            }
+            cnt[C] += 1.0;
+            cnt[C + 1] += m;
+        }
+    }
+    return 0;
+}
+
+/* The first weight (position) or per-channel target (element) that segloss__scan_general
+   rejects, or -1. */
+SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
+{
+    int64_t i;
+    for (i = 0; map && i < in->n * in->s; i++)
+        if (!segloss__nonneg(map[i])) return i;
+    return -1;
+}
+SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
+{
+    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
+    int64_t i;
+    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
+        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
+        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
+    }
+    return -1;
+}
+
 typedef struct segloss__scan_ctx {
     const segloss_input *in;
     int64_t ignore;
@@ -787,6 +961,9 @@ typedef struct segloss__scan_ctx {
     double *part;          /* per chunk: the bad flag, then the counts (width - 1)             */
     int64_t width;
     int classes;
+    int general;           /* segloss__scan_general (a weight map, or the sigmoid)            */
+    int sig;
+    const float *map;
 } segloss__scan_ctx;
 
 SEGLOSS__PRIVATE void segloss__scan_task(void *ctx, int64_t i)
@@ -796,17 +973,23 @@ SEGLOSS__PRIVATE void segloss__scan_task(void *ctx, int64_t i)
     int64_t n, n0, n1, s0, s1;
     segloss__chunk_at(&r->k, r->in, i, &n0, &n1, &s0, &s1);
     for (n = n0; n < n1 && part[0] == 0.0; n++)
-        part[0] = segloss__scan_range(r->in, r->ignore, n, s0, s1, r->width > 1 ? part + 1 : NULL, r->classes);
+        part[0] = r->general ? segloss__scan_general(r->in, r->ignore, r->sig, r->map, n, s0, s1, part + 1)
+                             : segloss__scan_range(r->in, r->ignore, n, s0, s1, r->width > 1 ? part + 1 : NULL, r->classes);
 }
 
 /* Validate every label of a slice with the vector kernel and, with st, add the per-class
    counts to each group's count array (classes), or only the count of labels not ignored, in
-   class 0's slot (!classes: all that a CE-family loss without class weights needs). On a bad
-   label, *bad = its flat position. The counts are integers below 2^53: exact in any order. */
-SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int64_t group0,
-                                                     double *st, int classes, int64_t *bad)
+   class 0's slot (!classes: all that a CE-family loss without class weights needs), and into
+   tail (when not NULL) the count of valid positions and the sum of their weights. With a
+   weight map or the sigmoid, segloss__scan_general does it (G as the layout describes). On a
+   bad label, weight or target, *bad = its flat position and the status says which. The
+   counts are integers below 2^53: exact in any order; weighted sums are added in chunk order. */
+SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, int64_t ignore, int sig, const float *map,
+                                                     int64_t group0, double *st, double *tail, int classes, int64_t *bad)
 {
-    const int64_t C = in->c, per = st ? (classes ? C : 1) : 0;
+    const int64_t C = in->c;
+    const int general = sig || map != NULL;
+    const int64_t per = general ? C + 2 : st || tail ? (classes || !st ? C : 1) : 0;
     /* a chunk's counts cost no more than an eighth of its labels' work */
     const int64_t want = 8 * per > (1 << 16) ? 8 * per : (1 << 16);
     segloss__scan_ctx r;
@@ -815,19 +998,44 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
     r.ignore = ignore;
     r.k = segloss__chunks(in, (want + SEGLOSS__BLOCK - 1) / SEGLOSS__BLOCK * SEGLOSS__BLOCK, !st || group0 < 0);
     r.width = 1 + per;
-    r.classes = classes;
+    r.classes = general || classes || !st;
+    r.general = general;
+    r.sig = sig;
+    r.map = map;
     if (!(r.part = (double *)SEGLOSS_MALLOC((size_t)(r.k.count * r.width) * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
     memset(r.part, 0, (size_t)(r.k.count * r.width) * sizeof(double));
     segloss__parallel_for(segloss__scan_task, &r, r.k.count, in->n * in->s);
     for (i = 0; i < r.k.count; i++)
         if (r.part[i * r.width] != 0.0) {
+            const int what = (int)r.part[i * r.width];
             SEGLOSS_FREE(r.part);
-            *bad = segloss__bad_label(in, ignore);
+            if (what == 2) { *bad = segloss__bad_weight(in, map); return SEGLOSS_ERR_WEIGHTS; }
+            if (what == 3) { *bad = segloss__bad_target(in); return SEGLOSS_ERR_LABEL; }
+            if (sig && C == 1) { /* labels 0 and 1 */
+                segloss_input two = *in;
+                two.c = 2;
+                *bad = segloss__bad_label(&two, ignore);
+            } else {
+                *bad = segloss__bad_label(in, ignore);
+            }
             return SEGLOSS_ERR_LABEL;
         }
     for (i = 0; i < r.k.count && per; i++) {
+        const double *part = r.part + i * r.width + 1;
         const int64_t g = group0 < 0 ? 0 : group0 + i / r.k.per_sample;
-        for (c = 0; c < per; c++) st[g * 4 * C + c] += r.part[i * r.width + 1 + c];
+        const int64_t nc = general || r.classes ? C : 1;
+        double valid = 0.0;
+        if (st)
+            for (c = 0; c < nc; c++) st[g * 4 * C + c] += part[c];
+        if (!tail) continue;
+        if (general) {
+            tail[0] += part[C];
+            tail[1] += part[C + 1];
+        } else {
+            for (c = 0; c < nc; c++) valid += part[c];
+            tail[0] += valid;
+            tail[1] += valid;
+        }
     }
     SEGLOSS_FREE(r.part);
     return SEGLOSS_OK;
@@ -877,14 +1085,15 @@ SEGLOSS__PRIVATE int64_t segloss__bad_logit_threads(const segloss_input *in)
    (focal_dice: its gradient pass computes the focal log anyway). */
 enum { SEGLOSS__COUNTS, SEGLOSS__STATS, SEGLOSS__STATS_NO_CE, SEGLOSS__LABELS /* COUNTS, every class */ };
 
-/* Validate a slice, then add its statistics into st (groups from group0, or group 0). */
+/* Validate a slice, then add its statistics into st (groups from group0, or group 0) and
+   tail (the layout's two doubles after the groups). */
 SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, const segloss__plan *p,
-                                                    const segloss_input *in, int64_t group0, double *st, int what,
-                                                    int64_t *bad)
+                                                    const segloss_input *in, int64_t group0, double *st, double *tail,
+                                                    int what, int64_t *bad)
 {
     const int classes = what != SEGLOSS__COUNTS || cfg->class_weights || cfg->use_class_weighting;
     if (what == SEGLOSS__LABELS) what = SEGLOSS__COUNTS;
-    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, group0, st, classes, bad);
+    segloss_status status = segloss__scan_labels(in, cfg->ignore_index, p->sig, cfg->weight_map, group0, st, tail, classes, bad);
     if (status != SEGLOSS_OK) return status;
     if (cfg->check_finite && (*bad = segloss__bad_logit_threads(in)) >= 0) return SEGLOSS_ERR_NONFINITE;
     if (what != SEGLOSS__COUNTS) {
@@ -892,11 +1101,16 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         memset(&j, 0, sizeof j);
         j.in = in;
         j.ignore = cfg->ignore_index;
-        j.fn = segloss__table()->stats;
+        j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->stats;
         j.ce = what == SEGLOSS__STATS && p->ce;
         j.gamma = p->gamma;
         j.stats = st;
         j.group0 = group0;
+        j.sig = p->sig;
+        j.gamma_term = p->focal;
+        j.alpha = cfg->focal_alpha;
+        j.dice = p->dice;
+        j.map = cfg->weight_map;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -906,76 +1120,161 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
    Products that meet a sum are explicit fma(): a compiler that contracts a*b+c on one
    machine and not on another would otherwise break bit-identical results across machines.
    From summed statistics: the loss, and the gradient coefficients
-     wcoef[c]   CE-family term: dL/dz_k += wcoef[y] * ff * (p_k - [k = y])
-     A, B[g,c]  Dice/Tversky:   dL/dp_c(i) = A[g,c] + B[g,c] * [y_i = c]                     */
+     wcoef[c]   softmax CE-family term: dL/dz_k += wcoef[y] * ff * (p_k - [k = y])
+     sk[4C]     sigmoid CE-family term (sigmoid_kernels.h): per class the coefficients of the
+                negative and positive parts in the gradient and loss, then in the unreduced terms
+     A, B[g,c]  Dice family:            dL/dp_c(i) = A[g,c] + B[g,c] * g_c(i)
+   and with each, the Dice family's unreduced terms. */
 
 typedef struct segloss__terms {
     double loss, ce, dice;
     int64_t valid;
 } segloss__terms;
 
+typedef struct segloss__coefs {
+    float *wcoef, *sk, *A, *B; /* each NULL: not wanted (A and B: no Dice-family term)        */
+    float *each;               /* the Dice family's unreduced terms (NULL: not wanted)         */
+    float each_scale;          /* the softmax CE family's sum_V m w[y] (mean), or 1            */
+} segloss__coefs;
+
+/* The softmax CE-family term and wcoef. total: the sum of the valid positions' weights. */
+SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, const segloss__plan *p, const double *st,
+                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale)
+{
+    double wsum = 0.0, num = 0.0;
+    int64_t g, c;
+    for (c = 0; c < C; c++) {
+        double nc = 0.0, lc = 0.0, w = 1.0;
+        for (g = 0; g < groups; g++) {
+            nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
+            lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
+        }
+        if (cfg->class_weights) w = cfg->class_weights[c];
+        else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
+        if (wcoef) wcoef[c] = (float)w; /* scaled below */
+        wsum = fma(w, nc, wsum);
+        num = fma(w, lc, num);
+    }
+    if (wcoef)
+        for (c = 0; c < C; c++)
+            wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
+    if (scale) *scale = (float)(p->mean ? wsum / p->fw : 1.0 / p->fw);
+    return p->mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
+}
+
+/* The sigmoid CE-family term and sk. total: the sum of the valid positions' weights; the mean
+   is over C of every valid position's elements. */
+SEGLOSS__PRIVATE double segloss__finish_sigmoid_ce(const segloss_config *cfg, const segloss__plan *p, const double *st,
+                                                   int64_t groups, int64_t C, double total, float *sk)
+{
+    const double norm = p->mean ? (total > 0.0 ? 1.0 / ((double)C * total) : 0.0) : 1.0;
+    double num = 0.0;
+    int64_t g, c;
+    for (c = 0; c < C; c++) {
+        double G = 0.0, ln = 0.0, lp = 0.0, pw = 1.0;
+        const double w = cfg->class_weights ? cfg->class_weights[c] : 1.0;
+        for (g = 0; g < groups; g++) {
+            G += st[(g * 4 + SEGLOSS__ST_N) * C + c];
+            ln += st[(g * 4 + SEGLOSS__ST_L) * C + c];
+            if (!p->focal) lp += st[(g * 4 + SEGLOSS__ST_I) * C + c];
+        }
+        if (!p->focal) {
+            if (cfg->pos_weight) pw = cfg->pos_weight[c];
+            else if (cfg->use_class_weighting) pw = G > 0.0 ? (total - G) / G : 1.0;
+        }
+        num = fma(w, fma(pw, lp, ln), num);
+        if (sk) {
+            sk[c] = (float)(p->fw * w * norm);
+            sk[C + c] = (float)(p->fw * w * pw * norm);
+            sk[2 * C + c] = (float)w;
+            sk[3 * C + c] = (float)(w * pw);
+        }
+    }
+    return num * norm;
+}
+
+/* The generalized Dice of one group (MONAI's GeneralizedDiceLoss): its loss 1 - GD, and the
+   coefficients A, B of its classes in K, for k groups in the mean (1 for SUM). */
+SEGLOSS__PRIVATE double segloss__finish_gdl(const segloss_config *cfg, const double *gs, int64_t C, int64_t c0,
+                                            double k, double dw, float *A, float *B)
+{
+    const double s = cfg->dice_smooth;
+    double vmax = 0.0, nu = s, de = s;
+    int64_t c;
+    for (c = c0; c < C; c++) {
+        const double G = gs[c];
+        if (G > 0.0 && 1.0 / (G * G) > vmax) vmax = 1.0 / (G * G);
+    }
+    for (c = c0; c < C; c++) { /* the sums first: A and B need both */
+        const double G = gs[c], v = G > 0.0 ? 1.0 / (G * G) : vmax;
+        nu = fma(2.0 * v, gs[SEGLOSS__ST_I * C + c], nu);
+        de = fma(v, gs[SEGLOSS__ST_P * C + c] + G, de);
+    }
+    for (c = 0; c < C && A; c++) {
+        const double G = gs[c], v = G > 0.0 ? 1.0 / (G * G) : vmax;
+        A[c] = B[c] = 0.0f;
+        if (c >= c0 && de > 0.0) {
+            A[c] = (float)(dw * v * nu / (k * de * de));
+            B[c] = (float)(-dw * 2.0 * v / (k * de));
+        }
+    }
+    return de > 0.0 ? 1.0 - nu / de : 0.0; /* 0/0: nothing to find and nothing found */
+}
+
 SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const segloss__plan *p, const double *st,
-                                      int64_t groups, int64_t C, segloss__terms *out, float *wcoef, float *A, float *B)
+                                      int64_t groups, int64_t C, segloss__terms *out, segloss__coefs *k)
 {
     const int mean = p->mean;
     const double fw = p->fw, dw = p->dw;
-    double total = 0.0, wsum = 0.0, num = 0.0;
+    const double *tail = st + groups * 4 * C;
     int64_t g, c;
-    for (g = 0; g < groups; g++)
-        for (c = 0; c < C; c++) total += st[g * 4 * C + c];
-    out->valid = (int64_t)total;
+    out->valid = (int64_t)tail[0];
     out->ce = out->dice = 0.0;
-    if (p->ce) {
-        for (c = 0; c < C; c++) {
-            double nc = 0.0, lc = 0.0, w = 1.0;
-            for (g = 0; g < groups; g++) {
-                nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
-                lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
-            }
-            if (cfg->class_weights) w = cfg->class_weights[c];
-            else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
-            if (wcoef) wcoef[c] = (float)w; /* scaled below */
-            wsum = fma(w, nc, wsum);
-            num = fma(w, lc, num);
-        }
-        out->ce = mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
-        if (wcoef)
-            for (c = 0; c < C; c++)
-                wcoef[c] = (float)(mean ? (wsum > 0.0 ? fw * wcoef[c] / wsum : 0.0) : fw * wcoef[c]);
-    } else if (wcoef) {
-        for (c = 0; c < C; c++) wcoef[c] = 0.0f;
-    }
+    if (p->ce && p->sig) out->ce = segloss__finish_sigmoid_ce(cfg, p, st, groups, C, tail[1], k ? k->sk : NULL);
+    else if (p->ce) out->ce = segloss__finish_softmax_ce(cfg, p, st, groups, C, tail[1], k ? k->wcoef : NULL,
+                                                       k ? &k->each_scale : NULL);
+    if (k && k->wcoef && !(p->ce && !p->sig))
+        for (c = 0; c < C; c++) k->wcoef[c] = 0.0f;
     if (p->dice) {
-        const int64_t c0 = cfg->include_background ? 0 : 1;
-        const double k = mean ? (double)(groups * (C - c0)) : 1.0;
+        const int64_t c0 = cfg->include_background ? 0 : 1, nk = C - c0;
+        const double kk = mean ? (double)(p->gdl ? groups : groups * nk) : 1.0;
         const double s = cfg->dice_smooth;
         const int tv = p->tversky;
         const double al = tv ? cfg->tversky_alpha : 0.5, be = tv ? cfg->tversky_beta : 0.5;
+        float *A = k ? k->A : NULL, *B = k ? k->B : NULL, *each = k ? k->each : NULL;
         double sum = 0.0;
         for (g = 0; g < groups; g++) {
             const double *gs = st + g * 4 * C;
+            if (p->gdl) {
+                const double l = segloss__finish_gdl(cfg, gs, C, c0, kk, dw, A ? A + g * C : NULL, B ? B + g * C : NULL);
+                sum += l;
+                if (each) each[g] = (float)l;
+                continue;
+            }
             for (c = 0; c < C; c++) {
                 double si = gs[SEGLOSS__ST_I * C + c], sp = gs[SEGLOSS__ST_P * C + c], sg = gs[c];
-                double numr, den, a = 0.0, b = 0.0;
+                double numr, den, a = 0.0, b = 0.0, l = 0.0;
                 if (c >= c0) {
                     /* Dice: D = (2I + s)/(P + G + s); Tversky: T = (I + s)/(I + al FP + be FN + s) */
                     numr = tv ? si + s : fma(2.0, si, s);
                     den = tv ? fma(1.0 - al - be, si, fma(al, sp, fma(be, sg, s))) : sp + sg + s;
                     if (den > 0.0) {
-                        sum += 1.0 - numr / den;
+                        l = 1.0 - numr / den;
                         if (tv) {
-                            a = dw * al * numr / (k * den * den);
-                            b = -dw * fma(al + be - 1.0, numr, den) / (k * den * den);
+                            a = dw * al * numr / (kk * den * den);
+                            b = -dw * fma(al + be - 1.0, numr, den) / (kk * den * den);
                         } else {
-                            a = dw * numr / (k * den * den);
-                            b = -dw * 2.0 / (k * den);
+                            a = dw * numr / (kk * den * den);
+                            b = -dw * 2.0 / (kk * den);
                         }
                     } /* 0/0: nothing to find and nothing found, a perfect score (D = 1) */
+                    sum += l;
+                    if (each) each[g * nk + c - c0] = (float)l;
                 }
                 if (A) { A[g * C + c] = (float)a; B[g * C + c] = (float)b; }
             }
         }
-        out->dice = C - c0 > 0 ? (mean ? sum / k : sum) : 0.0;
+        out->dice = nk > 0 ? (mean ? sum / kk : sum) : 0.0;
     }
     out->loss = p->ce && p->dice ? fma(fw, out->ce, dw * out->dice) : p->dice ? out->dice : out->ce;
 }
@@ -998,23 +1297,30 @@ SEGLOSS__PRIVATE void segloss__report(segloss_result *out, const segloss__terms 
 /* ---- phase 3: backward -------------------------------------------------------------------- */
 
 SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, const segloss__plan *p, const segloss_input *in,
-                                        int64_t group0, const float *wcoef, const float *A, const float *B,
-                                        float *grad, double *loss)
+                                                  int64_t group0, const segloss__coefs *k, float *grad, double *loss,
+                                                  float *each)
 {
     segloss__job j;
     memset(&j, 0, sizeof j);
     j.in = in;
     j.ignore = cfg->ignore_index;
-    j.fn = segloss__table()->grad;
+    j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->grad;
     j.ce = p->ce;
     j.gamma = p->gamma;
     j.group0 = group0;
     j.grad = grad;
-    j.wcoef = wcoef;
-    j.A = A;
-    j.B = B;
+    j.wcoef = k->wcoef;
+    j.A = p->dice ? k->A : NULL;
+    j.B = p->dice ? k->B : NULL;
     j.loss = loss;
     j.stream = segloss__past_caches(in);
+    j.sig = p->sig;
+    j.gamma_term = p->focal;
+    j.sk = k->sk;
+    j.alpha = cfg->focal_alpha;
+    j.each = each;
+    j.each_scale = k->each_scale;
+    j.map = cfg->weight_map;
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
@@ -1023,37 +1329,52 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
    a gradient; without one only the CE family's backward pass runs). */
 SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
-/* Scratch for one call: statistics, wcoef[C], A and B[G x C]. */
-SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, float **wcoef,
-                                          float **A, float **B)
+/* Scratch for one call: statistics (len doubles, zeroed), then the coefficients: wcoef[C],
+   sk[4C], A and B[G x C]. */
+SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, segloss__coefs *k)
 {
-    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(C + 2 * groups * C) * sizeof(float);
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 2 * groups * C) * sizeof(float);
     double *st = (double *)SEGLOSS_MALLOC(bytes);
     if (!st) return NULL;
     memset(st, 0, (size_t)stats_len * sizeof(double));
-    *wcoef = (float *)(st + stats_len);
-    *A = *wcoef + C;
-    *B = *A + groups * C;
+    k->wcoef = (float *)(st + stats_len);
+    k->sk = k->wcoef + C;
+    k->A = k->sk + 4 * C;
+    k->B = k->A + groups * C;
+    k->each = NULL;
+    k->each_scale = 1.0f;
     return st;
 }
 
 /* ---- the API ----------------------------------------------------------------------------- */
 
-SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in,
-                                            float *grad, segloss_result *out)
+SEGLOSS__API int64_t segloss_unreduced_len(const segloss_config *cfg, const segloss_input *in)
+{
+    segloss__plan p;
+    if (!cfg || !in || segloss__check_config(cfg) != SEGLOSS_OK || segloss__check_input(in) != SEGLOSS_OK ||
+        cfg->loss_type == SEGLOSS_FOCAL_DICE)
+        return 0;
+    p = segloss__plan_for(cfg);
+    if (p.ce_only) return p.sig ? in->n * in->c * in->s : in->n * in->s;
+    if (p.gdl) return segloss__groups(&p, in->n);
+    return in->c - (cfg->include_background ? 0 : 1) > 0 ? segloss__groups(&p, in->n) * (in->c - (cfg->include_background ? 0 : 1)) : 0;
+}
+
+SEGLOSS__PRIVATE segloss_status segloss__compute(const segloss_config *cfg, const segloss_input *in, float *grad,
+                                                 float *terms, segloss_result *out)
 {
     segloss_status st;
     segloss__plan p;
-    segloss__terms terms;
+    segloss__terms t;
+    segloss__coefs k;
     int64_t groups, len, bad = -1;
     int ce_in_backward;
     double *stats, ce = 0.0;
-    float *wcoef, *A, *B;
-    memset(&terms, 0, sizeof terms);
+    memset(&t, 0, sizeof t);
     if (!cfg || !in || !out) return SEGLOSS_ERR_NULL;
     if ((st = segloss__check_config(cfg)) != SEGLOSS_OK || (st = segloss__check_input(in)) != SEGLOSS_OK ||
-        (st = segloss__check_weights(cfg, in->c)) != SEGLOSS_OK || (st = segloss__check_alias(in, grad)) != SEGLOSS_OK) {
-        segloss__report(out, &terms, st, -1);
+        (st = segloss__check_fit(cfg, in)) != SEGLOSS_OK || (st = segloss__check_alias(in, grad)) != SEGLOSS_OK) {
+        segloss__report(out, &t, st, -1);
         return st;
     }
     p = segloss__plan_for(cfg);
@@ -1063,26 +1384,51 @@ SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const seg
        pass skips it. The CE family needs only the label counts before that pass. */
     ce_in_backward = segloss__ce_in_backward(&p) && (grad || p.ce_only);
     groups = segloss__groups(&p, in->n);
-    len = groups * 4 * in->c;
-    if (!(stats = segloss__scratch(len, in->c, groups, &wcoef, &A, &B))) {
-        segloss__report(out, &terms, SEGLOSS_ERR_NOMEM, -1);
+    len = groups * 4 * in->c + SEGLOSS__ST_TAIL;
+    if (!(stats = segloss__scratch(len, in->c, groups, &k))) {
+        segloss__report(out, &t, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
     }
-    st = segloss__accumulate(cfg, &p, in, segloss__group0(&p, 0), stats,
+    /* the Dice family's unreduced terms come from the statistics: into scratch, copied on success */
+    if (terms && p.dice) k.each = (float *)(k.B + groups * in->c);
+    st = segloss__accumulate(cfg, &p, in, segloss__group0(&p, 0), stats, stats + groups * 4 * in->c,
                              p.ce_only ? SEGLOSS__COUNTS : ce_in_backward ? SEGLOSS__STATS_NO_CE : SEGLOSS__STATS, &bad);
     if (st == SEGLOSS_OK) {
-        if (!p.dice) A = B = NULL;
-        segloss__finish(cfg, &p, stats, groups, in->c, &terms, wcoef, A, B);
+        segloss__finish(cfg, &p, stats, groups, in->c, &t, &k);
         if (grad || p.ce_only)
-            st = segloss__backward(cfg, &p, in, segloss__group0(&p, 0), wcoef, A, B, grad, ce_in_backward ? &ce : NULL);
-        if (st == SEGLOSS_OK && ce_in_backward) { /* fw is in wcoef: the pass summed fw * the term */
-            terms.ce = ce / p.fw;
-            terms.loss = fma(p.dw, terms.dice, ce);
+            st = segloss__backward(cfg, &p, in, segloss__group0(&p, 0), &k, grad, ce_in_backward ? &ce : NULL,
+                                   p.ce_only ? terms : NULL);
+        if (st == SEGLOSS_OK && ce_in_backward) { /* fw is in the coefficients: the pass summed fw * the term */
+            t.ce = ce / p.fw;
+            t.loss = fma(p.dw, t.dice, ce);
         }
+        if (st == SEGLOSS_OK && k.each) memcpy(terms, k.each, (size_t)segloss_unreduced_len(cfg, in) * sizeof(float));
     }
     SEGLOSS_FREE(stats);
-    segloss__report(out, &terms, st, bad);
+    segloss__report(out, &t, st, bad);
     return st;
+}
+
+SEGLOSS__API segloss_status segloss_compute(const segloss_config *cfg, const segloss_input *in, float *grad,
+                                            segloss_result *out)
+{
+    return segloss__compute(cfg, in, grad, NULL, out);
+}
+
+SEGLOSS__API segloss_status segloss_compute_unreduced(const segloss_config *cfg, const segloss_input *in, float *grad,
+                                                      float *terms, segloss_result *out)
+{
+    segloss_status st = SEGLOSS_OK;
+    if (!cfg || !in || !out) return SEGLOSS_ERR_NULL;
+    if (!terms) st = SEGLOSS_ERR_NULL;
+    else if (segloss__check_config(cfg) == SEGLOSS_OK && cfg->loss_type == SEGLOSS_FOCAL_DICE) st = SEGLOSS_ERR_PARAM;
+    if (st != SEGLOSS_OK) {
+        segloss__terms t;
+        memset(&t, 0, sizeof t);
+        segloss__report(out, &t, st, -1);
+        return st;
+    }
+    return segloss__compute(cfg, in, grad, terms, out);
 }
 
 SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, const segloss_input *slice,
@@ -1093,7 +1439,7 @@ SEGLOSS__PRIVATE segloss_status segloss__check_slice(const segloss_config *cfg, 
         return st;
     if (!stats || !stats->sum) return SEGLOSS_ERR_NULL;
     if (stats->c != slice->c || stats->n <= 0 || first < 0 || first > stats->n - slice->n) return SEGLOSS_ERR_STATS;
-    return segloss__check_weights(cfg, slice->c);
+    return segloss__check_fit(cfg, slice);
 }
 
 SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cfg, const segloss_input *slice,
@@ -1116,21 +1462,23 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
 {
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
+    segloss__coefs k;
     int64_t groups, len, i, bad;
     double *tmp;
-    float *wcoef, *A, *B;
     if (st != SEGLOSS_OK) return st;
     p = segloss__plan_for(cfg);
     /* into scratch first, so that an error leaves the caller's sums untouched */
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
-    if (!(tmp = segloss__scratch(len, slice->c, 0, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp,
+    if (!(tmp = segloss__scratch(len + SEGLOSS__ST_TAIL, slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
+    st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, tmp + len,
                              !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
                              : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
     if (st == SEGLOSS_OK) {
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
+        double *tail = stats->sum + segloss__groups(&p, stats->n) * 4 * slice->c;
         for (i = 0; i < len; i++) dst[i] += tmp[i];
+        for (i = 0; i < SEGLOSS__ST_TAIL; i++) tail[i] += tmp[len + i];
     }
     SEGLOSS_FREE(tmp);
     return st;
@@ -1151,7 +1499,7 @@ SEGLOSS__API segloss_status segloss_finish(const segloss_config *cfg, const segl
         return st;
     }
     p = segloss__plan_for(cfg);
-    segloss__finish(cfg, &p, stats->sum, segloss__groups(&p, stats->n), stats->c, &terms, NULL, NULL, NULL);
+    segloss__finish(cfg, &p, stats->sum, segloss__groups(&p, stats->n), stats->c, &terms, NULL);
     segloss__report(out, &terms, SEGLOSS_OK, -1);
     return SEGLOSS_OK;
 }
@@ -1181,24 +1529,23 @@ SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg,
     segloss_status st = segloss__check_slice(cfg, slice, first_sample, stats);
     segloss__plan p;
     segloss__terms terms;
+    segloss__coefs k;
     int64_t groups, bad;
     double *scratch;
-    float *wcoef, *A, *B;
     if (st == SEGLOSS_OK && !grad) st = SEGLOSS_ERR_NULL;
     if (st == SEGLOSS_OK) st = segloss__check_alias(slice, grad);
-    if (st == SEGLOSS_OK) st = segloss__scan_labels(slice, cfg->ignore_index, -1, NULL, 0, &bad);
     if (st != SEGLOSS_OK) return st;
     p = segloss__plan_for(cfg);
+    st = segloss__scan_labels(slice, cfg->ignore_index, p.sig, cfg->weight_map, -1, NULL, NULL, 0, &bad);
+    if (st != SEGLOSS_OK) return st;
     groups = segloss__groups(&p, stats->n);
-    if (!(scratch = segloss__scratch(0, stats->c, groups, &wcoef, &A, &B))) return SEGLOSS_ERR_NOMEM;
-    if (!p.dice) A = B = NULL;
-    segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, wcoef, A, B);
+    if (!(scratch = segloss__scratch(0, stats->c, groups, &k))) return SEGLOSS_ERR_NOMEM;
+    segloss__finish(cfg, &p, stats->sum, groups, stats->c, &terms, &k);
     {
         /* backward_loss: the slice's share of fw * the CE-family term, where backward sums it */
         double part = 0.0;
         const int want = loss && segloss__ce_in_backward(&p);
-        st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), wcoef, A, B, grad,
-                               want ? &part : NULL);
+        st = segloss__backward(cfg, &p, slice, segloss__group0(&p, first_sample), &k, grad, want ? &part : NULL, NULL);
         if (st == SEGLOSS_OK && want) *loss += part;
     }
     SEGLOSS_FREE(scratch);

@@ -377,8 +377,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
     SEGLOSS__K(soft_all)(a, C, 0, 0, keep ? eb : NULL, padded, 1, &b);
     for (i = 0; i < padded; i += W) {
         SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, &b, i, a->ce, a->gamma != 0.0f, 0);
-        SEGLOSS__V(store)(b.k0 + i, t.inv_s);
-        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
+        /* a weight map scales the position's p (k0 = m / s) and its term: exact for m = 1 */
+        const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : SEGLOSS__SPLAT(1.0f);
+        SEGLOSS__V(store)(b.k0 + i, a->m ? SEGLOSS__V(mul)(t.inv_s, m) : t.inv_s);
+        if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m));
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -396,36 +398,51 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
                                              const int want_l, const int focal, const int dice)
 {
     const segloss__args la = *ap, *a = &la; /* as in soft_all */
-    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f), one = SEGLOSS__SPLAT(1.0f);
     const SEGLOSS__I none = SEGLOSS__V(set1i)(-1);
-    const int W = SEGLOSS__W;
+    const int W = SEGLOSS__W, n = a->npos;
     int i;
     for (i = 0; i < padded; i += W) {
         const SEGLOSS__K(tail_t) t = SEGLOSS__K(tail)(a, b, i, want_l, focal, a->g != NULL);
         const SEGLOSS__F wy = SEGLOSS__V(load)(b->wy + i);
         const SEGLOSS__F nf = SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wy), t.ff); /* -f */
-        if (a->loss) {
-            SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(wy, SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE))), zero));
+        /* a weight map scales the whole gradient of the position (k0 and k2; k1 is inside k0's
+           product) and its loss term: exact for m = 1, so a map of ones changes no bit */
+        const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : one;
+        SEGLOSS__F k0, k2;
+        if (a->loss || a->each) {
+            const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
+            const SEGLOSS__F l = SEGLOSS__V(mul)(wy, t.lf); /* weighted, normalised term */
+            if (a->loss)
+                SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m), zero));
+            if (a->each) /* the unreduced term w[y] m l: the normalisation undone */
+                SEGLOSS__ST(a->each + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(a->each_scale)), m), zero),
+                            SEGLOSS__CNT(n, i));
         }
         if (dice) { /* D', S and ly as in grad_body's comment */
             const SEGLOSS__F by = SEGLOSS__V(load)(b->by + i);
             const SEGLOSS__F dp = SEGLOSS__V(mul)(SEGLOSS__V(load)(b->ea + i), t.inv_s);           /* D' */
             const SEGLOSS__F S = SEGLOSS__V(fma)(t.py, by, dp);                                   /* D' + p_y B_y */
             const SEGLOSS__F ly = SEGLOSS__V(sub)(SEGLOSS__V(fma)(t.q, by, SEGLOSS__V(load)(b->dy + i)), dp);
-            SEGLOSS__V(store)(b->k0 + i, t.inv_s);
+            k0 = t.inv_s;
             SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S)));  /* f - D' - p_y B_y */
-            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q))); /* the label's entry */
+            k2 = SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q));                           /* the label's entry */
         } else {
-            SEGLOSS__V(store)(b->k0 + i, SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf))); /* f / s */
-            SEGLOSS__V(store)(b->k2 + i, SEGLOSS__V(mul)(nf, t.q));                            /* -f q */
+            k0 = SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)); /* f / s */
+            k2 = SEGLOSS__V(mul)(nf, t.q);                            /* -f q */
         }
+        if (a->m) {
+            k0 = SEGLOSS__V(mul)(k0, m);
+            k2 = SEGLOSS__V(mul)(k2, m);
+        }
+        SEGLOSS__V(store)(b->k0 + i, k0);
+        SEGLOSS__V(store)(b->k2 + i, k2);
     }
 }
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a, SEGLOSS__K(blk_t) *b, int padded,
                                                           int want_l, int dice)
 {
-    switch (dice * 3 + (want_l && a->gamma != 0.0f ? 2 : want_l != 0)) {
+    switch (dice * 3 + (want_l && a->gamma != 0.0f ? 2 : want_l != 0)) { /* want_l: a loss or unreduced terms */
     case 0: SEGLOSS__K(coefs_body)(a, b, padded, 0, 0, 0); break;
     case 1: SEGLOSS__K(coefs_body)(a, b, padded, 1, 0, 0); break;
     case 2: SEGLOSS__K(coefs_body)(a, b, padded, 1, 1, 0); break;
@@ -505,7 +522,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(grad_body)(const segloss__args *a, const int C,
     const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const int n = a->npos, W = SEGLOSS__W, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int keep = C * padded <= SEGLOSS__TBUF; /* else park in the gradient buffer */
-    const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL);
+    const int want_l = a->ce && (a->gamma != 0.0f || a->loss != NULL || a->each != NULL);
     float *park = !a->g ? NULL : keep ? eb : a->g;
     const int64_t ps = keep ? padded : a->gs;
     SEGLOSS__F acc[SEGLOSS__U];
@@ -672,6 +689,8 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(vmath)(int op, const float *x
         SEGLOSS__V(storen)(y + i, v, cnt);
     }
 }
+
+#include "sigmoid_kernels.h"
 
 #undef SEGLOSS__V
 #undef SEGLOSS__K

@@ -15,7 +15,8 @@ SEGLOSS__PRIVATE segloss_status segloss__mx_check(const segloss_input *in, int n
     tmp = *in;
     if (!need_logits && !tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
-    return segloss__scan_labels(in, ignore_index, -1, NULL, 0, &bad);
+    if (SEGLOSS__DENSE(tmp.label_type)) return SEGLOSS_ERR_PARAM; /* class indices only */
+    return segloss__scan_labels(&tmp, ignore_index, 0, NULL, -1, NULL, NULL, 0, &bad);
 }
 
 /* Labels only: in->logits may be NULL. One threaded pass (driver.h's label scan) validates
@@ -31,10 +32,11 @@ SEGLOSS__API segloss_status segloss_label_histogram(const segloss_input *in, int
     tmp = *in;
     if (!tmp.logits) tmp.logits = (const float *)(const void *)in; /* only tested for NULL */
     if ((st = segloss__check_input(&tmp)) != SEGLOSS_OK) return st;
+    if (SEGLOSS__DENSE(tmp.label_type)) return SEGLOSS_ERR_PARAM; /* class indices only */
     /* C doubles and 4C for the scan's group layout: its counts go to the first C */
     if (!(cnt = (double *)SEGLOSS_MALLOC((size_t)in->c * sizeof(double)))) return SEGLOSS_ERR_NOMEM;
     memset(cnt, 0, (size_t)in->c * sizeof(double));
-    st = segloss__scan_labels(in, ignore_index, -1, cnt, 1, &bad);
+    st = segloss__scan_labels(&tmp, ignore_index, 0, NULL, -1, cnt, NULL, 1, &bad);
     if (st == SEGLOSS_OK)
         for (c = 0; c < in->c; c++) counts[c] += (int64_t)cnt[c];
     SEGLOSS_FREE(cnt);

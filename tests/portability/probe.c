@@ -48,7 +48,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-/* Runs every loss on every shape on `isa`; returns a hash, and compares with `ref` outputs. */
+/* Runs every loss under both activations on every shape on `isa` (the softmax needs C >= 2),
+   the second of each pair with a weight map; returns a hash, and compares with `ref` outputs. */
 static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int compare, int exact)
 {
     uint64_t h = 1469598103934665603ull;
@@ -58,19 +59,27 @@ static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int
     for (si = 0; si < (int)(sizeof shapes / sizeof shapes[0]); si++) {
         const shape sh = shapes[si];
         size_t total = (size_t)sh.n * sh.c * sh.s, np = (size_t)sh.n * sh.s, i;
-        float *z = (float *)malloc(total * sizeof(float));
+        float *z = (float *)malloc(total * sizeof(float)), *map = (float *)malloc(np * sizeof(float));
         int64_t *y = (int64_t *)malloc(np * sizeof(int64_t));
+        const int64_t classes = sh.c == 1 ? 2 : sh.c; /* one sigmoid channel: labels 0 and 1 */
         rng = 777u + (uint32_t)si;
         for (i = 0; i < total; i++) z[i] = frand(-sh.scale, sh.scale);
-        for (i = 0; i < np; i++) y[i] = i % 11 == 5 ? -100 : (int64_t)(frand(0, 1) * sh.c) % sh.c;
-        for (t = 0; t < SEGLOSS_LOSS_COUNT; t++)
+        for (i = 0; i < np; i++) y[i] = i % 11 == 5 ? -100 : (int64_t)(frand(0, 1) * classes) % classes;
+        for (i = 0; i < np; i++) map[i] = i % 5 == 1 ? 0.0f : frand(0, 3);
+        for (t = 0; t < 2 * SEGLOSS_LOSS_COUNT; t++)
             for (g = 0; g < 2; g++, k++) {
                 segloss_config cfg;
                 segloss_input in;
                 segloss_result r;
                 float *grad = (float *)malloc(total * sizeof(float));
                 char detail[160];
-                segloss_config_init(&cfg, (segloss_loss_type)t);
+                segloss_config_init(&cfg, (segloss_loss_type)(t % SEGLOSS_LOSS_COUNT));
+                cfg.activation = t < SEGLOSS_LOSS_COUNT ? SEGLOSS_SOFTMAX : SEGLOSS_SIGMOID;
+                if (cfg.activation == SEGLOSS_SOFTMAX && sh.c == 1) {
+                    free(grad);
+                    continue;
+                }
+                cfg.weight_map = g ? map : NULL;
                 cfg.focal_gamma = gammas[g];
                 cfg.per_sample = g;
                 cfg.include_background = !g;
@@ -103,6 +112,7 @@ static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int
             }
         free(z);
         free(y);
+        free(map);
     }
     return h;
 }
@@ -174,9 +184,9 @@ static void check_aliasing_planes(const char *isa)
 int main(int argc, char **argv)
 {
     const char *expect = NULL;
-    float *ref_grad[256];
+    float *ref_grad[512];
     int64_t *ref_conf[sizeof shapes / sizeof shapes[0]];
-    double ref_loss[256];
+    double ref_loss[512];
     uint64_t fp;
     int i, fingerprint = 0;
     for (i = 1; i < argc; i++) {
