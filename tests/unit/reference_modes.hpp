@@ -33,7 +33,8 @@ inline double target_at(const segloss_input &in, int64_t e) {
     throw std::invalid_argument("reference: not a target type");
 }
 
-inline double map_at(const segloss_input &in, int64_t pos) { return in.weight_map ? in.weight_map[pos] : 1.0; }
+// The weight map lives in the configuration, indexed as the call's labels (n*S + s).
+inline double map_at(const segloss_config &cfg, int64_t pos) { return cfg.weight_map ? cfg.weight_map[pos] : 1.0; }
 
 // softplus(x) = log(1 + e^x) and sigmoid(x), neither overflowing for any finite x.
 inline double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
@@ -92,7 +93,7 @@ inline std::vector<double> modes_class_weights(const segloss_config &cfg, int64_
     return w;
 }
 
-// Loss, unreduced terms and (when want_grad) gradient of cfg on `in`'s labels, map and shape,
+// Loss, unreduced terms and (when want_grad) gradient of cfg (and its map) on `in`'s labels and shape,
 // with the logits z given in double (in.logits is not read). Throws on a label the section
 // does not allow (the library reports those as errors).
 inline ModeOut ref_modes_d(const segloss_config &cfg, const segloss_input &in, const std::vector<double> &z,
@@ -116,7 +117,7 @@ inline ModeOut ref_modes_d(const segloss_config &cfg, const segloss_input &in, c
     for (int64_t n = 0; n < N; ++n)
         for (int64_t s = 0; s < S; ++s) {
             const int64_t pos = n * S + s;
-            m[pos] = map_at(in, pos);
+            m[pos] = map_at(cfg, pos);
             if (!targets) {
                 const int64_t label = label_at(in, pos);
                 if (label == cfg.ignore_index) continue;
@@ -214,11 +215,15 @@ inline ModeOut ref_modes_d(const segloss_config &cfg, const segloss_input &in, c
                     }
                 }
         } else {
-            // pos_weight: given, automatic for weighted_ce, else 1; focal takes none.
+            // pos_weight: given, else automatic where use_class_weighting is set, else 1; the
+            // focal terms take none. Automatic follows use_class_weighting, not the loss type:
+            // as under the softmax, ce and weighted_ce are one formula that differ only in that
+            // flag's default (section 7, LOSSES), and class weights stay as given (NULL = 1).
             std::vector<double> pw(static_cast<size_t>(C), 1.0);
-            if (cfg.pos_weight && type != SEGLOSS_FOCAL && type != SEGLOSS_FOCAL_DICE) {
+            const bool bce = type == SEGLOSS_CE || type == SEGLOSS_WEIGHTED_CE;
+            if (bce && cfg.pos_weight) {
                 for (int64_t c = 0; c < C; ++c) pw[c] = cfg.pos_weight[c];
-            } else if (type == SEGLOSS_WEIGHTED_CE) {
+            } else if (bce && cfg.use_class_weighting) {
                 for (int64_t c = 0; c < C; ++c) {
                     double neg = 0, posw = 0;
                     for (int64_t n = 0; n < N; ++n)
@@ -477,8 +482,12 @@ struct ModeProblem {
         in.c = spec.c;
         in.s = spec.s;
         in.layout = spec.layout;
-        in.weight_map = map.empty() ? nullptr : map.data();
         return in;
+    }
+    // cfg with this problem's weight map (NULL when it has none).
+    segloss_config with_map(segloss_config cfg) const {
+        cfg.weight_map = map.empty() ? nullptr : map.data();
+        return cfg;
     }
     void set_labels(const std::vector<int64_t> &labels) {
         y = labels;

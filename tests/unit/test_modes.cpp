@@ -100,7 +100,7 @@ struct Case {
         c.ignore_index = p.spec.ignore_index;
         c.class_weights = cw.empty() ? nullptr : cw.data();
         c.pos_weight = pw.empty() ? nullptr : pw.data();
-        return c;
+        return p.with_map(c);
     }
 };
 
@@ -127,6 +127,14 @@ std::vector<Template> sigmoid_templates() {
             out.push_back({c, cw != 0, pw != 0});
             out.push_back({init(SEGLOSS_WEIGHTED_CE, A), cw != 0, pw != 0});
         }
+    {  // the flag, not the loss type, switches the automatic pos_weight on
+        segloss_config c = init(SEGLOSS_CE, A);
+        c.use_class_weighting = 1;
+        out.push_back({c, false, false});
+        c = init(SEGLOSS_WEIGHTED_CE, A);
+        c.use_class_weighting = 0;
+        out.push_back({c, true, false});
+    }
     const float focal[][2] = {{2.0f, 0.25f}, {0.0f, 0.25f}, {0.5f, -1.0f}, {3.0f, 0.8f}, {1.0f, 0.0f}, {2.0f, 1.0f}};
     int k = 0;
     for (const auto &f : focal) {
@@ -134,7 +142,7 @@ std::vector<Template> sigmoid_templates() {
         c.focal_gamma = f[0];
         c.focal_alpha = f[1];
         c.use_class_weighting = 0;
-        out.push_back({c, (k++ % 2) == 1, k % 3 == 0});  // pos_weight present but not applied
+        out.push_back({c, (k++ % 2) == 1, false});
     }
     for (float sm : {0.0f, 1.0f, 1e-5f}) {
         segloss_config d = init(SEGLOSS_DICE, A);
@@ -274,14 +282,22 @@ struct UnredOut {
     segloss_status status = SEGLOSS_OK;
     segloss_result result{};
     std::vector<float> grad, terms;
+    bool guard_ok = false;
 };
 
+const size_t kGuard = 64;  // floats after the terms that must stay untouched
+
+// terms gets terms_len floats and a guard; o.terms holds the terms, o.guard_ok says whether
+// the guard survived.
 UnredOut run_unreduced(const segloss_config &cfg, const segloss_input &in, size_t terms_len) {
     UnredOut o;
     std::memset(&o.result, 0, sizeof o.result);
     o.grad.assign(static_cast<size_t>(in.n * in.c * in.s), 12345.0f);
-    o.terms.assign(terms_len, 12345.0f);
+    o.terms.assign(terms_len + kGuard, 12345.0f);
     o.status = segloss_compute_unreduced(&cfg, &in, o.grad.data(), o.terms.data(), &o.result);
+    o.guard_ok = std::all_of(o.terms.begin() + static_cast<std::ptrdiff_t>(terms_len), o.terms.end(),
+                             [](float v) { return v == 12345.0f; });
+    o.terms.resize(terms_len);
     return o;
 }
 
@@ -543,6 +559,7 @@ TEST_CASE("segloss_compute_unreduced: terms match the reference; loss and gradie
                 CHECK(len == static_cast<int64_t>(want.terms.size()));
                 const UnredOut got = run_unreduced(cfg, in, want.terms.size());
                 REQUIRE(got.status == SEGLOSS_OK);
+                CHECK(got.guard_ok);
                 const double e = terms_err(got.terms, want.terms);
                 MaxErr &m = error_table()[isa][mode_key(cfg, c.p)];
                 m.terms = std::max(m.terms, e);
@@ -685,6 +702,8 @@ TEST_CASE("sigmoid with C = 1 on z equals softmax with C = 2 on [0, z]", "[modes
                 break;
             }
             cs.ignore_index = cm.ignore_index = s.ignore_index;
+            cs = sp.with_map(cs);
+            cm = mp.with_map(cm);
             INFO("variant " << variant << ": " << ref::describe_modes(cs) << " | " << ref::describe_modes(sp));
             const ref::LibOut a = ref::run_lib(cs, sp.input());
             const ref::LibOut b = ref::run_lib(cm, mp.input());
@@ -718,6 +737,7 @@ TEST_CASE("label_smoothing 0 (and -0) is no smoothing, bit for bit", "[modes][is
                 segloss_config plain = init(t, SEGLOSS_SOFTMAX);  // label_smoothing left at its default
                 plain.ignore_index = s.ignore_index;
                 plain.reduction = k < 2 ? SEGLOSS_MEAN : SEGLOSS_SUM;
+                plain = p.with_map(plain);
                 segloss_config zero = plain, negzero = plain;
                 zero.label_smoothing = 0.0f;
                 negzero.label_smoothing = -0.0f;
@@ -749,7 +769,7 @@ TEST_CASE("a weight map of ones gives the bits of no map, both activations, ever
                     if (act == SEGLOSS_SOFTMAX && k == 1 && t != SEGLOSS_FOCAL && t != SEGLOSS_FOCAL_DICE)
                         cfg.label_smoothing = 0.1f;
                     INFO(isa << ": " << ref::describe_modes(cfg) << " | " << ref::describe_modes(with));
-                    check_identical(ref::run_lib(cfg, with.input()), ref::run_lib(cfg, without.input()));
+                    check_identical(ref::run_lib(with.with_map(cfg), with.input()), ref::run_lib(cfg, without.input()));
                 }
     });
 }
@@ -775,6 +795,7 @@ TEST_CASE("sigmoid: TARGET_U8 one-vs-rest masks equal the integer labels; TARGET
                 cfg.per_sample = k % 2;
                 cfg.include_background = s.c == 1 ? 1 : k / 2;
                 cfg.reduction = k == 2 ? SEGLOSS_SUM : SEGLOSS_MEAN;
+                cfg = labels.with_map(cfg);
                 INFO(isa << ": " << ref::describe_modes(cfg) << " | " << ref::describe_modes(labels));
                 const ref::LibOut a = ref::run_lib(cfg, labels.input());
                 const ref::LibOut b = ref::run_lib(cfg, masks.input());
@@ -794,16 +815,27 @@ TEST_CASE("generalized Dice with one class: Dice when K has one class and s = 0;
         for (int k = 0; k < 8; ++k) {
             // K = {1}: softmax C = 2 without background, or sigmoid C = 1. With s = 0 the one
             // weight v_1 cancels: GD = 2 I / (P + G) = Dice.
+            // (Only where class 1 is present in every group: an absent class gets v = 0, and
+            // GD = 1 where Dice with s = 0 gives 0.)
             const segloss_activation act = k % 2 ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX;
             ModeSpec s = random_spec(rng, act);
             s.c = act == SEGLOSS_SIGMOID ? 1 : 2;
-            const ModeProblem p = ref::make_mode_problem(rng, s);
+            if (ref::is_target_type(s.label_type)) s.label_type = SEGLOSS_LABEL_I64;
+            s.ignore_index = s.label_type == SEGLOSS_LABEL_U8 ? 255 : -100;
+            ModeProblem p = ref::make_mode_problem(rng, s);
+            std::vector<int64_t> y = p.y;
+            for (int64_t n = 0; n < s.n; ++n) y[static_cast<size_t>(n * s.s)] = 1;
+            p.set_labels(y);
+            if (!p.map.empty())
+                for (int64_t n = 0; n < s.n; ++n) p.map[static_cast<size_t>(n * s.s)] = 1.0f;
             segloss_config gd = init(SEGLOSS_GENERALIZED_DICE, act), dice = init(SEGLOSS_DICE, act);
             gd.ignore_index = dice.ignore_index = s.ignore_index;
             gd.dice_smooth = dice.dice_smooth = 0.0f;
             gd.include_background = dice.include_background = act == SEGLOSS_SIGMOID ? 1 : 0;
             gd.per_sample = dice.per_sample = (k / 2) % 2;
             gd.reduction = dice.reduction = k < 4 ? SEGLOSS_MEAN : SEGLOSS_SUM;
+            gd = p.with_map(gd);
+            dice = p.with_map(dice);
             INFO(isa << ": " << ref::describe_modes(gd) << " | " << ref::describe_modes(p));
             check_close(ref::run_lib(gd, p.input()), ref::run_lib(dice, p.input()), kLossTol, kGradTol);
         }
@@ -822,6 +854,7 @@ TEST_CASE("generalized Dice with one class: Dice when K has one class and s = 0;
             gd.ignore_index = s.ignore_index;
             gd.dice_smooth = 0.0f;
             gd.include_background = 1;
+            gd = p.with_map(gd);
             double num = 0, den = 0;
             for (int64_t n = 0; n < s.n; ++n)
                 for (int64_t ss = 0; ss < s.s; ++ss) {
@@ -874,7 +907,6 @@ TEST_CASE("sigmoid with saturated logits (|z| up to 100): the reference's loss a
             for (size_t i = 0; i < p.logits.size(); i += 7) p.logits[i] = -p.logits[i];  // and some wrong
             segloss_config cfg = init(t, SEGLOSS_SIGMOID);
             cfg.ignore_index = s.ignore_index;
-            cfg.use_class_weighting = 0;
             cfg.focal_gamma = k % 2 ? 0.5f : 2.0f;
             const ref::ModeOut want = ref::ref_modes(cfg, p.input());
             on_each_isa([&](const std::string &isa) { check_vs_reference(isa, cfg, p, want); });
@@ -903,6 +935,7 @@ TEST_CASE("no valid position, or a map of zeros: loss 0 and gradient 0", "[modes
                 cfg.per_sample = k / 2;
                 cfg.dice_smooth = k / 2 ? 0.0f : 1.0f;
                 if (act == SEGLOSS_SOFTMAX && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE)) cfg.label_smoothing = 0.3f;
+                cfg = p.with_map(cfg);
                 INFO(ref::describe_modes(cfg) << " | " << (all_ignored ? "all ignored" : "map of zeros"));
                 const ref::ModeOut want = ref::ref_modes(cfg, p.input());
                 REQUIRE(want.loss == 0.0);
@@ -920,7 +953,7 @@ TEST_CASE("no valid position, or a map of zeros: loss 0 and gradient 0", "[modes
 
 namespace {
 
-// Samples [first, first + n) of p as a slice: logits, labels or targets, and map offset alike.
+// Samples [first, first + n) of p as a slice: logits and labels or targets (the map: slice_config).
 segloss_input sample_slice(const ModeProblem &p, int64_t first, int64_t n) {
     segloss_input in = p.input();
     const int64_t C = p.spec.c, S = p.spec.s;
@@ -930,9 +963,14 @@ segloss_input sample_slice(const ModeProblem &p, int64_t first, int64_t n) {
                                                                                                        : 4;
     const int64_t offset = ref::is_target_type(p.spec.label_type) ? first * C * S : first * S;
     in.labels = static_cast<const char *>(in.labels) + offset * static_cast<int64_t>(size);
-    if (in.weight_map) in.weight_map += first * S;
     in.n = n;
     return in;
+}
+
+// cfg for the slice that starts at sample `first`: its map from the slice's start.
+segloss_config slice_config(segloss_config cfg, const ModeProblem &p, int64_t first) {
+    cfg.weight_map = p.map.empty() ? nullptr : p.map.data() + first * p.spec.s;
+    return cfg;
 }
 
 }  // namespace
@@ -952,19 +990,21 @@ TEST_CASE("two phases over two slices equal segloss_compute: sigmoid Dice, weigh
         cfg.per_sample = (k / 2) % 2;
         cfg.include_background = s.c == 1 ? 1 : (k / 4) % 2;
         cfg.reduction = k % 3 == 0 ? SEGLOSS_SUM : SEGLOSS_MEAN;
+        cfg = p.with_map(cfg);
         INFO(ref::describe_modes(cfg) << " | " << ref::describe_modes(p));
         const int64_t len = segloss_stats_len(&cfg, s.n, s.c);
         REQUIRE(len > 0);
         std::vector<double> buf(static_cast<size_t>(len), 0.0);
         segloss_stats st = {s.n, s.c, buf.data()};
         const segloss_input a = sample_slice(p, 0, 1), b = sample_slice(p, 1, s.n - 1);
-        REQUIRE(segloss_accumulate(&cfg, &b, 1, &st) == SEGLOSS_OK);
-        REQUIRE(segloss_accumulate(&cfg, &a, 0, &st) == SEGLOSS_OK);
+        const segloss_config ca = slice_config(cfg, p, 0), cb = slice_config(cfg, p, 1);
+        REQUIRE(segloss_accumulate(&cb, &b, 1, &st) == SEGLOSS_OK);
+        REQUIRE(segloss_accumulate(&ca, &a, 0, &st) == SEGLOSS_OK);
         segloss_result r;
         REQUIRE(segloss_finish(&cfg, &st, &r) == SEGLOSS_OK);
         std::vector<float> grad(static_cast<size_t>(p.total()), 12345.0f);
-        REQUIRE(segloss_backward(&cfg, &a, 0, &st, grad.data()) == SEGLOSS_OK);
-        REQUIRE(segloss_backward(&cfg, &b, 1, &st, grad.data() + s.c * s.s) == SEGLOSS_OK);
+        REQUIRE(segloss_backward(&ca, &a, 0, &st, grad.data()) == SEGLOSS_OK);
+        REQUIRE(segloss_backward(&cb, &b, 1, &st, grad.data() + s.c * s.s) == SEGLOSS_OK);
         const ref::LibOut one = ref::run_lib(cfg, p.input());
         REQUIRE(one.status == SEGLOSS_OK);
         INFO("two-phase loss " << r.loss << " one call " << one.result.loss);
@@ -1100,10 +1140,10 @@ TEST_CASE("errors of the new fields leave grad and terms untouched", "[modes][er
                 for (float v : {-1.0f, -1e-30f, kNaN, kInf}) {
                     std::vector<float> map = p.map;
                     map[13] = v;
-                    segloss_input in = labels;
-                    in.weight_map = map.data();
-                    INFO(ref::describe_modes(cfg) << " map[13] = " << v);
-                    expect_error(weights_or_param, cfg, in);
+                    segloss_config bad = cfg;
+                    bad.weight_map = map.data();
+                    INFO(ref::describe_modes(bad) << " map[13] = " << v);
+                    expect_error(weights_or_param, bad, labels);
                 }
             }
     }
