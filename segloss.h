@@ -44,7 +44,8 @@
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
           label counts, class weights, confusion, metrics, advisor    metrics.h
-          the kernels, written once over the vocabulary               loss_kernels.h
+          the kernels, written once over the vocabulary               loss_kernels.h (softmax),
+                                                                       sigmoid_kernels.h
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)
@@ -76,7 +77,10 @@
    with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
+       unreleased  the sigmoid activation (BCE with pos_weight, torchvision's focal, Dice family
+                   per channel) with labels or per-channel targets; label smoothing; weight
+                   maps; generalized_dice; segloss_compute_unreduced (reduction='none');
+                   segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
                    pkg-config and CMake packages; threads: segloss_set_threads,
                    SEGLOSS_THREADS, segloss_set_parallel_for (bit-identical for any count).
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.
@@ -453,14 +457,16 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
        ce           sum_{V,c} w_c m_i l_ic / (C sum_V m_i),  l = pw_c t softplus(-z) + (1 - t)
                     softplus(z)   (PyTorch binary_cross_entropy_with_logits(pos_weight = pw))
        weighted_ce  ce with pw_c = (sum_V m_i (1 - t_ic)) / (sum_V m_i t_ic) (1 where no
-                    positive), unless pos_weight is given
+                    positive) unless pos_weight is given: under the sigmoid use_class_weighting
+                    (weighted_ce's default) makes pos_weight automatic, not class_weights
        focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
                     a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
                     sigmoid_focal_loss; pos_weight does not apply
        dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
                     t, channel by channel (MONAI DiceLoss(sigmoid=True))
-     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels; the
-     mean is over valid elements, as PyTorch's, not over the weights.
+     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels' CE
+     terms; the mean is over valid elements, as PyTorch's, not over the weights. valid counts
+     positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
@@ -521,6 +527,22 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
              focal_dice with focal_gamma 0, focal_weight 1, dice_weight 1 (nnU-Net's Dice term
              is -D rather than 1 - D: the same gradient, a constant offset in the loss).
              Focal: Lin et al. 2017 without alpha balancing; set class_weights for alpha.
+             F.cross_entropy(weight=w, ignore_index=i, label_smoothing=e) = ce with class_weights
+             w, label_smoothing e; (F.cross_entropy(..., reduction='none') * m).sum() /
+             (m * w[y]).sum() = ce with weight_map m; reduction='none' = segloss_compute_unreduced.
+             Sigmoid (activation = SEGLOSS_SIGMOID):
+               F.binary_cross_entropy_with_logits(z, t, pos_weight=pw) = ce, pos_weight pw (C
+                 values, as pw.view(1, C, 1, 1))
+               torchvision.ops.sigmoid_focal_loss(z, t, alpha=a, gamma=g, reduction='mean') =
+                 focal, focal_alpha a (negative: none), focal_gamma g
+               MONAI DiceLoss(sigmoid=True, batch=b) / TverskyLoss(sigmoid=True) with smooth_nr
+                 = smooth_dr = s = dice / tversky, per_sample = !b, dice_smooth s; targets as
+                 one-hot (to_onehot_y) from labels, or TARGET_U8/F32 masks (MONAI's multilabel,
+                 nnU-Net's regions: focal_dice, focal_gamma 0, focal_alpha -1 = BCE + Dice)
+               MONAI GeneralizedDiceLoss(w_type='square', batch=b, sigmoid=True / softmax=True)
+                 = generalized_dice (either activation), per_sample = !b
+               smp DiceLoss(mode='binary'/'multilabel', smooth=s) = dice under the sigmoid,
+                 per_sample 0, except that smp gives a class absent from the batch loss 0.
 
    NUMBERS   float32 arithmetic, sums in 16 float lanes flushed to double every block of at
              most 256 positions (loss terms enter the lanes scaled by 1/16, so finite terms never
@@ -727,6 +749,12 @@ typedef struct segloss__args {
     float *each;         /* unreduced terms, same addressing with es (NULL: not wanted; softmax: */
     int64_t es;          /* one per position, at each[i])                                       */
     float each_scale;    /* softmax: what undoes w's normalisation in the unreduced terms       */
+    /* softmax label smoothing eps: sw[c] = -(eps / C) w_c (NULL: none), eps_c = eps / C, eps_sum
+       = sum_c w_c, eps_w = eps_c eps_sum (w: the normalised coefficients); stats: sum_s[c] +=
+       sum_V m (-log p_c) */
+    const float *sw;
+    float eps, eps_c, eps_sum, eps_w;
+    double *sum_s;
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);
@@ -1875,9 +1903,9 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_OK: return "ok";
     case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
     case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive (s = every spatial dimension flattened) and n*c*s floats must fit in memory";
-    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction (use the SEGLOSS_ enumerators)";
-    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0 (start from segloss_config_init)";
-    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: class_weights must hold C values, finite and >= 0";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout, reduction or activation (use the SEGLOSS_ enumerators)";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0; label_smoothing and focal_alpha in [0, 1]; the softmax needs c >= 2 and class indices (start from segloss_config_init)";
+    case SEGLOSS_ERR_WEIGHTS: return "bad weight: class_weights and pos_weight must hold C values, and weight_map n*s values, finite and >= 0";
     case SEGLOSS_ERR_LABEL: return "label out of range (not in [0, C) and not ignore_index): uint8 labels with 255 for 'ignore' need ignore_index = 255 (see result.bad_position, segloss_error_message)";
     case SEGLOSS_ERR_NONFINITE: return "non-finite logit (NaN or infinite, rejected by check_finite = 1; see result.bad_position)";
     case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers (or n*c*s is larger than the buffers)";
@@ -2026,6 +2054,26 @@ SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ign
     return -1;
 }
 
+/* The first weight (position) or per-channel target (element) that segloss__scan_general
+   rejects, or -1. */
+SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
+{
+    int64_t i;
+    for (i = 0; map && i < in->n * in->s; i++)
+        if (!segloss__nonneg(map[i])) return i;
+    return -1;
+}
+SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
+{
+    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
+    int64_t i;
+    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
+        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
+        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
+    }
+    return -1;
+}
+
 /* x is neither NaN nor infinite (a NaN compares false) */
 SEGLOSS__PRIVATE int segloss__finite(float x) { return fabsf(x) <= FLT_MAX; }
 
@@ -2082,6 +2130,25 @@ SEGLOSS__PRIVATE void segloss__say_label(segloss__msg *m, const segloss_config *
 {
     const int64_t ignore = cfg ? cfg->ignore_index : -100;
     int64_t pos = r ? r->bad_position : -1, v;
+    segloss_input two;
+    if (segloss__msg_input_ok(in) && SEGLOSS__DENSE(in->label_type)) {
+        if ((pos = segloss__bad_target(in)) < 0) {
+            segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
+            return;
+        }
+        segloss__say(m, "target %g at element %lld is not %s: per-channel targets (SEGLOSS_TARGET_%s) are the "
+                        "logits' shape, one per (sample, class, position)",
+                     in->label_type == SEGLOSS_TARGET_U8 ? (double)((const uint8_t *)in->labels)[pos]
+                                                         : (double)((const float *)in->labels)[pos],
+                     (long long)pos, in->label_type == SEGLOSS_TARGET_U8 ? "0 or 1" : "in [0, 1]",
+                     in->label_type == SEGLOSS_TARGET_U8 ? "U8, 0 or 1" : "F32, in [0, 1]");
+        return;
+    }
+    if (segloss__msg_input_ok(in) && in->c == 1 && cfg && cfg->activation == SEGLOSS_SIGMOID) {
+        two = *in; /* one sigmoid channel: labels 0 and 1 */
+        two.c = 2;
+        in = &two;
+    }
     if (!segloss__msg_input_ok(in)) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
         if (pos >= 0) segloss__say(m, " at position %lld (n*S + s)", (long long)pos);
@@ -2139,8 +2206,39 @@ SEGLOSS__PRIVATE void segloss__say_nonfinite(segloss__msg *m, const segloss_inpu
                  in->layout == SEGLOSS_NHWC ? "NHWC" : "NCHW");
 }
 
+/* The parameters of the sigmoid, smoothing and targets: 1 when one of them is the error. */
+SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
+{
+    const int sig = cfg->activation == SEGLOSS_SIGMOID;
+    const float e = cfg->label_smoothing;
+    if (!(e >= 0.0f && e <= 1.0f))
+        segloss__say(m, "label_smoothing = %g is out of its domain: it must be in [0, 1] (0, the default, is none)", (double)e);
+    else if (e > 0.0f && sig)
+        segloss__say(m, "label_smoothing = %g applies to the softmax: under the sigmoid give soft targets "
+                        "(SEGLOSS_TARGET_F32) instead", (double)e);
+    else if (segloss__bad_smoothing(cfg))
+        segloss__say(m, "label_smoothing = %g with focal_gamma = %g: smoothing is defined for the cross entropy "
+                        "(PyTorch's); set focal_gamma = 0 or label_smoothing = 0", (double)e, (double)cfg->focal_gamma);
+    else if (segloss__bad_alpha(cfg))
+        segloss__say(m, "focal_alpha = %g (sigmoid %s) is out of its domain: it must be in [0, 1], or negative for "
+                        "none (torchvision's default is 0.25)", (double)cfg->focal_alpha, segloss_loss_name(cfg->loss_type));
+    else if (sig && cfg->pos_weight && SEGLOSS__HAS_GAMMA(cfg->loss_type))
+        segloss__say(m, "pos_weight does not apply to the sigmoid %s (torchvision's sigmoid_focal_loss has none): "
+                        "use focal_alpha, or loss ce with pos_weight", segloss_loss_name(cfg->loss_type));
+    else if (!sig && segloss__msg_input_ok(in) && in->c == 1)
+        segloss__say(m, "c = 1 under the softmax: one class has p = 1 everywhere, so the loss is constant and its "
+                        "gradient 0; for a binary problem with one logit channel set activation = SEGLOSS_SIGMOID "
+                        "(activation='sigmoid'), or give two channels");
+    else if (!sig && in && SEGLOSS__DENSE(in->label_type))
+        segloss__say(m, "per-channel targets (label_type %s) need activation = SEGLOSS_SIGMOID: under the softmax "
+                        "give one class index per position", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32");
+    else
+        return 0;
+    return 1;
+}
+
 /* The parameters segloss__check_config judges, in its order: name, value, default. */
-SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg)
+SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     const segloss_loss_type t = cfg ? cfg->loss_type : SEGLOSS_CE;
     const char *name = NULL;
@@ -2161,6 +2259,12 @@ SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *
         name = "tversky_alpha", v = cfg->tversky_alpha, def = 0.7f;
     else if (cfg && t == SEGLOSS_TVERSKY && !segloss__nonneg(cfg->tversky_beta))
         name = "tversky_beta", v = cfg->tversky_beta, def = 0.3f;
+    if (!name && cfg && segloss__say_param_modes(m, cfg, in)) return;
+    if (!name && cfg && cfg->loss_type == SEGLOSS_FOCAL_DICE) {
+        segloss__say(m, "focal_dice has no unreduced form (segloss_compute_unreduced): compute focal and dice "
+                        "apart, or use segloss_compute");
+        return;
+    }
     if (!name) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_PARAM));
         return;
@@ -2180,6 +2284,21 @@ SEGLOSS__PRIVATE void segloss__say_weights(segloss__msg *m, const segloss_config
                              (long long)k, (double)cfg->class_weights[k], (long long)in->c);
                 return;
             }
+    if (cfg && cfg->pos_weight && cfg->activation == SEGLOSS_SIGMOID && segloss__msg_input_ok(in))
+        for (k = 0; k < in->c; k++)
+            if (!segloss__nonneg(cfg->pos_weight[k])) {
+                segloss__say(m, "pos_weight[%lld] = %g is not a weight: it must be finite and >= 0 (PyTorch's "
+                                "pos_weight: negatives / positives); pos_weight holds C = %lld values",
+                             (long long)k, (double)cfg->pos_weight[k], (long long)in->c);
+                return;
+            }
+    if (cfg && cfg->weight_map && segloss__msg_input_ok(in) && (k = segloss__bad_weight(in, cfg->weight_map)) >= 0) {
+        segloss__say(m, "weight_map[%lld] = %g (sample %lld, position %lld) is not a weight: the weight map's values "
+                        "must be finite and >= 0 (0 leaves the position out); it holds n*s = %lld values",
+                     (long long)k, (double)cfg->weight_map[k], (long long)(k / in->s), (long long)(k % in->s),
+                     (long long)(in->n * in->s));
+        return;
+    }
     segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_WEIGHTS));
 }
 
@@ -2213,13 +2332,15 @@ SEGLOSS__PRIVATE void segloss__say_shape(segloss__msg *m, const segloss_input *i
 SEGLOSS__PRIVATE void segloss__say_enum(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     if (cfg && (unsigned)cfg->loss_type >= SEGLOSS_LOSS_COUNT)
-        segloss__say(m, "loss_type = %d is not a loss: 0..5 are ce, weighted_ce, focal, dice, focal_dice and "
-                        "tversky (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
+        segloss__say(m, "loss_type = %d is not a loss: 0..6 are ce, weighted_ce, focal, dice, focal_dice, "
+                        "tversky and generalized_dice (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
     else if (cfg && (unsigned)cfg->reduction > SEGLOSS_SUM)
         segloss__say(m, "reduction = %d is neither SEGLOSS_MEAN (0) nor SEGLOSS_SUM (1)", (int)cfg->reduction);
-    else if (in && (unsigned)in->label_type > SEGLOSS_LABEL_I64)
-        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1) or SEGLOSS_LABEL_I64 (2)",
-                     (int)in->label_type);
+    else if (cfg && (unsigned)cfg->activation > SEGLOSS_SIGMOID)
+        segloss__say(m, "activation = %d is neither SEGLOSS_SOFTMAX (0) nor SEGLOSS_SIGMOID (1)", (int)cfg->activation);
+    else if (in && (unsigned)in->label_type > SEGLOSS_TARGET_F32)
+        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1), SEGLOSS_LABEL_I64 (2), "
+                        "SEGLOSS_TARGET_U8 (3) or SEGLOSS_TARGET_F32 (4)", (int)in->label_type);
     else if (in && (unsigned)in->layout > SEGLOSS_NHWC)
         segloss__say(m, "layout = %d is neither SEGLOSS_NCHW (0) nor SEGLOSS_NHWC (1)", (int)in->layout);
     else segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_ENUM));
@@ -2273,7 +2394,7 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     case SEGLOSS_ERR_NULL: segloss__say_null(&m, in); break;
     case SEGLOSS_ERR_SHAPE: segloss__say_shape(&m, in); break;
     case SEGLOSS_ERR_ENUM: segloss__say_enum(&m, cfg, in); break;
-    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg); break;
+    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg, in); break;
     case SEGLOSS_ERR_WEIGHTS: segloss__say_weights(&m, cfg, in); break;
     case SEGLOSS_ERR_LABEL: segloss__say_label(&m, cfg, in, r); break;
     case SEGLOSS_ERR_NONFINITE: segloss__say_nonfinite(&m, in, r); break;
@@ -2293,7 +2414,8 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
    G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
    or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
    class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
-   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known. */
+   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known.
+   With label smoothing, C more doubles after those two: sum_V m (-log p_c) per class. */
 
 #define SEGLOSS__ST_N 0
 #define SEGLOSS__ST_L 1
@@ -2340,6 +2462,8 @@ SEGLOSS__PRIVATE segloss__plan segloss__plan_for(const segloss_config *cfg)
 
 /* Statistics groups for n samples, and the group of a slice's first sample (-1: the batch). */
 SEGLOSS__PRIVATE int64_t segloss__groups(const segloss__plan *p, int64_t n) { return p->per_sample ? n : 1; }
+/* the doubles after the groups' arrays */
+SEGLOSS__PRIVATE int64_t segloss__extra(const segloss__plan *p, int64_t c) { return SEGLOSS__ST_TAIL + (p->eps > 0.0f ? c : 0); }
 SEGLOSS__PRIVATE int64_t segloss__group0(const segloss__plan *p, int64_t first) { return p->per_sample ? first : -1; }
 
 SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
@@ -2349,8 +2473,8 @@ SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int
     if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
     p = segloss__plan_for(cfg);
     g = segloss__groups(&p, n);
-    if (g > (INT64_MAX - SEGLOSS__ST_TAIL) / 4 / c) return 0;
-    return g * 4 * c + SEGLOSS__ST_TAIL;
+    if (g > INT64_MAX / 8 / c) return 0;
+    return g * 4 * c + segloss__extra(&p, c);
 }
 
 /* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
@@ -2376,6 +2500,9 @@ typedef struct segloss__job {
     float *each;          /* grad pass: the unreduced terms (NULL: not wanted)                 */
     const float *map;     /* the weight map (NULL: none)                                      */
     float each_scale;     /* softmax unreduced terms: the weights' normalisation, undone       */
+    float eps;            /* label smoothing: grad with sw (C floats), stats into stats_s      */
+    const float *sw;
+    double *stats_s;
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
@@ -2531,6 +2658,15 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.focal = j->sig && j->gamma_term;
     a.dice = j->dice;
     a.each_scale = j->each_scale;
+    if (j->sw) { /* sw[c] = -(eps / C) w_c: the normalised weights' sum back from it */
+        int c;
+        a.sw = j->sw;
+        a.eps = j->eps;
+        a.eps_c = j->eps / (float)C;
+        for (c = 0; c < C; c++) a.eps_sum += j->wcoef[c];
+        a.eps_w = a.eps_c * a.eps_sum;
+    }
+    if (sums && j->stats_s) a.sum_s = sums + 3 * C;
     if (sums) {
         a.sum_l = sums;
         a.sum_i = sums + C;
@@ -2607,7 +2743,7 @@ SEGLOSS__PRIVATE void segloss__run_task(void *ctx, int64_t i)
     segloss__chunk_at(&r->k, r->j->in, i, &n0, &n1, &s0, &s1);
     for (n = n0; n < n1; n++)
         segloss__run_range(r->j, n, s0, s1, r->j->stats ? part : NULL,
-                           r->j->loss ? part + (r->j->stats ? 3 * C : 0) : NULL);
+                           r->j->loss ? part + (r->j->stats ? (r->j->stats_s ? 4 : 3) * C : 0) : NULL);
 }
 
 /* Run j over every chunk (threads: threads.h), then add the chunks' sums into j->stats and
@@ -2622,7 +2758,7 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
     r.j = j;
     /* whole samples per chunk only where a chunk's sums belong to one group */
     r.k = segloss__chunks(in, segloss__chunk_len(C), !(j->stats && j->group0 >= 0));
-    r.width = (j->stats ? 3 * C : 0) + (j->loss ? 1 : 0);
+    r.width = (j->stats ? (j->stats_s ? 4 : 3) * C : 0) + (j->loss ? 1 : 0);
     r.part = NULL;
     if (r.width) {
         const size_t bytes = (size_t)(r.k.count * r.width) * sizeof(double);
@@ -2641,6 +2777,8 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
                 st[SEGLOSS__ST_P * C + c] += part[2 * C + c];
             }
         }
+        if (j->stats_s)
+            for (c = 0; c < C; c++) j->stats_s[c] += part[3 * C + c];
         if (j->loss) *j->loss += part[r.width - 1];
     }
     SEGLOSS_FREE(r.part);
@@ -2729,26 +2867,6 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
         }
     }
     return 0;
-}
-
-/* The first weight (position) or per-channel target (element) that segloss__scan_general
-   rejects, or -1. */
-SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
-{
-    int64_t i;
-    for (i = 0; map && i < in->n * in->s; i++)
-        if (!segloss__nonneg(map[i])) return i;
-    return -1;
-}
-SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
-{
-    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
-    int64_t i;
-    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
-        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
-        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
-    }
-    return -1;
 }
 
 typedef struct segloss__scan_ctx {
@@ -2908,6 +3026,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.alpha = cfg->focal_alpha;
         j.dice = p->dice;
         j.map = cfg->weight_map;
+        if (j.ce && p->eps > 0.0f) j.stats_s = tail + SEGLOSS__ST_TAIL;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -2936,16 +3055,20 @@ typedef struct segloss__coefs {
 
 /* The softmax CE-family term and wcoef. total: the sum of the valid positions' weights. */
 SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, const segloss__plan *p, const double *st,
-                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale)
+                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale,
+                                                   float *sw)
 {
     double wsum = 0.0, num = 0.0;
     int64_t g, c;
+    const double *smooth = st + groups * 4 * C + SEGLOSS__ST_TAIL; /* with eps > 0 */
+    const double eps = p->eps;
     for (c = 0; c < C; c++) {
         double nc = 0.0, lc = 0.0, w = 1.0;
         for (g = 0; g < groups; g++) {
             nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
             lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
         }
+        if (eps > 0.0) lc = fma(1.0 - eps, lc, eps / (double)C * smooth[c]);
         if (cfg->class_weights) w = cfg->class_weights[c];
         else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
         if (wcoef) wcoef[c] = (float)w; /* scaled below */
@@ -2956,6 +3079,8 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
         for (c = 0; c < C; c++)
             wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
     if (scale) *scale = (float)(p->mean ? wsum / p->fw : 1.0 / p->fw);
+    if (sw && eps > 0.0)
+        for (c = 0; c < C; c++) sw[c] = (float)(-eps / (double)C * wcoef[c]);
     return p->mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
 }
 
@@ -3029,7 +3154,7 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const segloss__
     out->ce = out->dice = 0.0;
     if (p->ce && p->sig) out->ce = segloss__finish_sigmoid_ce(cfg, p, st, groups, C, tail[1], k ? k->sk : NULL);
     else if (p->ce) out->ce = segloss__finish_softmax_ce(cfg, p, st, groups, C, tail[1], k ? k->wcoef : NULL,
-                                                       k ? &k->each_scale : NULL);
+                                                       k ? &k->each_scale : NULL, k ? k->sk : NULL);
     if (k && k->wcoef && !(p->ce && !p->sig))
         for (c = 0; c < C; c++) k->wcoef[c] = 0.0f;
     if (p->dice) {
@@ -3118,6 +3243,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     j.each = each;
     j.each_scale = k->each_scale;
     j.map = cfg->weight_map;
+    if (!p->sig && p->ce && p->eps > 0.0f) {
+        j.eps = p->eps;
+        j.sw = k->sk;
+    }
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
@@ -3127,10 +3256,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
 SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
 /* Scratch for one call: statistics (len doubles, zeroed), then the coefficients: wcoef[C],
-   sk[4C], A and B[G x C]. */
+   sk[4C], A and B[G x C], and room for the Dice family's unreduced terms (G x C at most). */
 SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, segloss__coefs *k)
 {
-    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 2 * groups * C) * sizeof(float);
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 3 * groups * C) * sizeof(float);
     double *st = (double *)SEGLOSS_MALLOC(bytes);
     if (!st) return NULL;
     memset(st, 0, (size_t)stats_len * sizeof(double));
@@ -3181,7 +3310,7 @@ SEGLOSS__PRIVATE segloss_status segloss__compute(const segloss_config *cfg, cons
        pass skips it. The CE family needs only the label counts before that pass. */
     ce_in_backward = segloss__ce_in_backward(&p) && (grad || p.ce_only);
     groups = segloss__groups(&p, in->n);
-    len = groups * 4 * in->c + SEGLOSS__ST_TAIL;
+    len = groups * 4 * in->c + segloss__extra(&p, in->c);
     if (!(stats = segloss__scratch(len, in->c, groups, &k))) {
         segloss__report(out, &t, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
@@ -3267,7 +3396,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
     /* into scratch first, so that an error leaves the caller's sums untouched */
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
-    if (!(tmp = segloss__scratch(len + SEGLOSS__ST_TAIL, slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
+    if (!(tmp = segloss__scratch(len + segloss__extra(&p, slice->c), slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
     st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, tmp + len,
                              !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
                              : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
@@ -3275,7 +3404,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         double *tail = stats->sum + segloss__groups(&p, stats->n) * 4 * slice->c;
         for (i = 0; i < len; i++) dst[i] += tmp[i];
-        for (i = 0; i < SEGLOSS__ST_TAIL; i++) tail[i] += tmp[len + i];
+        for (i = 0; i < segloss__extra(&p, slice->c); i++) tail[i] += tmp[len + i];
     }
     SEGLOSS_FREE(tmp);
     return st;
@@ -3363,15 +3492,22 @@ SEGLOSS__PRIVATE segloss_status segloss__backward_api(const segloss_config *cfg,
    (outside quotes). Values may be quoted with '...' or "..." (no escapes) or bare.
        keys:       every segloss_config field by name (loss_type, focal_gamma, focal_weight,
                    dice_weight, dice_smooth, tversky_alpha, tversky_beta, use_class_weighting,
-                   ignore_index, include_background, per_sample, reduction, check_finite) and
-                   the loss guide's short names gamma, smooth, alpha, beta.
+                   ignore_index, include_background, per_sample, reduction, check_finite,
+                   activation, label_smoothing, focal_alpha) and the loss guide's short names
+                   gamma, smooth, alpha, beta (alpha is tversky_alpha: torchvision's focal
+                   alpha is focal_alpha).
        booleans:   True False true false 1 0.      reduction: mean | sum.
-       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point).
+       activation: softmax | sigmoid.
+       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point);
+                   parameters >= 0, label_smoothing in [0, 1], focal_alpha in [0, 1] or
+                   negative (torchvision's -1) or None/none for no alpha.
        ignore_index: a decimal 64-bit integer.
    loss_type is applied first wherever it appears: the result is segloss_config_init(cfg, type)
    (type 'ce' when absent) with the other keys applied on top. A key given twice (including a
-   short name and its long name) is an error. class_weights cannot be given as text: pass a
-   float array in code. The printout of segloss_config_format parses too: "Key words: value"
+   short name and its long name) is an error. class_weights and pos_weight cannot be given as
+   text: pass float arrays in code. A combination segloss_compute refuses whatever the input
+   is fails here too: focal_dice with both weights 0, and label_smoothing > 0 with a softmax
+   focal term of gamma > 0. The printout of segloss_config_format parses too: "Key words: value"
    lines (e.g. "  - Focal gamma: 2.0") and the "Loss Configuration:" title line are accepted,
    and "key: value" works for the field names as well. On any error *cfg is left untouched
    and err receives one line naming the key or the offending text. */
@@ -3385,6 +3521,7 @@ SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
     case SEGLOSS_DICE: return "dice";
     case SEGLOSS_FOCAL_DICE: return "focal_dice";
     case SEGLOSS_TVERSKY: return "tversky";
+    case SEGLOSS_GENERALIZED_DICE: return "generalized_dice";
     default: break;
     }
     return NULL;
@@ -3587,6 +3724,33 @@ SEGLOSS__PRIVATE int segloss__tx_nonneg(const char *s, int len, void *out)
     return *(float *)out < 0.0f ? -1 : 1;
 }
 
+/* label_smoothing: a finite float in [0, 1] (-1: out of the range). */
+SEGLOSS__PRIVATE int segloss__tx_unit(const char *s, int len, void *out)
+{
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out >= 0.0f && *(float *)out <= 1.0f ? 1 : -1;
+}
+
+/* focal_alpha: [0, 1], or no alpha: any negative number (torchvision writes -1) or Python's
+   None, stored as -1. -0 is not negative: it is alpha 0. */
+SEGLOSS__PRIVATE int segloss__tx_alpha(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "None") || segloss__tx_eq(s, len, "none")) {
+        *(float *)out = -1.0f;
+        return 1;
+    }
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out <= 1.0f ? 1 : -1;
+}
+
+SEGLOSS__PRIVATE int segloss__tx_activation(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "softmax")) *(segloss_activation *)out = SEGLOSS_SOFTMAX;
+    else if (segloss__tx_eq(s, len, "sigmoid")) *(segloss_activation *)out = SEGLOSS_SIGMOID;
+    else return 0;
+    return 1;
+}
+
 SEGLOSS__PRIVATE int segloss__tx_loss(const char *s, int len, void *out)
 {
     char tmp[32];
@@ -3609,27 +3773,39 @@ SEGLOSS__PRIVATE int segloss__tx_reduction(const char *s, int len, void *out)
 typedef struct segloss__tx_field {
     const char *name, *short_name;
     const char *label;  /* segloss_config_format's printout label ("Focal gamma"): only as "label: value" */
-    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 negative; NULL: not as text */
+    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 out of range; NULL: not as text */
     size_t offset, size;
+    const char *range;  /* what -1 means: "must be >= 0" when NULL */
+    const char *valid;  /* appended to a bad value's message: the values there are (NULL: none) */
 } segloss__tx_field;
 
 #define SEGLOSS__TX_AT(f) offsetof(segloss_config, f), sizeof(((segloss_config *)0)->f)
 static const segloss__tx_field segloss__tx_fields[] = {
-    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type) },
-    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma) },
-    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight) },
-    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight) },
-    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth) },
-    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha) },
-    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta) },
-    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting) },
-    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index) },
-    { "include_background", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(include_background) },
-    { "per_sample", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(per_sample) },
-    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction) },
-    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite) },
-    /* known only to say why it is refused: the printout shows it, and text cannot carry the pointer */
-    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights) }
+    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type), NULL,
+      ": use 'ce', 'weighted_ce', 'focal', 'dice', 'focal_dice', 'tversky' or 'generalized_dice'" },
+    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma), NULL, NULL },
+    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight), NULL, NULL },
+    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight), NULL, NULL },
+    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth), NULL, NULL },
+    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha), NULL, NULL },
+    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta), NULL, NULL },
+    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting), NULL, NULL },
+    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index), NULL, NULL },
+    { "include_background", NULL, "Include background", segloss__tx_bool, SEGLOSS__TX_AT(include_background), NULL,
+      NULL },
+    { "per_sample", NULL, "Per sample", segloss__tx_bool, SEGLOSS__TX_AT(per_sample), NULL, NULL },
+    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction), NULL, NULL },
+    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite), NULL, NULL },
+    { "activation", NULL, "Activation", segloss__tx_activation, SEGLOSS__TX_AT(activation), NULL,
+      ": use 'softmax' or 'sigmoid'" },
+    { "label_smoothing", NULL, "Label smoothing", segloss__tx_unit, SEGLOSS__TX_AT(label_smoothing),
+      "must be in [0, 1]", NULL },
+    { "focal_alpha", NULL, "Focal alpha", segloss__tx_alpha, SEGLOSS__TX_AT(focal_alpha),
+      "must be in [0, 1], or -1 (None) for no alpha", NULL },
+    /* known only to say why they are refused: the printout shows them, and text cannot carry
+       the pointers */
+    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights), NULL, NULL },
+    { "pos_weight", NULL, "Pos weight", NULL, SEGLOSS__TX_AT(pos_weight), NULL, NULL }
 };
 #define SEGLOSS__TX_FIELDS ((int)(sizeof segloss__tx_fields / sizeof segloss__tx_fields[0]))
 
@@ -3662,9 +3838,18 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
         return 0;
     }
     f = &segloss__tx_fields[i];
-    if (!f->parse) {
-        segloss__tx_err(err, err_size, "key ", e->key, e->key_len,
-                        ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
+    if (!f->parse) { /* "key 'Pos weight': pos weight must be passed as a float array in code (cfg.pos_weight)..." */
+        char what[32];
+        size_t k;
+        for (k = 0; f->label[k] && k + 1 < sizeof what; k++) what[k] = (char)tolower((unsigned char)f->label[k]);
+        what[k] = 0;
+        segloss__tx_err(err, err_size, "key ", e->key, e->key_len, "");
+        if (err && err_size) {
+            size_t used = strlen(err);
+            if (used < err_size)
+                snprintf(err + used, err_size - used,
+                         ": %s must be passed as a float array in code (cfg.%s), not as text", what, f->name);
+        }
         return 0;
     }
     if (*seen & (1u << i)) {
@@ -3673,11 +3858,12 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
     }
     *seen |= 1u << i;
     r = f->parse(e->val, e->val_len, (char *)parsed + f->offset);
-    if (r == 0 && err && err_size)
-        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e->val_len > 40 ? 40 : e->val_len, e->val,
-                 e->key_len > 40 ? 40 : e->key_len, e->key);
+    if (r == 0 && err && err_size) /* "bad value 'relu' for key 'activation': use 'softmax' or 'sigmoid'" */
+        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'%s", e->val_len > 40 ? 40 : e->val_len, e->val,
+                 e->key_len > 40 ? 40 : e->key_len, e->key, f->valid ? f->valid : "");
     if (r < 0 && err && err_size) /* "focal_gamma must be >= 0" */
-        snprintf(err, err_size, "%.*s must be >= 0", e->key_len > 40 ? 40 : e->key_len, e->key);
+        snprintf(err, err_size, "%.*s %s", e->key_len > 40 ? 40 : e->key_len, e->key,
+                 f->range ? f->range : "must be >= 0");
     return r > 0;
 }
 
@@ -3708,6 +3894,14 @@ SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_confi
     }
     if (result.loss_type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
         if (err && err_size) snprintf(err, err_size, "%s", "focal_weight and dice_weight must not both be 0");
+        return SEGLOSS_ERR_PARSE;
+    }
+    if ((result.loss_type == SEGLOSS_FOCAL || result.loss_type == SEGLOSS_FOCAL_DICE) &&
+        result.activation == SEGLOSS_SOFTMAX && result.focal_gamma > 0.0f && result.label_smoothing > 0.0f) {
+        if (err && err_size)
+            snprintf(err, err_size,
+                     "label_smoothing %g needs focal_gamma 0 (a focal term refuses it): use loss_type 'ce' or "
+                     "focal_gamma=0", (double)result.label_smoothing);
         return SEGLOSS_ERR_PARSE;
     }
     *cfg = result;
@@ -3756,22 +3950,52 @@ SEGLOSS__PRIVATE void segloss__tx_line(segloss__tx_out *o, const char *label, fl
     segloss__tx_puts(o, "\n");
 }
 
+SEGLOSS__PRIVATE void segloss__tx_list(segloss__tx_out *o, const char *label, const float *v, int64_t c)
+{
+    int64_t k;
+    char tmp[64];
+    segloss__tx_puts(o, "  - ");
+    segloss__tx_puts(o, label);
+    segloss__tx_puts(o, ": [");
+    for (k = 0; k < c; k++) {
+        snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)v[k]);
+        segloss__tx_puts(o, tmp);
+    }
+    segloss__tx_puts(o, "]\n");
+}
+
 /* Lines per loss type (each ends in '\n'):
-       ce           Loss type [, Class weights]
-       weighted_ce  Loss type [, Class weights]
-       focal        Loss type, Focal gamma [, Class weights]
-       dice         Loss type, Dice smooth
-       focal_dice   Loss type, Focal gamma, Focal weight, Dice weight, Dice smooth [, Class weights]
-       tversky      Loss type, Tversky alpha, Tversky beta, Dice smooth
-   [Class weights] when weights != NULL ("%#.3g" each, space separated, in brackets); Dice and
-   Tversky take no class weights, so none are printed for them. Returns -1 (and writes "" when
-   size > 0) if cfg is NULL, the loss type unknown, or weights given with c <= 0. */
+       ce           Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       weighted_ce  Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       focal        Loss type [, Activation], Focal gamma [, Focal alpha] [, Label smoothing] [, Class weights]
+       dice         Loss type [, Activation], Dice smooth
+       focal_dice   Loss type [, Activation], Focal gamma [, Focal alpha], Focal weight, Dice weight,
+                    Dice smooth [, Label smoothing] [, Class weights]
+       tversky      Loss type [, Activation], Tversky alpha, Tversky beta, Dice smooth
+       generalized_dice  Loss type [, Activation], Dice smooth, Include background, Per sample
+   Only what the loss reads is printed, and softmax, the default, goes without saying:
+       Activation       "sigmoid", only for the sigmoid
+       Focal alpha      sigmoid focal terms only (softmax focal has no alpha): the value, or
+                        "none" when negative
+       Label smoothing  softmax CE-family terms, when > 0 (a focal term with gamma > 0 refuses it)
+       Include background, Per sample   "True"/"False" (the guide's booleans). generalized_dice
+                        prints them because its weights 1/G_c^2 depend on both (with the
+                        background in, the background dominates less than in dice, and per
+                        sample the weights differ sample by sample); dice and tversky keep the
+                        guide's block.
+       Class weights    when weights != NULL ("%#.3g" each, space separated, in brackets); the
+                        Dice family takes no class weights, so none are printed for it.
+       Pos weight       cfg->pos_weight, c values as Class weights', for the sigmoid ce and
+                        weighted_ce (the focal terms take no pos_weight).
+   Returns -1 (and writes "" when size > 0) if cfg is NULL, the loss type unknown, or weights
+   (or a pos_weight it prints) given with c <= 0. */
 SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c, char *buf,
                                        size_t size)
 {
     segloss__tx_out o;
     const char *name;
     segloss_loss_type t;
+    int sigmoid, focal, pos, ce_term;
     o.buf = buf;
     o.size = buf ? size : 0;
     o.len = 0;
@@ -3780,11 +4004,19 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
     t = cfg->loss_type;
     name = segloss_loss_name(t);
     if (!name) return -1;
-    if (weights && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
+    sigmoid = cfg->activation == SEGLOSS_SIGMOID;
+    focal = t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE;
+    pos = sigmoid && cfg->pos_weight && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE);
+    if ((weights || pos) && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
     segloss__tx_puts(&o, "Loss Configuration:\n  - Loss type: ");
     segloss__tx_puts(&o, name);
     segloss__tx_puts(&o, "\n");
-    if (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (sigmoid) segloss__tx_puts(&o, "  - Activation: sigmoid\n");
+    if (focal) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (focal && sigmoid) {
+        if (cfg->focal_alpha < 0.0f) segloss__tx_puts(&o, "  - Focal alpha: none\n");
+        else segloss__tx_line(&o, "Focal alpha", cfg->focal_alpha);
+    }
     if (t == SEGLOSS_FOCAL_DICE) {
         segloss__tx_line(&o, "Focal weight", cfg->focal_weight);
         segloss__tx_line(&o, "Dice weight", cfg->dice_weight);
@@ -3793,18 +4025,18 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
         segloss__tx_line(&o, "Tversky alpha", cfg->tversky_alpha);
         segloss__tx_line(&o, "Tversky beta", cfg->tversky_beta);
     }
-    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY)
+    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE)
         segloss__tx_line(&o, "Dice smooth", cfg->dice_smooth);
-    if (weights && t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY) {
-        int64_t k;
-        char tmp[64];
-        segloss__tx_puts(&o, "  - Class weights: [");
-        for (k = 0; k < c; k++) {
-            snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)weights[k]);
-            segloss__tx_puts(&o, tmp);
-        }
-        segloss__tx_puts(&o, "]\n");
+    if (t == SEGLOSS_GENERALIZED_DICE) {
+        segloss__tx_puts(&o, cfg->include_background ? "  - Include background: True\n"
+                                                     : "  - Include background: False\n");
+        segloss__tx_puts(&o, cfg->per_sample ? "  - Per sample: True\n" : "  - Per sample: False\n");
     }
+    ce_term = t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE || focal;
+    if (ce_term && !sigmoid && cfg->label_smoothing > 0.0f)
+        segloss__tx_line(&o, "Label smoothing", cfg->label_smoothing);
+    if (weights && ce_term) segloss__tx_list(&o, "Class weights", weights, c);
+    if (pos) segloss__tx_list(&o, "Pos weight", cfg->pos_weight, c);
     return segloss__tx_finish(&o);
 }
 
@@ -4169,7 +4401,36 @@ SEGLOSS__API int segloss_metrics_format(const segloss_class_metrics *m, int64_t 
     7. counts show imbalance: current NULL or ce: weighted_ce baseline; else keep current.
     8. nothing known: keep current, or ce.
    The suggestion keeps current's ignore_index, include_background, per_sample, reduction and
-   check_finite, and the parameters both loss types share (gamma; smooth); class_weights NULL. */
+   check_finite, and the parameters both loss types share (gamma and focal_alpha; smooth);
+   class_weights and pos_weight NULL (the advice cannot own arrays).
+
+   Binary problems: c == 1 (one sigmoid channel: softmax over one logit is 1 everywhere, a
+   constant loss), or a current config with activation sigmoid (every channel its own binary
+   problem). Every suggestion then has activation sigmoid and label_smoothing 0 (smoothing is
+   the softmax CE term's), and a focal term it newly suggests balances by focal_alpha (0.25,
+   torchvision's) instead of use_class_weighting. Rule 1 as above, then:
+    1b. c == 1 with a softmax current config: the same loss with the sigmoid.
+    2-5 as above (for c == 1, "class 0" is the foreground channel: its metrics are the
+       foreground's, from predictions p > 0.5).
+    6-8 read the foreground fraction f instead of the largest/smallest ratio:
+       f = the rarest side of any channel, min over channels k of min(n_k, V - n_k) / V with
+       V = sum of counts: counts from segloss_label_histogram over integer labels (one class
+       per position), so n_k / V is channel k's positive fraction (one-vs-rest) and, for a
+       one-channel model, c = 2 counts [background, foreground] give f = the foreground's.
+         f >= 0.25 (or one class only): 'ce', plain BCE;
+         0.01 <= f < 0.25: current NULL or ce: 'weighted_ce' (automatic pos_weight
+           (1 - f) / f), the reason naming sigmoid 'focal' (alpha 0.25, gamma 2) as the
+           alternative; else keep current;
+         f < 0.01 (tiny): current dice, focal_dice, tversky or generalized_dice: keep; else
+           'focal_dice' (focal alpha 0.25 gamma 2 + Dice, which sees the overlap).
+       c == 1: counts holds one entry, and one count gives no fraction (is it the positives,
+       as a one-vs-rest count of label 1, or the label-0 count of a histogram of class 0?
+       either way V is unknown): it is not read, and rule 8 says so (keep current, or 'ce').
+       Per-channel targets (multi-label) may count a position in several channels: V is then
+       larger than the positions and f a lower bound (the advice errs towards rare). */
+
+#define SEGLOSS__ADV_SMOOTHED(t) \
+    ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY || (t) == SEGLOSS_GENERALIZED_DICE)
 
 SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t, const segloss_config *cur)
 {
@@ -4184,14 +4445,16 @@ SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t
             out->per_sample = cur->per_sample;
             out->reduction = cur->reduction;
             out->check_finite = cur->check_finite;
-            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE))
+            out->activation = cur->activation;
+            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE)) {
                 out->focal_gamma = cur->focal_gamma;
-            if ((ct == SEGLOSS_DICE || ct == SEGLOSS_FOCAL_DICE || ct == SEGLOSS_TVERSKY) &&
-                (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY))
-                out->dice_smooth = cur->dice_smooth;
+                out->focal_alpha = cur->focal_alpha;
+            }
+            if (SEGLOSS__ADV_SMOOTHED(ct) && SEGLOSS__ADV_SMOOTHED(t)) out->dice_smooth = cur->dice_smooth;
         }
     }
     out->class_weights = NULL;
+    out->pos_weight = NULL;
 }
 
 /* Tversky already in use and class cls still over-predicted (raise alpha) or under-predicted
@@ -4231,6 +4494,9 @@ typedef struct segloss__adv_facts {
     double miou;
     int64_t present;     /* classes with a count > 0, and the largest / smallest of those counts */
     double ratio;
+    int binary;          /* c == 1 or a sigmoid current config: the sigmoid rules */
+    int64_t c;
+    double fg;           /* binary: the foreground fraction f (see above); -1 when unknown */
 } segloss__adv_facts;
 
 SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
@@ -4267,6 +4533,19 @@ SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_cla
             if (counts[k] > hi) hi = counts[k];
         }
     if (f->present) f->ratio = (double)hi / (double)lo;
+    f->c = c;
+    f->binary = c == 1 || (f->cur && f->cur->activation == SEGLOSS_SIGMOID);
+    f->fg = -1.0;
+    if (f->binary && counts && c >= 2) {
+        double total = 0.0;
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) total += (double)counts[k];
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0 && (double)counts[k] < total) {
+                const double p = (double)counts[k] / total, side = p < 0.5 ? p : 1.0 - p;
+                if (f->fg < 0.0 || side < f->fg) f->fg = side;
+            }
+    }
 }
 
 /* A rule: when it applies, writes the suggestion into o and the reason into why and returns 1;
@@ -4522,9 +4801,113 @@ static const segloss__adv_rule segloss__adv_count_rules[] = {
     segloss__adv_unknown
 };
 
+/* ---- binary problems (see above): the sigmoid is set afterwards, in segloss__advise ---- */
+
+SEGLOSS__PRIVATE int segloss__adv_dice_family(segloss_loss_type t)
+{
+    return t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE;
+}
+
+/* 1b. One channel under softmax: the loss is constant, nothing else matters until it is fixed. */
+SEGLOSS__PRIVATE int segloss__adv_bin_softmax(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    if (f->c != 1 || !f->cur || f->cur->activation == SEGLOSS_SIGMOID) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "one channel (C = 1) under softmax: p = 1 everywhere, the loss is constant; set "
+             "activation='sigmoid' and keep '%s'", segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 6. Foreground not rare (or one class only): plain BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_balanced(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                               size_t why_size)
+{
+    if (f->present == 0 || f->c < 2 || (f->fg >= 0.0 && f->fg < 0.25)) return 0;
+    segloss__adv_base(o, SEGLOSS_CE, f->cur);
+    if (f->fg < 0.0)
+        snprintf(why, why_size, "%s",
+                 "binary, only one class in the counts: plain BCE, 'ce' with activation='sigmoid'");
+    else
+        snprintf(why, why_size,
+                 "binary, foreground balanced (rarest side %.1f%% of positions >= 25%%): plain BCE, 'ce' with "
+                 "activation='sigmoid'", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7t. Tiny foreground: BCE and focal see almost only background; Dice sees the overlap. */
+SEGLOSS__PRIVATE int segloss__adv_bin_tiny(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0 && f->fg < 0.01)) return 0;
+    if (f->cur && segloss__adv_dice_family(f->cur->loss_type)) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size,
+                 "tiny foreground (%.2f%% of positions), no metrics yet: keep sigmoid '%s', then check recall "
+                 "and precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+        return 1;
+    }
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    snprintf(why, why_size,
+             "tiny foreground (%.2f%% of positions): sigmoid 'focal_dice' (focal alpha 0.25 gamma 2 + Dice) "
+             "optimises the overlap that BCE drowns", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7a. Rare foreground with ce or no config: BCE weighted by pos_weight = negatives / positives. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0) || (f->cur && f->cur->loss_type != SEGLOSS_CE)) return 0;
+    segloss__adv_base(o, SEGLOSS_WEIGHTED_CE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions): 'weighted_ce' with activation='sigmoid' (automatic "
+             "pos_weight %.1f), or sigmoid 'focal' (alpha 0.25, gamma 2)", 100.0 * f->fg, (1.0 - f->fg) / f->fg);
+    return 1;
+}
+
+/* 7b. ... with another loss, chosen for the imbalance already: keep it until metrics say otherwise. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare_keep(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (!(f->fg >= 0.0)) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions), no metrics yet: keep sigmoid '%s', then check recall and "
+             "precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 8. No fraction to go by (no counts, or c == 1's single count): keep the config in use, or BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_unknown(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    const char *what = f->present && f->c == 1 ? "one count gives no foreground fraction (pass c = 2: background, "
+                                                 "foreground)"
+                                               : "no class counts or metrics";
+    if (f->cur) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size, "binary, %s: keep sigmoid '%s'", what, segloss_loss_name(f->cur->loss_type));
+    } else {
+        segloss__adv_base(o, SEGLOSS_CE, f->cur);
+        snprintf(why, why_size, "binary, %s: start with BCE, 'ce' with activation='sigmoid'", what);
+    }
+    return 1;
+}
+
+static const segloss__adv_rule segloss__adv_bin_count_rules[] = {
+    segloss__adv_bin_balanced, segloss__adv_bin_tiny, segloss__adv_bin_rare, segloss__adv_bin_rare_keep,
+    segloss__adv_bin_unknown
+};
+
 SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss_config *o, char *why,
                                             size_t why_size)
 {
+    if (f->binary)
+        return segloss__adv_first(segloss__adv_bin_count_rules,
+                                  sizeof segloss__adv_bin_count_rules / sizeof(segloss__adv_rule), f, o, why, why_size);
     return segloss__adv_first(segloss__adv_count_rules, sizeof segloss__adv_count_rules / sizeof(segloss__adv_rule),
                               f, o, why, why_size);
 }
@@ -4532,7 +4915,7 @@ SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss
 /* The guide's order: divergence first, then what the metrics show (over-prediction before
    under-prediction before low IoU), and the class counts only when there are no metrics. */
 static const segloss__adv_rule segloss__adv_rules[] = {
-    segloss__adv_diverged,
+    segloss__adv_diverged, segloss__adv_bin_softmax,
     segloss__adv_over_gamma, segloss__adv_over_gamma_spent, segloss__adv_over_tversky, segloss__adv_over_dice,
     segloss__adv_over,
     segloss__adv_under_tversky, segloss__adv_under,
@@ -4550,6 +4933,19 @@ SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class
     segloss__adv_read(counts, metrics, c, current, diverged, &f);
     segloss__adv_first(segloss__adv_rules, sizeof segloss__adv_rules / sizeof(segloss__adv_rule), &f, &out->config,
                        why, why_size);
+    if (f.binary) {
+        segloss_config *o = &out->config;
+        const int was_focal = f.cur && (f.cur->loss_type == SEGLOSS_FOCAL || f.cur->loss_type == SEGLOSS_FOCAL_DICE);
+        const int fresh_focal = (o->loss_type == SEGLOSS_FOCAL || o->loss_type == SEGLOSS_FOCAL_DICE) && !was_focal;
+        o->activation = SEGLOSS_SIGMOID;
+        o->label_smoothing = 0.0f;
+        if (fresh_focal) {
+            o->focal_alpha = 0.25f;
+            o->use_class_weighting = 0;
+        }
+    } else {
+        out->config.activation = SEGLOSS_SOFTMAX; /* whatever a current config of another value held */
+    }
 }
 
 SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
@@ -4795,6 +5191,9 @@ typedef struct {
     float ar[SEGLOSS__BLOCK], dy[SEGLOSS__BLOCK];  /* Dice: A_r (r: largest logit), A_y - A_r */
     float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
     float l[SEGLOSS__BLOCK];                       /* weighted loss term (scaled), grad kernel */
+    /* label smoothing: sum_c w_c (m - z_c) (grad kernel); log s and the position's weight,
+       then the smoothing term's coefficient (stats kernel) */
+    float sm[SEGLOSS__BLOCK], ls[SEGLOSS__BLOCK], mw[SEGLOSS__BLOCK];
 } SEGLOSS__K(blk_t);
 
 /* Lanes of vector i that hold positions of the block (0 for the padding past n). */
@@ -4812,7 +5211,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero, ay = zero;
-    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero;
+    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero, sm = zero;
+    const int smooth = grad && a->sw != NULL;
     /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
     const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
@@ -4834,6 +5234,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
         if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
+        if (smooth) sm = SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->w[c]), SEGLOSS__V(sub)(m, zc), sm);
         if (dice) {
             ea = SEGLOSS__V(fma)(ec, SEGLOSS__V(sub)(SEGLOSS__SPLAT(a->A[c]), ar), ea);
             ay = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->A[c]), ay);
@@ -4845,6 +5246,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     SEGLOSS__V(store)(b->q + i, q);
     SEGLOSS__V(store)(b->ey + i, ey);
     if (grad) SEGLOSS__V(store)(b->wy + i, wy);
+    if (smooth) SEGLOSS__V(store)(b->sm + i, sm);
     if (dice) {
         SEGLOSS__V(store)(b->ea + i, ea);
         SEGLOSS__V(store)(b->by + i, by);
@@ -4880,6 +5282,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, 
 /* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
 typedef struct {
     SEGLOSS__F inv_s, py, q, lf, ff; /* 1/sum, p_y, 1 - p_y, focal term (-log p_y for CE), its grad factor */
+    SEGLOSS__F ls;                   /* log s: -log p_c = (m - z_c) + log s                    */
 } SEGLOSS__K(tail_t);
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
@@ -4893,7 +5296,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     t.inv_s = SEGLOSS__V(div)(one, s);
     t.py = SEGLOSS__V(mul)(ey, t.inv_s);
     t.q = q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
-    t.lf = zero;
+    t.lf = t.ls = zero;
     t.ff = one;
     if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
     /* -log p_y = (m - z_y) + log1p(s - 1), s - 1 = q_sum + (e_y - 1). Where y holds the max,
@@ -4901,7 +5304,8 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
        Elsewhere p_y <= 1/2, so the loss is at least log 2 and the sum's rounding is harmless.
        1 + u ~ s, so 1/s serves the log1p correction. */
     u = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sub)(ey, one));
-    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s));
+    t.ls = SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s);
+    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), t.ls);
     t.lf = l;
     if (focal) { /* gamma != 0 */
         SEGLOSS__F qg = q;
@@ -4928,9 +5332,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
 {
     const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
+    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], accs[SEGLOSS__U];
     int i, u;
-    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
+    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = accs[u] = zero;
     for (i = 0; i < padded; i += SEGLOSS__LANES)
         SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
             const int at = i + u * SEGLOSS__W;
@@ -4940,8 +5344,15 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
             accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
             acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
             if (ce) accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b->k1 + at), zero));
+            if (ce && a->sum_s) { /* -log p_c = log s + (m - z_c), weighted and scaled */
+                const SEGLOSS__F nl = SEGLOSS__V(add)(SEGLOSS__V(load)(b->ls + at),
+                                                      SEGLOSS__V(sub)(SEGLOSS__V(load)(b->m + at),
+                                                                      SEGLOSS__LD(a->z + c * a->zs + at, SEGLOSS__CNT(a->npos, at))));
+                accs[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), nl, zero), SEGLOSS__V(load)(b->mw + at), accs[u]);
+            }
         }
     if (ce) a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+    if (ce && a->sum_s) a->sum_s[c] += SEGLOSS__V(sum16)(accs) / SEGLOSS__LOSS_SCALE;
     a->sum_i[c] += SEGLOSS__V(sum16)(acci);
     a->sum_p[c] += SEGLOSS__V(sum16)(accp);
 }
@@ -4964,6 +5375,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : SEGLOSS__SPLAT(1.0f);
         SEGLOSS__V(store)(b.k0 + i, a->m ? SEGLOSS__V(mul)(t.inv_s, m) : t.inv_s);
         if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m));
+        if (a->sum_s) { /* label smoothing: sum_V m (-log p_c) per class, in stats_class */
+            SEGLOSS__V(store)(b.ls + i, t.ls);
+            SEGLOSS__V(store)(b.mw + i, SEGLOSS__V(mul)(m, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
+        }
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -4992,10 +5407,23 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
         /* a weight map scales the whole gradient of the position (k0 and k2; k1 is inside k0's
            product) and its loss term: exact for m = 1, so a map of ones changes no bit */
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : one;
+        /* label smoothing (gamma = 0, so ff = 1): the coefficient of every p_k becomes
+           f' = (1 - eps) w_y + (eps / C) W and the label's CE entry (1 - eps)(-w_y q) +
+           (eps / C)(W p_y - w_y); phase 3 adds -(eps / C) w_k to the other entries */
+        const int smooth = a->sw != NULL;
+        const SEGLOSS__F fs = smooth ? SEGLOSS__V(fma)(wy, SEGLOSS__SPLAT(1.0f - a->eps), SEGLOSS__SPLAT(a->eps_w)) : wy;
+        const SEGLOSS__F ce_y = smooth ? SEGLOSS__V(fma)(SEGLOSS__V(mul)(nf, t.q), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                         SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                         SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.py, SEGLOSS__V(sub)(zero, wy))))
+                                       : SEGLOSS__V(mul)(nf, t.q);
         SEGLOSS__F k0, k2;
         if (a->loss || a->each) {
             const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            const SEGLOSS__F l = SEGLOSS__V(mul)(wy, t.lf); /* weighted, normalised term */
+            /* weighted, normalised term; smoothed: (1 - eps) w_y l + (eps / C) sum_c w_c (-log p_c) */
+            const SEGLOSS__F l = !smooth ? SEGLOSS__V(mul)(wy, t.lf)
+                                         : SEGLOSS__V(fma)(SEGLOSS__V(mul)(wy, t.lf), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                           SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                           SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.ls, SEGLOSS__V(load)(b->sm + i))));
             if (a->loss)
                 SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m), zero));
             if (a->each) /* the unreduced term w[y] m l: the normalisation undone */
@@ -5008,12 +5436,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
             const SEGLOSS__F S = SEGLOSS__V(fma)(t.py, by, dp);                                   /* D' + p_y B_y */
             const SEGLOSS__F ly = SEGLOSS__V(sub)(SEGLOSS__V(fma)(t.q, by, SEGLOSS__V(load)(b->dy + i)), dp);
             k0 = t.inv_s;
-            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S)));  /* f - D' - p_y B_y */
-            k2 = SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q));                           /* the label's entry */
+            SEGLOSS__V(store)(b->k1 + i, smooth ? SEGLOSS__V(sub)(fs, S) : SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - D' - p_y B_y */
+            k2 = SEGLOSS__V(fma)(t.py, ly, ce_y);                                              /* the label's entry */
         } else {
-            k0 = SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)); /* f / s */
-            k2 = SEGLOSS__V(mul)(nf, t.q);                            /* -f q */
+            k0 = SEGLOSS__V(mul)(t.inv_s, smooth ? fs : SEGLOSS__V(sub)(zero, nf)); /* f / s */
+            k2 = ce_y;                                                              /* -f q */
         }
+        if (smooth) SEGLOSS__V(store)(b->mw + i, m);
         if (a->m) {
             k0 = SEGLOSS__V(mul)(k0, m);
             k2 = SEGLOSS__V(mul)(k2, m);
@@ -5039,7 +5468,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
    alias anything for the compiler, so it would reload them for every class otherwise). */
 typedef struct {
     SEGLOSS__I y;
-    SEGLOSS__F k0, k1, k2, ar;
+    SEGLOSS__F k0, k1, k2, ar, mw;
     SEGLOSS__M valid;
 } SEGLOSS__K(vec_t);
 SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i, const int dice)
@@ -5050,6 +5479,7 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
     v.k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : v.k0;
     v.ar = dice ? SEGLOSS__V(load)(b->ar + i) : v.k0;
     v.k2 = SEGLOSS__V(load)(b->k2 + i);
+    v.mw = a->sw ? SEGLOSS__V(load)(b->mw + i) : v.k0;
     v.valid = SEGLOSS__V(igt)(v.y, SEGLOSS__V(set1i)(-1));
     return v;
 }
@@ -5063,8 +5493,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(v
                                  : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
+    const SEGLOSS__F e = SEGLOSS__LD(park + c * ps + i, pcnt);
     SEGLOSS__F gv = SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2,
-                                    SEGLOSS__V(mul)(SEGLOSS__LD(park + c * ps + i, pcnt), coef));
+                                    a->sw ? SEGLOSS__V(fma)(e, coef, SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sw[c]), v->mw))
+                                          : SEGLOSS__V(mul)(e, coef));
     gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);
@@ -5357,6 +5789,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     const SEGLOSS__F a0 = SEGLOSS__SPLAT(a->alpha < 0.0f ? 1.0f : 1.0f - a->alpha);
     const int n = a->npos, W = SEGLOSS__W, C = a->c, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int ce = a->ce, want_log = ce && (!grad || a->loss || a->each || focal);
+    const int want_g = grad && (a->g != NULL); /* the backward pass may want only the loss */
     SEGLOSS__F accl[SEGLOSS__U], accq[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], acct[SEGLOSS__U];
     int c, i, u;
     for (u = 0; u < SEGLOSS__U; u++) acct[u] = zero;
@@ -5386,7 +5819,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                     at_ug = SEGLOSS__V(mul)(SEGLOSS__V(fma)(t, a1, a0), ug);
                     lneg = SEGLOSS__V(mul)(at_ug, bce);
                     lpos = zero;
-                    if (grad) {
+                    if (want_g) {
                         /* p - t without cancellation, and g (p pm / u)(1 - 2t) bce, p pm / u < 1 */
                         const SEGLOSS__F pt = SEGLOSS__V(fma)(nt, s.p, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, t), s.pm));
                         const SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, uu),
@@ -5395,12 +5828,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                                                              SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce));
                         g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, SEGLOSS__V(add)(pt, d)));
                     }
-                } else if (ce && grad) {
+                } else if (ce && want_g) {
                     g = SEGLOSS__V(fma)(kn, SEGLOSS__V(mul)(nt, s.p), SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, kp), SEGLOSS__V(mul)(t, s.pm)));
                 }
                 if (grad) {
-                    if (dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
-                    SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
+                    if (want_g && dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
+                    if (want_g) SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
                     if (a->loss) {
                         const SEGLOSS__F l = focal ? SEGLOSS__V(mul)(kn, lneg) : SEGLOSS__V(fma)(kn, lneg, SEGLOSS__V(mul)(kp, lpos));
                         acct[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, l), zero), scale, acct[u]);
@@ -5435,11 +5868,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     if (grad && a->loss) *a->loss += SEGLOSS__V(sum16)(acct) / SEGLOSS__LOSS_SCALE;
 }
 
-/* Entry point: the flags as constants. grad: a->g != NULL. */
+/* Entry point: the flags as constants. The statistics pass has sums to add (a->sum_i); the
+   backward pass a gradient, a loss or unreduced terms to write. */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(sigmoid)(const segloss__args *a)
 {
-    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = a->A != NULL || (a->sum_i && a->dice);
-    switch ((a->g != NULL) * 8 + dense * 4 + focal * 2 + dice) {
+    const int grad = a->sum_i == NULL;
+    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = grad ? a->A != NULL : a->dice;
+    switch (grad * 8 + dense * 4 + focal * 2 + dice) {
     case 0: SEGLOSS__K(sig_body)(a, 0, 0, 0, 0); break;
     case 1: SEGLOSS__K(sig_body)(a, 0, 0, 1, 0); break;
     case 2: SEGLOSS__K(sig_body)(a, 0, 1, 0, 0); break;

@@ -42,6 +42,9 @@ namespace {
 
 enum Kind { K_LOSS, K_MEMCPY, K_NTCOPY, K_CONFUSION };
 enum Mode { M_LOSS, M_GRAD };  // loss only (grad = NULL) / loss + gradient
+// the configuration beside the loss: as segloss_config_init leaves it, the sigmoid activation
+// (the labels one-vs-rest), or a weight map of one float per position
+enum Variant { V_PLAIN, V_SIGMOID, V_MAP };
 
 const size_t KiB = 1024, MiB = 1024 * 1024;
 const size_t CACHE_BYTES = 256 * KiB;  // logits in cache (L2/L3 with the gradient buffer)
@@ -61,6 +64,7 @@ struct Case {
     segloss_layout layout;
     int c;
     size_t target;  // logits bytes (approximate: S is rounded so that the target is reached)
+    Variant variant;
 };
 
 std::string size_label(size_t bytes)
@@ -81,8 +85,8 @@ std::string case_name(const Case &k)
     if (k.kind == K_MEMCPY) return "memcpy" + tail;
     if (k.kind == K_NTCOPY) return "ntcopy" + tail;
     if (k.kind == K_CONFUSION) return std::string("confusion/-/") + lay + tail;
-    return std::string(segloss_loss_name(k.loss)) + (k.mode == M_GRAD ? "/grad/" : "/loss/") + k.isa + "/" +
-           lay + tail;
+    return std::string(segloss_loss_name(k.loss)) + (k.variant == V_SIGMOID ? "+sigmoid" : k.variant == V_MAP ? "+map" : "") +
+           (k.mode == M_GRAD ? "/grad/" : "/loss/") + k.isa + "/" + lay + tail;
 }
 
 // ---- data: one set of buffers per (C, size), shared by both layouts and all losses ----------
@@ -90,13 +94,14 @@ std::string case_name(const Case &k)
 struct Data {
     int64_t n = 0, c = 0, s = 0;
     size_t bytes = 0;  // logits bytes, exactly n*c*s*4
-    float *logits = nullptr, *grad = nullptr;
+    float *logits = nullptr, *grad = nullptr, *map = nullptr;
     uint8_t *labels = nullptr;
     ~Data()
     {
         free(logits);
         free(grad);
         free(labels);
+        free(map);
     }
 };
 
@@ -152,6 +157,8 @@ Data &data_for(int c, size_t target)
     d.logits = (float *)alloc_touched(d.bytes);
     d.grad = (float *)alloc_touched(d.bytes);
     d.labels = (uint8_t *)alloc_touched((size_t)(d.n * d.s));
+    d.map = (float *)alloc_touched((size_t)(d.n * d.s) * sizeof(float));
+    for (int64_t i = 0; i < d.n * d.s; i++) d.map[i] = 0.5f + (float)(i % 7) * 0.25f; /* border-like weights */
     Rng rng(0x5E6105500ull + (uint64_t)c * 7919u + target);
     const size_t count = (size_t)(d.n * d.c * d.s);
     const double sigma = std::sqrt(2.0);
@@ -273,6 +280,8 @@ std::string prepare(const Case &k, Prepared &p)
     }
     p.d = &data_for(k.c, k.target);
     segloss_config_init(&p.cfg, k.loss);
+    if (k.variant == V_SIGMOID) p.cfg.activation = SEGLOSS_SIGMOID;
+    if (k.variant == V_MAP) p.cfg.weight_map = p.d->map;
     p.in = segloss_input{p.d->logits, p.d->labels, SEGLOSS_LABEL_U8, p.d->n, p.d->c, p.d->s, k.layout};
     p.confusion.assign((size_t)(k.c * k.c), 0);
     return "";
@@ -312,8 +321,9 @@ std::vector<Case> make_set(const std::string &set)
     std::vector<std::pair<int, size_t>> copies;  // memcpy sizes needed
     const std::vector<std::string> paths = compiled_paths();
     auto slow = [](const std::string &isa) { return isa == "sse2" || isa == "scalar"; };  // no FMA / no SIMD
-    auto loss = [&](segloss_loss_type t, Mode m, const std::string &isa, segloss_layout lay, int c, size_t sz) {
-        v.push_back(Case{K_LOSS, t, m, isa, lay, c, sz});
+    auto loss = [&](segloss_loss_type t, Mode m, const std::string &isa, segloss_layout lay, int c, size_t sz,
+                    Variant var = V_PLAIN) {
+        v.push_back(Case{K_LOSS, t, m, isa, lay, c, sz, var});
         if (std::find(copies.begin(), copies.end(), std::make_pair(c, sz)) == copies.end())
             copies.push_back(std::make_pair(c, sz));
     };
@@ -337,6 +347,13 @@ std::vector<Case> make_set(const std::string &set)
             for (segloss_loss_type t : {SEGLOSS_CE, SEGLOSS_DICE})
                 for (const std::string &isa : paths)
                     if (!slow(isa)) loss(t, M_LOSS, isa, SEGLOSS_NCHW, 4, sz);
+        // The sigmoid and a weight map beside the plain softmax cases above (the same bytes of
+        // logits; the map adds a float per position), on the fastest paths.
+        for (size_t sz : sizes)
+            for (segloss_loss_type t : {SEGLOSS_CE, SEGLOSS_DICE})
+                for (const std::string &isa : paths)
+                    if (!slow(isa))
+                        for (Variant var : {V_SIGMOID, V_MAP}) loss(t, M_GRAD, isa, SEGLOSS_NCHW, 4, sz, var);
         // Many classes: CE at C=21 and C=150; NHWC at C=21.
         for (size_t sz : sizes)
             for (const std::string &isa : paths)
@@ -368,14 +385,14 @@ std::vector<Case> make_set(const std::string &set)
         for (int c : CLASSES)
             for (segloss_layout lay : layouts)
                 if (set == "full" || (c == 4 && lay == SEGLOSS_NCHW))
-                    v.push_back(Case{K_CONFUSION, SEGLOSS_CE, M_LOSS, "", lay, c, sz});
+                    v.push_back(Case{K_CONFUSION, SEGLOSS_CE, M_LOSS, "", lay, c, sz, V_PLAIN});
     }
     // memcpy of the same logits bytes, first so its buffers are warm and its result is at hand;
     // in DRAM also the non-temporal copy (in cache its stores would only evict the buffer).
     std::vector<Case> m;
     for (auto &cs : copies) {
-        m.push_back(Case{K_MEMCPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second});
-        if (cs.second >= DRAM_BYTES) m.push_back(Case{K_NTCOPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second});
+        m.push_back(Case{K_MEMCPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second, V_PLAIN});
+        if (cs.second >= DRAM_BYTES) m.push_back(Case{K_NTCOPY, SEGLOSS_CE, M_LOSS, "", SEGLOSS_NCHW, cs.first, cs.second, V_PLAIN});
     }
     v.insert(v.begin(), m.begin(), m.end());
     return v;
@@ -599,7 +616,7 @@ static int peer(int argc, char **argv, int reps, const std::string &layout)
     pm.d = &d;
     printf("\"memcpy\": %.6f", median_ms(pm, reps, 0.0));
     for (segloss_loss_type t : LOSSES) {
-        Case k{K_LOSS, t, M_GRAD, "", lay, (int)c, d.bytes};
+        Case k{K_LOSS, t, M_GRAD, "", lay, (int)c, d.bytes, V_PLAIN};
         Prepared p;
         p.k = &k;
         p.d = &d;

@@ -308,6 +308,16 @@ def main(argv):
         target("ce C=%d %s loss+grad (%s), × memcpy" % (c, DRAM, best),
                B.vs_copy("ce", "grad", best, "nchw", c, DRAM), 1.5, "<=", floor=B.floor("ce", best, c),
                nt=B.vs_nt("ce", "grad", best, "nchw", c, DRAM))
+    # #17: the sigmoid CE within 1.2 x the softmax CE at the same logits bytes; a weight map
+    # costs no more than its own bytes: C=4 NCHW loss+gradient moves 16 + 16 bytes of logits and
+    # gradient and 1 of uint8 label per position, the map 4 more: (33 + 4) / 33.
+    for loss in ("ce", "dice"):
+        base = B.t(loss, "grad", best, "nchw", 4, DRAM)
+        sig = B.t(loss + "+sigmoid", "grad", best, "nchw", 4, DRAM)
+        mp = B.t(loss + "+map", "grad", best, "nchw", 4, DRAM)
+        if loss == "ce":
+            target("ce sigmoid / softmax %s (%s)" % (DRAM, best), sig / base if sig and base else None, 1.2, "<=")
+        target("%s weight map / none %s (%s)" % (loss, DRAM, best), mp / base if mp and base else None, 37 / 33, "<=")
     results.append(("every loss ≥ 100 × faster than PyTorch (1 thread)", "measured by make bench-peers", "see peers"))
     wl = max(len(r[0]) for r in results)
     wv = max(len(r[1]) for r in results)

@@ -366,14 +366,16 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
        ce           sum_{V,c} w_c m_i l_ic / (C sum_V m_i),  l = pw_c t softplus(-z) + (1 - t)
                     softplus(z)   (PyTorch binary_cross_entropy_with_logits(pos_weight = pw))
        weighted_ce  ce with pw_c = (sum_V m_i (1 - t_ic)) / (sum_V m_i t_ic) (1 where no
-                    positive), unless pos_weight is given
+                    positive) unless pos_weight is given: under the sigmoid use_class_weighting
+                    (weighted_ce's default) makes pos_weight automatic, not class_weights
        focal        as ce with l = a_t u^gamma BCE(z, t), u = 1 - p_t = t (1 - p) + (1 - t) p,
                     a_t = alpha t + (1 - alpha)(1 - t) (1 when focal_alpha < 0): torchvision's
                     sigmoid_focal_loss; pos_weight does not apply
        dice, tversky, focal_dice, generalized_dice  the formulas above with p = sigmoid(z), g =
                     t, channel by channel (MONAI DiceLoss(sigmoid=True))
-     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels; the
-     mean is over valid elements, as PyTorch's, not over the weights.
+     SUM drops the division. Class weights w_c (class_weights, NULL = 1) weight channels' CE
+     terms; the mean is over valid elements, as PyTorch's, not over the weights. valid counts
+     positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
@@ -434,6 +436,22 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
              focal_dice with focal_gamma 0, focal_weight 1, dice_weight 1 (nnU-Net's Dice term
              is -D rather than 1 - D: the same gradient, a constant offset in the loss).
              Focal: Lin et al. 2017 without alpha balancing; set class_weights for alpha.
+             F.cross_entropy(weight=w, ignore_index=i, label_smoothing=e) = ce with class_weights
+             w, label_smoothing e; (F.cross_entropy(..., reduction='none') * m).sum() /
+             (m * w[y]).sum() = ce with weight_map m; reduction='none' = segloss_compute_unreduced.
+             Sigmoid (activation = SEGLOSS_SIGMOID):
+               F.binary_cross_entropy_with_logits(z, t, pos_weight=pw) = ce, pos_weight pw (C
+                 values, as pw.view(1, C, 1, 1))
+               torchvision.ops.sigmoid_focal_loss(z, t, alpha=a, gamma=g, reduction='mean') =
+                 focal, focal_alpha a (negative: none), focal_gamma g
+               MONAI DiceLoss(sigmoid=True, batch=b) / TverskyLoss(sigmoid=True) with smooth_nr
+                 = smooth_dr = s = dice / tversky, per_sample = !b, dice_smooth s; targets as
+                 one-hot (to_onehot_y) from labels, or TARGET_U8/F32 masks (MONAI's multilabel,
+                 nnU-Net's regions: focal_dice, focal_gamma 0, focal_alpha -1 = BCE + Dice)
+               MONAI GeneralizedDiceLoss(w_type='square', batch=b, sigmoid=True / softmax=True)
+                 = generalized_dice (either activation), per_sample = !b
+               smp DiceLoss(mode='binary'/'multilabel', smooth=s) = dice under the sigmoid,
+                 per_sample 0, except that smp gives a class absent from the batch loss 0.
 
    NUMBERS   float32 arithmetic, sums in 16 float lanes flushed to double every block of at
              most 256 positions (loss terms enter the lanes scaled by 1/16, so finite terms never

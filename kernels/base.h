@@ -140,6 +140,12 @@ typedef struct segloss__args {
     float *each;         /* unreduced terms, same addressing with es (NULL: not wanted; softmax: */
     int64_t es;          /* one per position, at each[i])                                       */
     float each_scale;    /* softmax: what undoes w's normalisation in the unreduced terms       */
+    /* softmax label smoothing eps: sw[c] = -(eps / C) w_c (NULL: none), eps_c = eps / C, eps_sum
+       = sum_c w_c, eps_w = eps_c eps_sum (w: the normalised coefficients); stats: sum_s[c] +=
+       sum_V m (-log p_c) */
+    const float *sw;
+    float eps, eps_c, eps_sum, eps_w;
+    double *sum_s;
 } segloss__args;
 
 typedef void (*segloss__kernel_fn)(const segloss__args *);

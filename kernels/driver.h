@@ -78,9 +78,9 @@ SEGLOSS__API const char *segloss_status_string(segloss_status s)
     case SEGLOSS_OK: return "ok";
     case SEGLOSS_ERR_NULL: return "a required pointer is NULL";
     case SEGLOSS_ERR_SHAPE: return "bad shape: n, c and s must be positive (s = every spatial dimension flattened) and n*c*s floats must fit in memory";
-    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout or reduction (use the SEGLOSS_ enumerators)";
-    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0 (start from segloss_config_init)";
-    case SEGLOSS_ERR_WEIGHTS: return "bad class weight: class_weights must hold C values, finite and >= 0";
+    case SEGLOSS_ERR_ENUM: return "unknown loss type, label type, layout, reduction or activation (use the SEGLOSS_ enumerators)";
+    case SEGLOSS_ERR_PARAM: return "bad parameter: gamma, smooth, alpha, beta and the combination weights must be finite and >= 0, and focal_weight and dice_weight not both 0; label_smoothing and focal_alpha in [0, 1]; the softmax needs c >= 2 and class indices (start from segloss_config_init)";
+    case SEGLOSS_ERR_WEIGHTS: return "bad weight: class_weights and pos_weight must hold C values, and weight_map n*s values, finite and >= 0";
     case SEGLOSS_ERR_LABEL: return "label out of range (not in [0, C) and not ignore_index): uint8 labels with 255 for 'ignore' need ignore_index = 255 (see result.bad_position, segloss_error_message)";
     case SEGLOSS_ERR_NONFINITE: return "non-finite logit (NaN or infinite, rejected by check_finite = 1; see result.bad_position)";
     case SEGLOSS_ERR_ALIAS: return "grad overlaps logits: pass the same buffer for in-place, or disjoint buffers (or n*c*s is larger than the buffers)";
@@ -229,6 +229,26 @@ SEGLOSS__PRIVATE int64_t segloss__bad_label(const segloss_input *in, int64_t ign
     return -1;
 }
 
+/* The first weight (position) or per-channel target (element) that segloss__scan_general
+   rejects, or -1. */
+SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
+{
+    int64_t i;
+    for (i = 0; map && i < in->n * in->s; i++)
+        if (!segloss__nonneg(map[i])) return i;
+    return -1;
+}
+SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
+{
+    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
+    int64_t i;
+    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
+        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
+        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
+    }
+    return -1;
+}
+
 /* x is neither NaN nor infinite (a NaN compares false) */
 SEGLOSS__PRIVATE int segloss__finite(float x) { return fabsf(x) <= FLT_MAX; }
 
@@ -285,6 +305,25 @@ SEGLOSS__PRIVATE void segloss__say_label(segloss__msg *m, const segloss_config *
 {
     const int64_t ignore = cfg ? cfg->ignore_index : -100;
     int64_t pos = r ? r->bad_position : -1, v;
+    segloss_input two;
+    if (segloss__msg_input_ok(in) && SEGLOSS__DENSE(in->label_type)) {
+        if ((pos = segloss__bad_target(in)) < 0) {
+            segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
+            return;
+        }
+        segloss__say(m, "target %g at element %lld is not %s: per-channel targets (SEGLOSS_TARGET_%s) are the "
+                        "logits' shape, one per (sample, class, position)",
+                     in->label_type == SEGLOSS_TARGET_U8 ? (double)((const uint8_t *)in->labels)[pos]
+                                                         : (double)((const float *)in->labels)[pos],
+                     (long long)pos, in->label_type == SEGLOSS_TARGET_U8 ? "0 or 1" : "in [0, 1]",
+                     in->label_type == SEGLOSS_TARGET_U8 ? "U8, 0 or 1" : "F32, in [0, 1]");
+        return;
+    }
+    if (segloss__msg_input_ok(in) && in->c == 1 && cfg && cfg->activation == SEGLOSS_SIGMOID) {
+        two = *in; /* one sigmoid channel: labels 0 and 1 */
+        two.c = 2;
+        in = &two;
+    }
     if (!segloss__msg_input_ok(in)) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_LABEL));
         if (pos >= 0) segloss__say(m, " at position %lld (n*S + s)", (long long)pos);
@@ -342,8 +381,39 @@ SEGLOSS__PRIVATE void segloss__say_nonfinite(segloss__msg *m, const segloss_inpu
                  in->layout == SEGLOSS_NHWC ? "NHWC" : "NCHW");
 }
 
+/* The parameters of the sigmoid, smoothing and targets: 1 when one of them is the error. */
+SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
+{
+    const int sig = cfg->activation == SEGLOSS_SIGMOID;
+    const float e = cfg->label_smoothing;
+    if (!(e >= 0.0f && e <= 1.0f))
+        segloss__say(m, "label_smoothing = %g is out of its domain: it must be in [0, 1] (0, the default, is none)", (double)e);
+    else if (e > 0.0f && sig)
+        segloss__say(m, "label_smoothing = %g applies to the softmax: under the sigmoid give soft targets "
+                        "(SEGLOSS_TARGET_F32) instead", (double)e);
+    else if (segloss__bad_smoothing(cfg))
+        segloss__say(m, "label_smoothing = %g with focal_gamma = %g: smoothing is defined for the cross entropy "
+                        "(PyTorch's); set focal_gamma = 0 or label_smoothing = 0", (double)e, (double)cfg->focal_gamma);
+    else if (segloss__bad_alpha(cfg))
+        segloss__say(m, "focal_alpha = %g (sigmoid %s) is out of its domain: it must be in [0, 1], or negative for "
+                        "none (torchvision's default is 0.25)", (double)cfg->focal_alpha, segloss_loss_name(cfg->loss_type));
+    else if (sig && cfg->pos_weight && SEGLOSS__HAS_GAMMA(cfg->loss_type))
+        segloss__say(m, "pos_weight does not apply to the sigmoid %s (torchvision's sigmoid_focal_loss has none): "
+                        "use focal_alpha, or loss ce with pos_weight", segloss_loss_name(cfg->loss_type));
+    else if (!sig && segloss__msg_input_ok(in) && in->c == 1)
+        segloss__say(m, "c = 1 under the softmax: one class has p = 1 everywhere, so the loss is constant and its "
+                        "gradient 0; for a binary problem with one logit channel set activation = SEGLOSS_SIGMOID "
+                        "(activation='sigmoid'), or give two channels");
+    else if (!sig && in && SEGLOSS__DENSE(in->label_type))
+        segloss__say(m, "per-channel targets (label_type %s) need activation = SEGLOSS_SIGMOID: under the softmax "
+                        "give one class index per position", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32");
+    else
+        return 0;
+    return 1;
+}
+
 /* The parameters segloss__check_config judges, in its order: name, value, default. */
-SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg)
+SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     const segloss_loss_type t = cfg ? cfg->loss_type : SEGLOSS_CE;
     const char *name = NULL;
@@ -364,6 +434,12 @@ SEGLOSS__PRIVATE void segloss__say_param(segloss__msg *m, const segloss_config *
         name = "tversky_alpha", v = cfg->tversky_alpha, def = 0.7f;
     else if (cfg && t == SEGLOSS_TVERSKY && !segloss__nonneg(cfg->tversky_beta))
         name = "tversky_beta", v = cfg->tversky_beta, def = 0.3f;
+    if (!name && cfg && segloss__say_param_modes(m, cfg, in)) return;
+    if (!name && cfg && cfg->loss_type == SEGLOSS_FOCAL_DICE) {
+        segloss__say(m, "focal_dice has no unreduced form (segloss_compute_unreduced): compute focal and dice "
+                        "apart, or use segloss_compute");
+        return;
+    }
     if (!name) {
         segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_PARAM));
         return;
@@ -383,6 +459,21 @@ SEGLOSS__PRIVATE void segloss__say_weights(segloss__msg *m, const segloss_config
                              (long long)k, (double)cfg->class_weights[k], (long long)in->c);
                 return;
             }
+    if (cfg && cfg->pos_weight && cfg->activation == SEGLOSS_SIGMOID && segloss__msg_input_ok(in))
+        for (k = 0; k < in->c; k++)
+            if (!segloss__nonneg(cfg->pos_weight[k])) {
+                segloss__say(m, "pos_weight[%lld] = %g is not a weight: it must be finite and >= 0 (PyTorch's "
+                                "pos_weight: negatives / positives); pos_weight holds C = %lld values",
+                             (long long)k, (double)cfg->pos_weight[k], (long long)in->c);
+                return;
+            }
+    if (cfg && cfg->weight_map && segloss__msg_input_ok(in) && (k = segloss__bad_weight(in, cfg->weight_map)) >= 0) {
+        segloss__say(m, "weight_map[%lld] = %g (sample %lld, position %lld) is not a weight: the weight map's values "
+                        "must be finite and >= 0 (0 leaves the position out); it holds n*s = %lld values",
+                     (long long)k, (double)cfg->weight_map[k], (long long)(k / in->s), (long long)(k % in->s),
+                     (long long)(in->n * in->s));
+        return;
+    }
     segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_WEIGHTS));
 }
 
@@ -416,13 +507,15 @@ SEGLOSS__PRIVATE void segloss__say_shape(segloss__msg *m, const segloss_input *i
 SEGLOSS__PRIVATE void segloss__say_enum(segloss__msg *m, const segloss_config *cfg, const segloss_input *in)
 {
     if (cfg && (unsigned)cfg->loss_type >= SEGLOSS_LOSS_COUNT)
-        segloss__say(m, "loss_type = %d is not a loss: 0..5 are ce, weighted_ce, focal, dice, focal_dice and "
-                        "tversky (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
+        segloss__say(m, "loss_type = %d is not a loss: 0..6 are ce, weighted_ce, focal, dice, focal_dice, "
+                        "tversky and generalized_dice (segloss_loss_from_name turns a name into one)", (int)cfg->loss_type);
     else if (cfg && (unsigned)cfg->reduction > SEGLOSS_SUM)
         segloss__say(m, "reduction = %d is neither SEGLOSS_MEAN (0) nor SEGLOSS_SUM (1)", (int)cfg->reduction);
-    else if (in && (unsigned)in->label_type > SEGLOSS_LABEL_I64)
-        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1) or SEGLOSS_LABEL_I64 (2)",
-                     (int)in->label_type);
+    else if (cfg && (unsigned)cfg->activation > SEGLOSS_SIGMOID)
+        segloss__say(m, "activation = %d is neither SEGLOSS_SOFTMAX (0) nor SEGLOSS_SIGMOID (1)", (int)cfg->activation);
+    else if (in && (unsigned)in->label_type > SEGLOSS_TARGET_F32)
+        segloss__say(m, "label_type = %d is not SEGLOSS_LABEL_U8 (0), SEGLOSS_LABEL_I32 (1), SEGLOSS_LABEL_I64 (2), "
+                        "SEGLOSS_TARGET_U8 (3) or SEGLOSS_TARGET_F32 (4)", (int)in->label_type);
     else if (in && (unsigned)in->layout > SEGLOSS_NHWC)
         segloss__say(m, "layout = %d is neither SEGLOSS_NCHW (0) nor SEGLOSS_NHWC (1)", (int)in->layout);
     else segloss__say(m, "%s", segloss_status_string(SEGLOSS_ERR_ENUM));
@@ -476,7 +569,7 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     case SEGLOSS_ERR_NULL: segloss__say_null(&m, in); break;
     case SEGLOSS_ERR_SHAPE: segloss__say_shape(&m, in); break;
     case SEGLOSS_ERR_ENUM: segloss__say_enum(&m, cfg, in); break;
-    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg); break;
+    case SEGLOSS_ERR_PARAM: segloss__say_param(&m, cfg, in); break;
     case SEGLOSS_ERR_WEIGHTS: segloss__say_weights(&m, cfg, in); break;
     case SEGLOSS_ERR_LABEL: segloss__say_label(&m, cfg, in, r); break;
     case SEGLOSS_ERR_NONFINITE: segloss__say_nonfinite(&m, in, r); break;
@@ -496,7 +589,8 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
    G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
    or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
    class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
-   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known. */
+   t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known.
+   With label smoothing, C more doubles after those two: sum_V m (-log p_c) per class. */
 
 #define SEGLOSS__ST_N 0
 #define SEGLOSS__ST_L 1
@@ -543,6 +637,8 @@ SEGLOSS__PRIVATE segloss__plan segloss__plan_for(const segloss_config *cfg)
 
 /* Statistics groups for n samples, and the group of a slice's first sample (-1: the batch). */
 SEGLOSS__PRIVATE int64_t segloss__groups(const segloss__plan *p, int64_t n) { return p->per_sample ? n : 1; }
+/* the doubles after the groups' arrays */
+SEGLOSS__PRIVATE int64_t segloss__extra(const segloss__plan *p, int64_t c) { return SEGLOSS__ST_TAIL + (p->eps > 0.0f ? c : 0); }
 SEGLOSS__PRIVATE int64_t segloss__group0(const segloss__plan *p, int64_t first) { return p->per_sample ? first : -1; }
 
 SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int64_t c)
@@ -552,8 +648,8 @@ SEGLOSS__API int64_t segloss_stats_len(const segloss_config *cfg, int64_t n, int
     if (segloss__check_config(cfg) != SEGLOSS_OK || n <= 0 || c <= 0 || c > INT32_MAX) return 0;
     p = segloss__plan_for(cfg);
     g = segloss__groups(&p, n);
-    if (g > (INT64_MAX - SEGLOSS__ST_TAIL) / 4 / c) return 0;
-    return g * 4 * c + SEGLOSS__ST_TAIL;
+    if (g > INT64_MAX / 8 / c) return 0;
+    return g * 4 * c + segloss__extra(&p, c);
 }
 
 /* ---- the block runner: feeds a kernel one block of one sample at a time ------------------- */
@@ -579,6 +675,9 @@ typedef struct segloss__job {
     float *each;          /* grad pass: the unreduced terms (NULL: not wanted)                 */
     const float *map;     /* the weight map (NULL: none)                                      */
     float each_scale;     /* softmax unreduced terms: the weights' normalisation, undone       */
+    float eps;            /* label smoothing: grad with sw (C floats), stats into stats_s      */
+    const float *sw;
+    double *stats_s;
 } segloss__job;
 
 /* Positions per block for C classes: SEGLOSS__BLOCK, fewer when C > 16 so that a block's
@@ -734,6 +833,15 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.focal = j->sig && j->gamma_term;
     a.dice = j->dice;
     a.each_scale = j->each_scale;
+    if (j->sw) { /* sw[c] = -(eps / C) w_c: the normalised weights' sum back from it */
+        int c;
+        a.sw = j->sw;
+        a.eps = j->eps;
+        a.eps_c = j->eps / (float)C;
+        for (c = 0; c < C; c++) a.eps_sum += j->wcoef[c];
+        a.eps_w = a.eps_c * a.eps_sum;
+    }
+    if (sums && j->stats_s) a.sum_s = sums + 3 * C;
     if (sums) {
         a.sum_l = sums;
         a.sum_i = sums + C;
@@ -810,7 +918,7 @@ SEGLOSS__PRIVATE void segloss__run_task(void *ctx, int64_t i)
     segloss__chunk_at(&r->k, r->j->in, i, &n0, &n1, &s0, &s1);
     for (n = n0; n < n1; n++)
         segloss__run_range(r->j, n, s0, s1, r->j->stats ? part : NULL,
-                           r->j->loss ? part + (r->j->stats ? 3 * C : 0) : NULL);
+                           r->j->loss ? part + (r->j->stats ? (r->j->stats_s ? 4 : 3) * C : 0) : NULL);
 }
 
 /* Run j over every chunk (threads: threads.h), then add the chunks' sums into j->stats and
@@ -825,7 +933,7 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
     r.j = j;
     /* whole samples per chunk only where a chunk's sums belong to one group */
     r.k = segloss__chunks(in, segloss__chunk_len(C), !(j->stats && j->group0 >= 0));
-    r.width = (j->stats ? 3 * C : 0) + (j->loss ? 1 : 0);
+    r.width = (j->stats ? (j->stats_s ? 4 : 3) * C : 0) + (j->loss ? 1 : 0);
     r.part = NULL;
     if (r.width) {
         const size_t bytes = (size_t)(r.k.count * r.width) * sizeof(double);
@@ -844,6 +952,8 @@ SEGLOSS__PRIVATE segloss_status segloss__run(const segloss__job *j)
                 st[SEGLOSS__ST_P * C + c] += part[2 * C + c];
             }
         }
+        if (j->stats_s)
+            for (c = 0; c < C; c++) j->stats_s[c] += part[3 * C + c];
         if (j->loss) *j->loss += part[r.width - 1];
     }
     SEGLOSS_FREE(r.part);
@@ -932,26 +1042,6 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
         }
     }
     return 0;
-}
-
-/* The first weight (position) or per-channel target (element) that segloss__scan_general
-   rejects, or -1. */
-SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const float *map)
-{
-    int64_t i;
-    for (i = 0; map && i < in->n * in->s; i++)
-        if (!segloss__nonneg(map[i])) return i;
-    return -1;
-}
-SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
-{
-    const int u8 = in->label_type == SEGLOSS_TARGET_U8;
-    int64_t i;
-    for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
-        const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
-        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
-    }
-    return -1;
 }
 
 typedef struct segloss__scan_ctx {
@@ -1111,6 +1201,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.alpha = cfg->focal_alpha;
         j.dice = p->dice;
         j.map = cfg->weight_map;
+        if (j.ce && p->eps > 0.0f) j.stats_s = tail + SEGLOSS__ST_TAIL;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -1139,16 +1230,20 @@ typedef struct segloss__coefs {
 
 /* The softmax CE-family term and wcoef. total: the sum of the valid positions' weights. */
 SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, const segloss__plan *p, const double *st,
-                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale)
+                                                   int64_t groups, int64_t C, double total, float *wcoef, float *scale,
+                                                   float *sw)
 {
     double wsum = 0.0, num = 0.0;
     int64_t g, c;
+    const double *smooth = st + groups * 4 * C + SEGLOSS__ST_TAIL; /* with eps > 0 */
+    const double eps = p->eps;
     for (c = 0; c < C; c++) {
         double nc = 0.0, lc = 0.0, w = 1.0;
         for (g = 0; g < groups; g++) {
             nc += st[(g * 4 + SEGLOSS__ST_N) * C + c];
             lc += st[(g * 4 + SEGLOSS__ST_L) * C + c];
         }
+        if (eps > 0.0) lc = fma(1.0 - eps, lc, eps / (double)C * smooth[c]);
         if (cfg->class_weights) w = cfg->class_weights[c];
         else if (cfg->use_class_weighting) w = nc > 0.0 ? total / nc : 0.0;
         if (wcoef) wcoef[c] = (float)w; /* scaled below */
@@ -1159,6 +1254,8 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
         for (c = 0; c < C; c++)
             wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
     if (scale) *scale = (float)(p->mean ? wsum / p->fw : 1.0 / p->fw);
+    if (sw && eps > 0.0)
+        for (c = 0; c < C; c++) sw[c] = (float)(-eps / (double)C * wcoef[c]);
     return p->mean ? (wsum > 0.0 ? num / wsum : 0.0) : num;
 }
 
@@ -1232,7 +1329,7 @@ SEGLOSS__PRIVATE void segloss__finish(const segloss_config *cfg, const segloss__
     out->ce = out->dice = 0.0;
     if (p->ce && p->sig) out->ce = segloss__finish_sigmoid_ce(cfg, p, st, groups, C, tail[1], k ? k->sk : NULL);
     else if (p->ce) out->ce = segloss__finish_softmax_ce(cfg, p, st, groups, C, tail[1], k ? k->wcoef : NULL,
-                                                       k ? &k->each_scale : NULL);
+                                                       k ? &k->each_scale : NULL, k ? k->sk : NULL);
     if (k && k->wcoef && !(p->ce && !p->sig))
         for (c = 0; c < C; c++) k->wcoef[c] = 0.0f;
     if (p->dice) {
@@ -1321,6 +1418,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     j.each = each;
     j.each_scale = k->each_scale;
     j.map = cfg->weight_map;
+    if (!p->sig && p->ce && p->eps > 0.0f) {
+        j.eps = p->eps;
+        j.sw = k->sk;
+    }
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
@@ -1330,10 +1431,10 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
 SEGLOSS__PRIVATE int segloss__ce_in_backward(const segloss__plan *p) { return p->ce_only || (p->ce && p->dice && p->fw > 0.0); }
 
 /* Scratch for one call: statistics (len doubles, zeroed), then the coefficients: wcoef[C],
-   sk[4C], A and B[G x C]. */
+   sk[4C], A and B[G x C], and room for the Dice family's unreduced terms (G x C at most). */
 SEGLOSS__PRIVATE double *segloss__scratch(int64_t stats_len, int64_t C, int64_t groups, segloss__coefs *k)
 {
-    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 2 * groups * C) * sizeof(float);
+    size_t bytes = (size_t)stats_len * sizeof(double) + (size_t)(5 * C + 3 * groups * C) * sizeof(float);
     double *st = (double *)SEGLOSS_MALLOC(bytes);
     if (!st) return NULL;
     memset(st, 0, (size_t)stats_len * sizeof(double));
@@ -1384,7 +1485,7 @@ SEGLOSS__PRIVATE segloss_status segloss__compute(const segloss_config *cfg, cons
        pass skips it. The CE family needs only the label counts before that pass. */
     ce_in_backward = segloss__ce_in_backward(&p) && (grad || p.ce_only);
     groups = segloss__groups(&p, in->n);
-    len = groups * 4 * in->c + SEGLOSS__ST_TAIL;
+    len = groups * 4 * in->c + segloss__extra(&p, in->c);
     if (!(stats = segloss__scratch(len, in->c, groups, &k))) {
         segloss__report(out, &t, SEGLOSS_ERR_NOMEM, -1);
         return SEGLOSS_ERR_NOMEM;
@@ -1470,7 +1571,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
     /* into scratch first, so that an error leaves the caller's sums untouched */
     groups = segloss__groups(&p, slice->n);
     len = groups * 4 * slice->c;
-    if (!(tmp = segloss__scratch(len + SEGLOSS__ST_TAIL, slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
+    if (!(tmp = segloss__scratch(len + segloss__extra(&p, slice->c), slice->c, 0, &k))) return SEGLOSS_ERR_NOMEM;
     st = segloss__accumulate(cfg, &p, slice, segloss__group0(&p, 0), tmp, tmp + len,
                              !labels_only || !segloss__ce_in_backward(&p) ? SEGLOSS__STATS
                              : p.ce_only ? SEGLOSS__LABELS : SEGLOSS__STATS_NO_CE, &bad);
@@ -1478,7 +1579,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate_api(const segloss_config *cf
         double *dst = stats->sum + (p.per_sample ? first_sample * 4 * slice->c : 0);
         double *tail = stats->sum + segloss__groups(&p, stats->n) * 4 * slice->c;
         for (i = 0; i < len; i++) dst[i] += tmp[i];
-        for (i = 0; i < SEGLOSS__ST_TAIL; i++) tail[i] += tmp[len + i];
+        for (i = 0; i < segloss__extra(&p, slice->c); i++) tail[i] += tmp[len + i];
     }
     SEGLOSS_FREE(tmp);
     return st;

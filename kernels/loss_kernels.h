@@ -212,6 +212,9 @@ typedef struct {
     float ar[SEGLOSS__BLOCK], dy[SEGLOSS__BLOCK];  /* Dice: A_r (r: largest logit), A_y - A_r */
     float k0[SEGLOSS__BLOCK], k1[SEGLOSS__BLOCK], k2[SEGLOSS__BLOCK]; /* gradient coefficients */
     float l[SEGLOSS__BLOCK];                       /* weighted loss term (scaled), grad kernel */
+    /* label smoothing: sum_c w_c (m - z_c) (grad kernel); log s and the position's weight,
+       then the smoothing term's coefficient (stats kernel) */
+    float sm[SEGLOSS__BLOCK], ls[SEGLOSS__BLOCK], mw[SEGLOSS__BLOCK];
 } SEGLOSS__K(blk_t);
 
 /* Lanes of vector i that hold positions of the block (0 for the padding past n). */
@@ -229,7 +232,8 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     const float *z = a->z + i;
     const SEGLOSS__I y = SEGLOSS__V(loadi)(a->y + i);
     SEGLOSS__F m = SEGLOSS__LD(z, cnt), q = zero, ey = zero, zy = zero, wy = zero, ea = zero, by = zero, ay = zero;
-    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero;
+    SEGLOSS__F ar = dice ? SEGLOSS__SPLAT(a->A[0]) : zero, sm = zero;
+    const int smooth = grad && a->sw != NULL;
     /* a->prefetch needs blocks shorter than SEGLOSS__BLOCK: C is then no small constant */
     const int pf = C > SEGLOSS__TBUF / SEGLOSS__BLOCK && a->prefetch;
     int c; /* with copy, the max pass leaves the logits where their exponentials go (a->alias) */
@@ -251,6 +255,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
         ey = SEGLOSS__V(sel)(is, ec, ey);
         zy = SEGLOSS__V(sel)(is, zc, zy);
         if (grad) wy = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->w[c]), wy);
+        if (smooth) sm = SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->w[c]), SEGLOSS__V(sub)(m, zc), sm);
         if (dice) {
             ea = SEGLOSS__V(fma)(ec, SEGLOSS__V(sub)(SEGLOSS__SPLAT(a->A[c]), ar), ea);
             ay = SEGLOSS__V(sel)(is, SEGLOSS__SPLAT(a->A[c]), ay);
@@ -262,6 +267,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft)(const segloss__args *a, const int C, cons
     SEGLOSS__V(store)(b->q + i, q);
     SEGLOSS__V(store)(b->ey + i, ey);
     if (grad) SEGLOSS__V(store)(b->wy + i, wy);
+    if (smooth) SEGLOSS__V(store)(b->sm + i, sm);
     if (dice) {
         SEGLOSS__V(store)(b->ea + i, ea);
         SEGLOSS__V(store)(b->by + i, by);
@@ -297,6 +303,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_all)(const segloss__args *a, const int C, 
 /* Phase 2 math of one vector: softmax and (focal) cross-entropy terms from phase 1's sums. */
 typedef struct {
     SEGLOSS__F inv_s, py, q, lf, ff; /* 1/sum, p_y, 1 - p_y, focal term (-log p_y for CE), its grad factor */
+    SEGLOSS__F ls;                   /* log s: -log p_c = (m - z_c) + log s                    */
 } SEGLOSS__K(tail_t);
 SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i,
                                                     const int want_l, const int focal, const int want_grad)
@@ -310,7 +317,7 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
     t.inv_s = SEGLOSS__V(div)(one, s);
     t.py = SEGLOSS__V(mul)(ey, t.inv_s);
     t.q = q = SEGLOSS__V(mul)(q_sum, t.inv_s); /* 1 - p_y without cancellation */
-    t.lf = zero;
+    t.lf = t.ls = zero;
     t.ff = one;
     if (!want_l) return t; /* no CE-family term, or plain CE's gradient: no log needed */
     /* -log p_y = (m - z_y) + log1p(s - 1), s - 1 = q_sum + (e_y - 1). Where y holds the max,
@@ -318,7 +325,8 @@ SEGLOSS__VINLINE SEGLOSS__K(tail_t) SEGLOSS__K(tail)(const segloss__args *a, con
        Elsewhere p_y <= 1/2, so the loss is at least log 2 and the sum's rounding is harmless.
        1 + u ~ s, so 1/s serves the log1p correction. */
     u = SEGLOSS__V(add)(q_sum, SEGLOSS__V(sub)(ey, one));
-    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s));
+    t.ls = SEGLOSS__K(log1p_w)(u, SEGLOSS__V(add)(u, one), t.inv_s);
+    l = SEGLOSS__V(add)(SEGLOSS__V(load)(b->d + i), t.ls);
     t.lf = l;
     if (focal) { /* gamma != 0 */
         SEGLOSS__F qg = q;
@@ -345,9 +353,9 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
 {
     const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f);
     const SEGLOSS__I cls = SEGLOSS__V(set1i)(c), none = SEGLOSS__V(set1i)(-1);
-    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U];
+    SEGLOSS__F accl[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], accs[SEGLOSS__U];
     int i, u;
-    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = zero;
+    for (u = 0; u < SEGLOSS__U; u++) accl[u] = acci[u] = accp[u] = accs[u] = zero;
     for (i = 0; i < padded; i += SEGLOSS__LANES)
         SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
             const int at = i + u * SEGLOSS__W;
@@ -357,8 +365,15 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_class)(const segloss__args *a, const SEGL
             accp[u] = SEGLOSS__V(add)(accp[u], SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), p, zero));
             acci[u] = SEGLOSS__V(add)(acci[u], SEGLOSS__V(sel)(is, p, zero));
             if (ce) accl[u] = SEGLOSS__V(add)(accl[u], SEGLOSS__V(sel)(is, SEGLOSS__V(load)(b->k1 + at), zero));
+            if (ce && a->sum_s) { /* -log p_c = log s + (m - z_c), weighted and scaled */
+                const SEGLOSS__F nl = SEGLOSS__V(add)(SEGLOSS__V(load)(b->ls + at),
+                                                      SEGLOSS__V(sub)(SEGLOSS__V(load)(b->m + at),
+                                                                      SEGLOSS__LD(a->z + c * a->zs + at, SEGLOSS__CNT(a->npos, at))));
+                accs[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(SEGLOSS__V(igt)(y, none), nl, zero), SEGLOSS__V(load)(b->mw + at), accs[u]);
+            }
         }
     if (ce) a->sum_l[c] += SEGLOSS__V(sum16)(accl) / SEGLOSS__LOSS_SCALE;
+    if (ce && a->sum_s) a->sum_s[c] += SEGLOSS__V(sum16)(accs) / SEGLOSS__LOSS_SCALE;
     a->sum_i[c] += SEGLOSS__V(sum16)(acci);
     a->sum_p[c] += SEGLOSS__V(sum16)(accp);
 }
@@ -381,6 +396,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(stats_body)(const segloss__args *a, const int C
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : SEGLOSS__SPLAT(1.0f);
         SEGLOSS__V(store)(b.k0 + i, a->m ? SEGLOSS__V(mul)(t.inv_s, m) : t.inv_s);
         if (a->ce) SEGLOSS__V(store)(b.k1 + i, SEGLOSS__V(mul)(SEGLOSS__V(mul)(t.lf, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m));
+        if (a->sum_s) { /* label smoothing: sum_V m (-log p_c) per class, in stats_class */
+            SEGLOSS__V(store)(b.ls + i, t.ls);
+            SEGLOSS__V(store)(b.mw + i, SEGLOSS__V(mul)(m, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)));
+        }
     }
     for (c = 0; c < C; c++) {
         const float *z = a->z + c * a->zs;
@@ -409,10 +428,23 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
         /* a weight map scales the whole gradient of the position (k0 and k2; k1 is inside k0's
            product) and its loss term: exact for m = 1, so a map of ones changes no bit */
         const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + i, SEGLOSS__CNT(n, i)) : one;
+        /* label smoothing (gamma = 0, so ff = 1): the coefficient of every p_k becomes
+           f' = (1 - eps) w_y + (eps / C) W and the label's CE entry (1 - eps)(-w_y q) +
+           (eps / C)(W p_y - w_y); phase 3 adds -(eps / C) w_k to the other entries */
+        const int smooth = a->sw != NULL;
+        const SEGLOSS__F fs = smooth ? SEGLOSS__V(fma)(wy, SEGLOSS__SPLAT(1.0f - a->eps), SEGLOSS__SPLAT(a->eps_w)) : wy;
+        const SEGLOSS__F ce_y = smooth ? SEGLOSS__V(fma)(SEGLOSS__V(mul)(nf, t.q), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                         SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                         SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.py, SEGLOSS__V(sub)(zero, wy))))
+                                       : SEGLOSS__V(mul)(nf, t.q);
         SEGLOSS__F k0, k2;
         if (a->loss || a->each) {
             const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + i), none);
-            const SEGLOSS__F l = SEGLOSS__V(mul)(wy, t.lf); /* weighted, normalised term */
+            /* weighted, normalised term; smoothed: (1 - eps) w_y l + (eps / C) sum_c w_c (-log p_c) */
+            const SEGLOSS__F l = !smooth ? SEGLOSS__V(mul)(wy, t.lf)
+                                         : SEGLOSS__V(fma)(SEGLOSS__V(mul)(wy, t.lf), SEGLOSS__SPLAT(1.0f - a->eps),
+                                                           SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->eps_c),
+                                                                           SEGLOSS__V(fma)(SEGLOSS__SPLAT(a->eps_sum), t.ls, SEGLOSS__V(load)(b->sm + i))));
             if (a->loss)
                 SEGLOSS__V(store)(b->l + i, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE)), m), zero));
             if (a->each) /* the unreduced term w[y] m l: the normalisation undone */
@@ -425,12 +457,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(coefs_body)(const segloss__args *ap, SEGLOSS__K
             const SEGLOSS__F S = SEGLOSS__V(fma)(t.py, by, dp);                                   /* D' + p_y B_y */
             const SEGLOSS__F ly = SEGLOSS__V(sub)(SEGLOSS__V(fma)(t.q, by, SEGLOSS__V(load)(b->dy + i)), dp);
             k0 = t.inv_s;
-            SEGLOSS__V(store)(b->k1 + i, SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S)));  /* f - D' - p_y B_y */
-            k2 = SEGLOSS__V(fma)(t.py, ly, SEGLOSS__V(mul)(nf, t.q));                           /* the label's entry */
+            SEGLOSS__V(store)(b->k1 + i, smooth ? SEGLOSS__V(sub)(fs, S) : SEGLOSS__V(fma)(wy, t.ff, SEGLOSS__V(sub)(zero, S))); /* f - D' - p_y B_y */
+            k2 = SEGLOSS__V(fma)(t.py, ly, ce_y);                                              /* the label's entry */
         } else {
-            k0 = SEGLOSS__V(mul)(t.inv_s, SEGLOSS__V(sub)(zero, nf)); /* f / s */
-            k2 = SEGLOSS__V(mul)(nf, t.q);                            /* -f q */
+            k0 = SEGLOSS__V(mul)(t.inv_s, smooth ? fs : SEGLOSS__V(sub)(zero, nf)); /* f / s */
+            k2 = ce_y;                                                              /* -f q */
         }
+        if (smooth) SEGLOSS__V(store)(b->mw + i, m);
         if (a->m) {
             k0 = SEGLOSS__V(mul)(k0, m);
             k2 = SEGLOSS__V(mul)(k2, m);
@@ -456,7 +489,7 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(coefs)(const segloss__args *a
    alias anything for the compiler, so it would reload them for every class otherwise). */
 typedef struct {
     SEGLOSS__I y;
-    SEGLOSS__F k0, k1, k2, ar;
+    SEGLOSS__F k0, k1, k2, ar, mw;
     SEGLOSS__M valid;
 } SEGLOSS__K(vec_t);
 SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const SEGLOSS__K(blk_t) *b, int i, const int dice)
@@ -467,6 +500,7 @@ SEGLOSS__VINLINE SEGLOSS__K(vec_t) SEGLOSS__K(vec)(const segloss__args *a, const
     v.k1 = dice ? SEGLOSS__V(load)(b->k1 + i) : v.k0;
     v.ar = dice ? SEGLOSS__V(load)(b->ar + i) : v.k0;
     v.k2 = SEGLOSS__V(load)(b->k2 + i);
+    v.mw = a->sw ? SEGLOSS__V(load)(b->mw + i) : v.k0;
     v.valid = SEGLOSS__V(igt)(v.y, SEGLOSS__V(set1i)(-1));
     return v;
 }
@@ -480,8 +514,10 @@ SEGLOSS__VINLINE void SEGLOSS__K(out)(const segloss__args *a, const SEGLOSS__K(v
                                  : v->k0;
     const int pcnt = park == a->g ? cnt : SEGLOSS__W; /* the stack buffer is padded */
     float *g = a->g + c * a->gs + i;
+    const SEGLOSS__F e = SEGLOSS__LD(park + c * ps + i, pcnt);
     SEGLOSS__F gv = SEGLOSS__V(sel)(SEGLOSS__V(ieq)(v->y, SEGLOSS__V(set1i)(c)), v->k2,
-                                    SEGLOSS__V(mul)(SEGLOSS__LD(park + c * ps + i, pcnt), coef));
+                                    a->sw ? SEGLOSS__V(fma)(e, coef, SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sw[c]), v->mw))
+                                          : SEGLOSS__V(mul)(e, coef));
     gv = SEGLOSS__V(sel)(v->valid, gv, SEGLOSS__SPLAT(0.0f));
     if (stream) SEGLOSS__V(stream)(g, gv);
     else SEGLOSS__ST(g, gv, cnt);

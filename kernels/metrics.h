@@ -358,7 +358,36 @@ SEGLOSS__API int segloss_metrics_format(const segloss_class_metrics *m, int64_t 
     7. counts show imbalance: current NULL or ce: weighted_ce baseline; else keep current.
     8. nothing known: keep current, or ce.
    The suggestion keeps current's ignore_index, include_background, per_sample, reduction and
-   check_finite, and the parameters both loss types share (gamma; smooth); class_weights NULL. */
+   check_finite, and the parameters both loss types share (gamma and focal_alpha; smooth);
+   class_weights and pos_weight NULL (the advice cannot own arrays).
+
+   Binary problems: c == 1 (one sigmoid channel: softmax over one logit is 1 everywhere, a
+   constant loss), or a current config with activation sigmoid (every channel its own binary
+   problem). Every suggestion then has activation sigmoid and label_smoothing 0 (smoothing is
+   the softmax CE term's), and a focal term it newly suggests balances by focal_alpha (0.25,
+   torchvision's) instead of use_class_weighting. Rule 1 as above, then:
+    1b. c == 1 with a softmax current config: the same loss with the sigmoid.
+    2-5 as above (for c == 1, "class 0" is the foreground channel: its metrics are the
+       foreground's, from predictions p > 0.5).
+    6-8 read the foreground fraction f instead of the largest/smallest ratio:
+       f = the rarest side of any channel, min over channels k of min(n_k, V - n_k) / V with
+       V = sum of counts: counts from segloss_label_histogram over integer labels (one class
+       per position), so n_k / V is channel k's positive fraction (one-vs-rest) and, for a
+       one-channel model, c = 2 counts [background, foreground] give f = the foreground's.
+         f >= 0.25 (or one class only): 'ce', plain BCE;
+         0.01 <= f < 0.25: current NULL or ce: 'weighted_ce' (automatic pos_weight
+           (1 - f) / f), the reason naming sigmoid 'focal' (alpha 0.25, gamma 2) as the
+           alternative; else keep current;
+         f < 0.01 (tiny): current dice, focal_dice, tversky or generalized_dice: keep; else
+           'focal_dice' (focal alpha 0.25 gamma 2 + Dice, which sees the overlap).
+       c == 1: counts holds one entry, and one count gives no fraction (is it the positives,
+       as a one-vs-rest count of label 1, or the label-0 count of a histogram of class 0?
+       either way V is unknown): it is not read, and rule 8 says so (keep current, or 'ce').
+       Per-channel targets (multi-label) may count a position in several channels: V is then
+       larger than the positions and f a lower bound (the advice errs towards rare). */
+
+#define SEGLOSS__ADV_SMOOTHED(t) \
+    ((t) == SEGLOSS_DICE || (t) == SEGLOSS_FOCAL_DICE || (t) == SEGLOSS_TVERSKY || (t) == SEGLOSS_GENERALIZED_DICE)
 
 SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t, const segloss_config *cur)
 {
@@ -373,14 +402,16 @@ SEGLOSS__PRIVATE void segloss__adv_base(segloss_config *out, segloss_loss_type t
             out->per_sample = cur->per_sample;
             out->reduction = cur->reduction;
             out->check_finite = cur->check_finite;
-            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE))
+            out->activation = cur->activation;
+            if ((ct == SEGLOSS_FOCAL || ct == SEGLOSS_FOCAL_DICE) && (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE)) {
                 out->focal_gamma = cur->focal_gamma;
-            if ((ct == SEGLOSS_DICE || ct == SEGLOSS_FOCAL_DICE || ct == SEGLOSS_TVERSKY) &&
-                (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY))
-                out->dice_smooth = cur->dice_smooth;
+                out->focal_alpha = cur->focal_alpha;
+            }
+            if (SEGLOSS__ADV_SMOOTHED(ct) && SEGLOSS__ADV_SMOOTHED(t)) out->dice_smooth = cur->dice_smooth;
         }
     }
     out->class_weights = NULL;
+    out->pos_weight = NULL;
 }
 
 /* Tversky already in use and class cls still over-predicted (raise alpha) or under-predicted
@@ -420,6 +451,9 @@ typedef struct segloss__adv_facts {
     double miou;
     int64_t present;     /* classes with a count > 0, and the largest / smallest of those counts */
     double ratio;
+    int binary;          /* c == 1 or a sigmoid current config: the sigmoid rules */
+    int64_t c;
+    double fg;           /* binary: the foreground fraction f (see above); -1 when unknown */
 } segloss__adv_facts;
 
 SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,
@@ -456,6 +490,19 @@ SEGLOSS__PRIVATE void segloss__adv_read(const int64_t *counts, const segloss_cla
             if (counts[k] > hi) hi = counts[k];
         }
     if (f->present) f->ratio = (double)hi / (double)lo;
+    f->c = c;
+    f->binary = c == 1 || (f->cur && f->cur->activation == SEGLOSS_SIGMOID);
+    f->fg = -1.0;
+    if (f->binary && counts && c >= 2) {
+        double total = 0.0;
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0) total += (double)counts[k];
+        for (k = 0; k < c; k++)
+            if (counts[k] > 0 && (double)counts[k] < total) {
+                const double p = (double)counts[k] / total, side = p < 0.5 ? p : 1.0 - p;
+                if (f->fg < 0.0 || side < f->fg) f->fg = side;
+            }
+    }
 }
 
 /* A rule: when it applies, writes the suggestion into o and the reason into why and returns 1;
@@ -711,9 +758,113 @@ static const segloss__adv_rule segloss__adv_count_rules[] = {
     segloss__adv_unknown
 };
 
+/* ---- binary problems (see above): the sigmoid is set afterwards, in segloss__advise ---- */
+
+SEGLOSS__PRIVATE int segloss__adv_dice_family(segloss_loss_type t)
+{
+    return t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE;
+}
+
+/* 1b. One channel under softmax: the loss is constant, nothing else matters until it is fixed. */
+SEGLOSS__PRIVATE int segloss__adv_bin_softmax(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    if (f->c != 1 || !f->cur || f->cur->activation == SEGLOSS_SIGMOID) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "one channel (C = 1) under softmax: p = 1 everywhere, the loss is constant; set "
+             "activation='sigmoid' and keep '%s'", segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 6. Foreground not rare (or one class only): plain BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_balanced(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                               size_t why_size)
+{
+    if (f->present == 0 || f->c < 2 || (f->fg >= 0.0 && f->fg < 0.25)) return 0;
+    segloss__adv_base(o, SEGLOSS_CE, f->cur);
+    if (f->fg < 0.0)
+        snprintf(why, why_size, "%s",
+                 "binary, only one class in the counts: plain BCE, 'ce' with activation='sigmoid'");
+    else
+        snprintf(why, why_size,
+                 "binary, foreground balanced (rarest side %.1f%% of positions >= 25%%): plain BCE, 'ce' with "
+                 "activation='sigmoid'", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7t. Tiny foreground: BCE and focal see almost only background; Dice sees the overlap. */
+SEGLOSS__PRIVATE int segloss__adv_bin_tiny(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0 && f->fg < 0.01)) return 0;
+    if (f->cur && segloss__adv_dice_family(f->cur->loss_type)) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size,
+                 "tiny foreground (%.2f%% of positions), no metrics yet: keep sigmoid '%s', then check recall "
+                 "and precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+        return 1;
+    }
+    segloss__adv_base(o, SEGLOSS_FOCAL_DICE, f->cur);
+    snprintf(why, why_size,
+             "tiny foreground (%.2f%% of positions): sigmoid 'focal_dice' (focal alpha 0.25 gamma 2 + Dice) "
+             "optimises the overlap that BCE drowns", 100.0 * f->fg);
+    return 1;
+}
+
+/* 7a. Rare foreground with ce or no config: BCE weighted by pos_weight = negatives / positives. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                           size_t why_size)
+{
+    if (!(f->fg >= 0.0) || (f->cur && f->cur->loss_type != SEGLOSS_CE)) return 0;
+    segloss__adv_base(o, SEGLOSS_WEIGHTED_CE, f->cur);
+    o->use_class_weighting = 1;
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions): 'weighted_ce' with activation='sigmoid' (automatic "
+             "pos_weight %.1f), or sigmoid 'focal' (alpha 0.25, gamma 2)", 100.0 * f->fg, (1.0 - f->fg) / f->fg);
+    return 1;
+}
+
+/* 7b. ... with another loss, chosen for the imbalance already: keep it until metrics say otherwise. */
+SEGLOSS__PRIVATE int segloss__adv_bin_rare_keep(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                                size_t why_size)
+{
+    if (!(f->fg >= 0.0)) return 0;
+    segloss__adv_base(o, f->cur->loss_type, f->cur);
+    snprintf(why, why_size,
+             "rare foreground (%.1f%% of positions), no metrics yet: keep sigmoid '%s', then check recall and "
+             "precision", 100.0 * f->fg, segloss_loss_name(f->cur->loss_type));
+    return 1;
+}
+
+/* 8. No fraction to go by (no counts, or c == 1's single count): keep the config in use, or BCE. */
+SEGLOSS__PRIVATE int segloss__adv_bin_unknown(const segloss__adv_facts *f, segloss_config *o, char *why,
+                                              size_t why_size)
+{
+    const char *what = f->present && f->c == 1 ? "one count gives no foreground fraction (pass c = 2: background, "
+                                                 "foreground)"
+                                               : "no class counts or metrics";
+    if (f->cur) {
+        segloss__adv_base(o, f->cur->loss_type, f->cur);
+        snprintf(why, why_size, "binary, %s: keep sigmoid '%s'", what, segloss_loss_name(f->cur->loss_type));
+    } else {
+        segloss__adv_base(o, SEGLOSS_CE, f->cur);
+        snprintf(why, why_size, "binary, %s: start with BCE, 'ce' with activation='sigmoid'", what);
+    }
+    return 1;
+}
+
+static const segloss__adv_rule segloss__adv_bin_count_rules[] = {
+    segloss__adv_bin_balanced, segloss__adv_bin_tiny, segloss__adv_bin_rare, segloss__adv_bin_rare_keep,
+    segloss__adv_bin_unknown
+};
+
 SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss_config *o, char *why,
                                             size_t why_size)
 {
+    if (f->binary)
+        return segloss__adv_first(segloss__adv_bin_count_rules,
+                                  sizeof segloss__adv_bin_count_rules / sizeof(segloss__adv_rule), f, o, why, why_size);
     return segloss__adv_first(segloss__adv_count_rules, sizeof segloss__adv_count_rules / sizeof(segloss__adv_rule),
                               f, o, why, why_size);
 }
@@ -721,7 +872,7 @@ SEGLOSS__PRIVATE int segloss__adv_by_counts(const segloss__adv_facts *f, segloss
 /* The guide's order: divergence first, then what the metrics show (over-prediction before
    under-prediction before low IoU), and the class counts only when there are no metrics. */
 static const segloss__adv_rule segloss__adv_rules[] = {
-    segloss__adv_diverged,
+    segloss__adv_diverged, segloss__adv_bin_softmax,
     segloss__adv_over_gamma, segloss__adv_over_gamma_spent, segloss__adv_over_tversky, segloss__adv_over_dice,
     segloss__adv_over,
     segloss__adv_under_tversky, segloss__adv_under,
@@ -739,6 +890,19 @@ SEGLOSS__PRIVATE void segloss__advise(const int64_t *counts, const segloss_class
     segloss__adv_read(counts, metrics, c, current, diverged, &f);
     segloss__adv_first(segloss__adv_rules, sizeof segloss__adv_rules / sizeof(segloss__adv_rule), &f, &out->config,
                        why, why_size);
+    if (f.binary) {
+        segloss_config *o = &out->config;
+        const int was_focal = f.cur && (f.cur->loss_type == SEGLOSS_FOCAL || f.cur->loss_type == SEGLOSS_FOCAL_DICE);
+        const int fresh_focal = (o->loss_type == SEGLOSS_FOCAL || o->loss_type == SEGLOSS_FOCAL_DICE) && !was_focal;
+        o->activation = SEGLOSS_SIGMOID;
+        o->label_smoothing = 0.0f;
+        if (fresh_focal) {
+            o->focal_alpha = 0.25f;
+            o->use_class_weighting = 0;
+        }
+    } else {
+        out->config.activation = SEGLOSS_SOFTMAX; /* whatever a current config of another value held */
+    }
 }
 
 SEGLOSS__API void segloss_advise(const int64_t *counts, const segloss_class_metrics *metrics, int64_t c,

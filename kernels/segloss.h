@@ -44,7 +44,8 @@
           validation, the phases, segloss_compute, two-phase API      driver.h
           loss names, configuration text, the printout                text.h
           label counts, class weights, confusion, metrics, advisor    metrics.h
-          the kernels, written once over the vocabulary               loss_kernels.h
+          the kernels, written once over the vocabulary               loss_kernels.h (softmax),
+                                                                       sigmoid_kernels.h
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)
@@ -76,7 +77,10 @@
    with nothing to say why. Define SEGLOSS_NO_SIMD to choose the scalar path knowingly.
 
    RECENT REVISIONS
-       unreleased  segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
+       unreleased  the sigmoid activation (BCE with pos_weight, torchvision's focal, Dice family
+                   per channel) with labels or per-channel targets; label smoothing; weight
+                   maps; generalized_dice; segloss_compute_unreduced (reduction='none');
+                   segloss_isa_count, segloss_isa_name; segloss_error_message; make install,
                    pkg-config and CMake packages; threads: segloss_set_threads,
                    SEGLOSS_THREADS, segloss_set_parallel_for (bit-identical for any count).
        0.1.0       the six losses, exact gradients, two-phase API, SIMD dispatch.

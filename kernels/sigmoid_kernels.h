@@ -82,6 +82,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     const SEGLOSS__F a0 = SEGLOSS__SPLAT(a->alpha < 0.0f ? 1.0f : 1.0f - a->alpha);
     const int n = a->npos, W = SEGLOSS__W, C = a->c, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
     const int ce = a->ce, want_log = ce && (!grad || a->loss || a->each || focal);
+    const int want_g = grad && (a->g != NULL); /* the backward pass may want only the loss */
     SEGLOSS__F accl[SEGLOSS__U], accq[SEGLOSS__U], acci[SEGLOSS__U], accp[SEGLOSS__U], acct[SEGLOSS__U];
     int c, i, u;
     for (u = 0; u < SEGLOSS__U; u++) acct[u] = zero;
@@ -111,7 +112,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                     at_ug = SEGLOSS__V(mul)(SEGLOSS__V(fma)(t, a1, a0), ug);
                     lneg = SEGLOSS__V(mul)(at_ug, bce);
                     lpos = zero;
-                    if (grad) {
+                    if (want_g) {
                         /* p - t without cancellation, and g (p pm / u)(1 - 2t) bce, p pm / u < 1 */
                         const SEGLOSS__F pt = SEGLOSS__V(fma)(nt, s.p, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, t), s.pm));
                         const SEGLOSS__F r = SEGLOSS__V(sel)(SEGLOSS__V(lt)(zero, uu),
@@ -120,12 +121,12 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
                                                              SEGLOSS__V(mul)(SEGLOSS__V(sub)(nt, t), bce));
                         g = SEGLOSS__V(mul)(kn, SEGLOSS__V(mul)(at_ug, SEGLOSS__V(add)(pt, d)));
                     }
-                } else if (ce && grad) {
+                } else if (ce && want_g) {
                     g = SEGLOSS__V(fma)(kn, SEGLOSS__V(mul)(nt, s.p), SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, kp), SEGLOSS__V(mul)(t, s.pm)));
                 }
                 if (grad) {
-                    if (dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
-                    SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
+                    if (want_g && dice) g = SEGLOSS__V(fma)(SEGLOSS__V(fma)(dB, t, dA), SEGLOSS__V(mul)(s.p, s.pm), g);
+                    if (want_g) SEGLOSS__ST(a->g + c * a->gs + at, SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, g), zero), cnt);
                     if (a->loss) {
                         const SEGLOSS__F l = focal ? SEGLOSS__V(mul)(kn, lneg) : SEGLOSS__V(fma)(kn, lneg, SEGLOSS__V(mul)(kp, lpos));
                         acct[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, l), zero), scale, acct[u]);
@@ -160,11 +161,13 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
     if (grad && a->loss) *a->loss += SEGLOSS__V(sum16)(acct) / SEGLOSS__LOSS_SCALE;
 }
 
-/* Entry point: the flags as constants. grad: a->g != NULL. */
+/* Entry point: the flags as constants. The statistics pass has sums to add (a->sum_i); the
+   backward pass a gradient, a loss or unreduced terms to write. */
 SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(sigmoid)(const segloss__args *a)
 {
-    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = a->A != NULL || (a->sum_i && a->dice);
-    switch ((a->g != NULL) * 8 + dense * 4 + focal * 2 + dice) {
+    const int grad = a->sum_i == NULL;
+    const int dense = a->t != NULL, focal = a->ce && a->focal, dice = grad ? a->A != NULL : a->dice;
+    switch (grad * 8 + dense * 4 + focal * 2 + dice) {
     case 0: SEGLOSS__K(sig_body)(a, 0, 0, 0, 0); break;
     case 1: SEGLOSS__K(sig_body)(a, 0, 0, 1, 0); break;
     case 2: SEGLOSS__K(sig_body)(a, 0, 1, 0, 0); break;

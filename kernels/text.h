@@ -10,15 +10,22 @@
    (outside quotes). Values may be quoted with '...' or "..." (no escapes) or bare.
        keys:       every segloss_config field by name (loss_type, focal_gamma, focal_weight,
                    dice_weight, dice_smooth, tversky_alpha, tversky_beta, use_class_weighting,
-                   ignore_index, include_background, per_sample, reduction, check_finite) and
-                   the loss guide's short names gamma, smooth, alpha, beta.
+                   ignore_index, include_background, per_sample, reduction, check_finite,
+                   activation, label_smoothing, focal_alpha) and the loss guide's short names
+                   gamma, smooth, alpha, beta (alpha is tversky_alpha: torchvision's focal
+                   alpha is focal_alpha).
        booleans:   True False true false 1 0.      reduction: mean | sum.
-       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point).
+       activation: softmax | sigmoid.
+       numbers:    strtod syntax, finite (parsed in the C locale's notation: '.' decimal point);
+                   parameters >= 0, label_smoothing in [0, 1], focal_alpha in [0, 1] or
+                   negative (torchvision's -1) or None/none for no alpha.
        ignore_index: a decimal 64-bit integer.
    loss_type is applied first wherever it appears: the result is segloss_config_init(cfg, type)
    (type 'ce' when absent) with the other keys applied on top. A key given twice (including a
-   short name and its long name) is an error. class_weights cannot be given as text: pass a
-   float array in code. The printout of segloss_config_format parses too: "Key words: value"
+   short name and its long name) is an error. class_weights and pos_weight cannot be given as
+   text: pass float arrays in code. A combination segloss_compute refuses whatever the input
+   is fails here too: focal_dice with both weights 0, and label_smoothing > 0 with a softmax
+   focal term of gamma > 0. The printout of segloss_config_format parses too: "Key words: value"
    lines (e.g. "  - Focal gamma: 2.0") and the "Loss Configuration:" title line are accepted,
    and "key: value" works for the field names as well. On any error *cfg is left untouched
    and err receives one line naming the key or the offending text. */
@@ -32,6 +39,7 @@ SEGLOSS__API const char *segloss_loss_name(segloss_loss_type loss_type)
     case SEGLOSS_DICE: return "dice";
     case SEGLOSS_FOCAL_DICE: return "focal_dice";
     case SEGLOSS_TVERSKY: return "tversky";
+    case SEGLOSS_GENERALIZED_DICE: return "generalized_dice";
     default: break;
     }
     return NULL;
@@ -234,6 +242,33 @@ SEGLOSS__PRIVATE int segloss__tx_nonneg(const char *s, int len, void *out)
     return *(float *)out < 0.0f ? -1 : 1;
 }
 
+/* label_smoothing: a finite float in [0, 1] (-1: out of the range). */
+SEGLOSS__PRIVATE int segloss__tx_unit(const char *s, int len, void *out)
+{
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out >= 0.0f && *(float *)out <= 1.0f ? 1 : -1;
+}
+
+/* focal_alpha: [0, 1], or no alpha: any negative number (torchvision writes -1) or Python's
+   None, stored as -1. -0 is not negative: it is alpha 0. */
+SEGLOSS__PRIVATE int segloss__tx_alpha(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "None") || segloss__tx_eq(s, len, "none")) {
+        *(float *)out = -1.0f;
+        return 1;
+    }
+    if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    return *(float *)out <= 1.0f ? 1 : -1;
+}
+
+SEGLOSS__PRIVATE int segloss__tx_activation(const char *s, int len, void *out)
+{
+    if (segloss__tx_eq(s, len, "softmax")) *(segloss_activation *)out = SEGLOSS_SOFTMAX;
+    else if (segloss__tx_eq(s, len, "sigmoid")) *(segloss_activation *)out = SEGLOSS_SIGMOID;
+    else return 0;
+    return 1;
+}
+
 SEGLOSS__PRIVATE int segloss__tx_loss(const char *s, int len, void *out)
 {
     char tmp[32];
@@ -256,27 +291,39 @@ SEGLOSS__PRIVATE int segloss__tx_reduction(const char *s, int len, void *out)
 typedef struct segloss__tx_field {
     const char *name, *short_name;
     const char *label;  /* segloss_config_format's printout label ("Focal gamma"): only as "label: value" */
-    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 negative; NULL: not as text */
+    int (*parse)(const char *s, int len, void *out); /* 1 ok, 0 bad value, -1 out of range; NULL: not as text */
     size_t offset, size;
+    const char *range;  /* what -1 means: "must be >= 0" when NULL */
+    const char *valid;  /* appended to a bad value's message: the values there are (NULL: none) */
 } segloss__tx_field;
 
 #define SEGLOSS__TX_AT(f) offsetof(segloss_config, f), sizeof(((segloss_config *)0)->f)
 static const segloss__tx_field segloss__tx_fields[] = {
-    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type) },
-    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma) },
-    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight) },
-    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight) },
-    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth) },
-    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha) },
-    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta) },
-    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting) },
-    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index) },
-    { "include_background", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(include_background) },
-    { "per_sample", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(per_sample) },
-    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction) },
-    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite) },
-    /* known only to say why it is refused: the printout shows it, and text cannot carry the pointer */
-    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights) }
+    { "loss_type", NULL, "Loss type", segloss__tx_loss, SEGLOSS__TX_AT(loss_type), NULL,
+      ": use 'ce', 'weighted_ce', 'focal', 'dice', 'focal_dice', 'tversky' or 'generalized_dice'" },
+    { "focal_gamma", "gamma", "Focal gamma", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_gamma), NULL, NULL },
+    { "focal_weight", NULL, "Focal weight", segloss__tx_nonneg, SEGLOSS__TX_AT(focal_weight), NULL, NULL },
+    { "dice_weight", NULL, "Dice weight", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_weight), NULL, NULL },
+    { "dice_smooth", "smooth", "Dice smooth", segloss__tx_nonneg, SEGLOSS__TX_AT(dice_smooth), NULL, NULL },
+    { "tversky_alpha", "alpha", "Tversky alpha", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_alpha), NULL, NULL },
+    { "tversky_beta", "beta", "Tversky beta", segloss__tx_nonneg, SEGLOSS__TX_AT(tversky_beta), NULL, NULL },
+    { "use_class_weighting", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(use_class_weighting), NULL, NULL },
+    { "ignore_index", NULL, NULL, segloss__tx_int64, SEGLOSS__TX_AT(ignore_index), NULL, NULL },
+    { "include_background", NULL, "Include background", segloss__tx_bool, SEGLOSS__TX_AT(include_background), NULL,
+      NULL },
+    { "per_sample", NULL, "Per sample", segloss__tx_bool, SEGLOSS__TX_AT(per_sample), NULL, NULL },
+    { "reduction", NULL, NULL, segloss__tx_reduction, SEGLOSS__TX_AT(reduction), NULL, NULL },
+    { "check_finite", NULL, NULL, segloss__tx_bool, SEGLOSS__TX_AT(check_finite), NULL, NULL },
+    { "activation", NULL, "Activation", segloss__tx_activation, SEGLOSS__TX_AT(activation), NULL,
+      ": use 'softmax' or 'sigmoid'" },
+    { "label_smoothing", NULL, "Label smoothing", segloss__tx_unit, SEGLOSS__TX_AT(label_smoothing),
+      "must be in [0, 1]", NULL },
+    { "focal_alpha", NULL, "Focal alpha", segloss__tx_alpha, SEGLOSS__TX_AT(focal_alpha),
+      "must be in [0, 1], or -1 (None) for no alpha", NULL },
+    /* known only to say why they are refused: the printout shows them, and text cannot carry
+       the pointers */
+    { "class_weights", NULL, "Class weights", NULL, SEGLOSS__TX_AT(class_weights), NULL, NULL },
+    { "pos_weight", NULL, "Pos weight", NULL, SEGLOSS__TX_AT(pos_weight), NULL, NULL }
 };
 #define SEGLOSS__TX_FIELDS ((int)(sizeof segloss__tx_fields / sizeof segloss__tx_fields[0]))
 
@@ -309,9 +356,18 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
         return 0;
     }
     f = &segloss__tx_fields[i];
-    if (!f->parse) {
-        segloss__tx_err(err, err_size, "key ", e->key, e->key_len,
-                        ": class weights must be passed as a float array in code (cfg.class_weights), not as text");
+    if (!f->parse) { /* "key 'Pos weight': pos weight must be passed as a float array in code (cfg.pos_weight)..." */
+        char what[32];
+        size_t k;
+        for (k = 0; f->label[k] && k + 1 < sizeof what; k++) what[k] = (char)tolower((unsigned char)f->label[k]);
+        what[k] = 0;
+        segloss__tx_err(err, err_size, "key ", e->key, e->key_len, "");
+        if (err && err_size) {
+            size_t used = strlen(err);
+            if (used < err_size)
+                snprintf(err + used, err_size - used,
+                         ": %s must be passed as a float array in code (cfg.%s), not as text", what, f->name);
+        }
         return 0;
     }
     if (*seen & (1u << i)) {
@@ -320,11 +376,12 @@ SEGLOSS__PRIVATE int segloss__tx_take(const segloss__tx_entry *e, segloss_config
     }
     *seen |= 1u << i;
     r = f->parse(e->val, e->val_len, (char *)parsed + f->offset);
-    if (r == 0 && err && err_size)
-        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'", e->val_len > 40 ? 40 : e->val_len, e->val,
-                 e->key_len > 40 ? 40 : e->key_len, e->key);
+    if (r == 0 && err && err_size) /* "bad value 'relu' for key 'activation': use 'softmax' or 'sigmoid'" */
+        snprintf(err, err_size, "bad value '%.*s' for key '%.*s'%s", e->val_len > 40 ? 40 : e->val_len, e->val,
+                 e->key_len > 40 ? 40 : e->key_len, e->key, f->valid ? f->valid : "");
     if (r < 0 && err && err_size) /* "focal_gamma must be >= 0" */
-        snprintf(err, err_size, "%.*s must be >= 0", e->key_len > 40 ? 40 : e->key_len, e->key);
+        snprintf(err, err_size, "%.*s %s", e->key_len > 40 ? 40 : e->key_len, e->key,
+                 f->range ? f->range : "must be >= 0");
     return r > 0;
 }
 
@@ -355,6 +412,14 @@ SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_confi
     }
     if (result.loss_type == SEGLOSS_FOCAL_DICE && result.focal_weight == 0.0f && result.dice_weight == 0.0f) {
         if (err && err_size) snprintf(err, err_size, "%s", "focal_weight and dice_weight must not both be 0");
+        return SEGLOSS_ERR_PARSE;
+    }
+    if ((result.loss_type == SEGLOSS_FOCAL || result.loss_type == SEGLOSS_FOCAL_DICE) &&
+        result.activation == SEGLOSS_SOFTMAX && result.focal_gamma > 0.0f && result.label_smoothing > 0.0f) {
+        if (err && err_size)
+            snprintf(err, err_size,
+                     "label_smoothing %g needs focal_gamma 0 (a focal term refuses it): use loss_type 'ce' or "
+                     "focal_gamma=0", (double)result.label_smoothing);
         return SEGLOSS_ERR_PARSE;
     }
     *cfg = result;
@@ -403,22 +468,52 @@ SEGLOSS__PRIVATE void segloss__tx_line(segloss__tx_out *o, const char *label, fl
     segloss__tx_puts(o, "\n");
 }
 
+SEGLOSS__PRIVATE void segloss__tx_list(segloss__tx_out *o, const char *label, const float *v, int64_t c)
+{
+    int64_t k;
+    char tmp[64];
+    segloss__tx_puts(o, "  - ");
+    segloss__tx_puts(o, label);
+    segloss__tx_puts(o, ": [");
+    for (k = 0; k < c; k++) {
+        snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)v[k]);
+        segloss__tx_puts(o, tmp);
+    }
+    segloss__tx_puts(o, "]\n");
+}
+
 /* Lines per loss type (each ends in '\n'):
-       ce           Loss type [, Class weights]
-       weighted_ce  Loss type [, Class weights]
-       focal        Loss type, Focal gamma [, Class weights]
-       dice         Loss type, Dice smooth
-       focal_dice   Loss type, Focal gamma, Focal weight, Dice weight, Dice smooth [, Class weights]
-       tversky      Loss type, Tversky alpha, Tversky beta, Dice smooth
-   [Class weights] when weights != NULL ("%#.3g" each, space separated, in brackets); Dice and
-   Tversky take no class weights, so none are printed for them. Returns -1 (and writes "" when
-   size > 0) if cfg is NULL, the loss type unknown, or weights given with c <= 0. */
+       ce           Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       weighted_ce  Loss type [, Activation] [, Label smoothing] [, Class weights] [, Pos weight]
+       focal        Loss type [, Activation], Focal gamma [, Focal alpha] [, Label smoothing] [, Class weights]
+       dice         Loss type [, Activation], Dice smooth
+       focal_dice   Loss type [, Activation], Focal gamma [, Focal alpha], Focal weight, Dice weight,
+                    Dice smooth [, Label smoothing] [, Class weights]
+       tversky      Loss type [, Activation], Tversky alpha, Tversky beta, Dice smooth
+       generalized_dice  Loss type [, Activation], Dice smooth, Include background, Per sample
+   Only what the loss reads is printed, and softmax, the default, goes without saying:
+       Activation       "sigmoid", only for the sigmoid
+       Focal alpha      sigmoid focal terms only (softmax focal has no alpha): the value, or
+                        "none" when negative
+       Label smoothing  softmax CE-family terms, when > 0 (a focal term with gamma > 0 refuses it)
+       Include background, Per sample   "True"/"False" (the guide's booleans). generalized_dice
+                        prints them because its weights 1/G_c^2 depend on both (with the
+                        background in, the background dominates less than in dice, and per
+                        sample the weights differ sample by sample); dice and tversky keep the
+                        guide's block.
+       Class weights    when weights != NULL ("%#.3g" each, space separated, in brackets); the
+                        Dice family takes no class weights, so none are printed for it.
+       Pos weight       cfg->pos_weight, c values as Class weights', for the sigmoid ce and
+                        weighted_ce (the focal terms take no pos_weight).
+   Returns -1 (and writes "" when size > 0) if cfg is NULL, the loss type unknown, or weights
+   (or a pos_weight it prints) given with c <= 0. */
 SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *weights, int64_t c, char *buf,
                                        size_t size)
 {
     segloss__tx_out o;
     const char *name;
     segloss_loss_type t;
+    int sigmoid, focal, pos, ce_term;
     o.buf = buf;
     o.size = buf ? size : 0;
     o.len = 0;
@@ -427,11 +522,19 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
     t = cfg->loss_type;
     name = segloss_loss_name(t);
     if (!name) return -1;
-    if (weights && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
+    sigmoid = cfg->activation == SEGLOSS_SIGMOID;
+    focal = t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE;
+    pos = sigmoid && cfg->pos_weight && (t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE);
+    if ((weights || pos) && (c <= 0 || c > (int64_t)(INT_MAX / 16))) return -1;
     segloss__tx_puts(&o, "Loss Configuration:\n  - Loss type: ");
     segloss__tx_puts(&o, name);
     segloss__tx_puts(&o, "\n");
-    if (t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (sigmoid) segloss__tx_puts(&o, "  - Activation: sigmoid\n");
+    if (focal) segloss__tx_line(&o, "Focal gamma", cfg->focal_gamma);
+    if (focal && sigmoid) {
+        if (cfg->focal_alpha < 0.0f) segloss__tx_puts(&o, "  - Focal alpha: none\n");
+        else segloss__tx_line(&o, "Focal alpha", cfg->focal_alpha);
+    }
     if (t == SEGLOSS_FOCAL_DICE) {
         segloss__tx_line(&o, "Focal weight", cfg->focal_weight);
         segloss__tx_line(&o, "Dice weight", cfg->dice_weight);
@@ -440,18 +543,18 @@ SEGLOSS__API int segloss_config_format(const segloss_config *cfg, const float *w
         segloss__tx_line(&o, "Tversky alpha", cfg->tversky_alpha);
         segloss__tx_line(&o, "Tversky beta", cfg->tversky_beta);
     }
-    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY)
+    if (t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE)
         segloss__tx_line(&o, "Dice smooth", cfg->dice_smooth);
-    if (weights && t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY) {
-        int64_t k;
-        char tmp[64];
-        segloss__tx_puts(&o, "  - Class weights: [");
-        for (k = 0; k < c; k++) {
-            snprintf(tmp, sizeof tmp, k ? " %#.3g" : "%#.3g", (double)weights[k]);
-            segloss__tx_puts(&o, tmp);
-        }
-        segloss__tx_puts(&o, "]\n");
+    if (t == SEGLOSS_GENERALIZED_DICE) {
+        segloss__tx_puts(&o, cfg->include_background ? "  - Include background: True\n"
+                                                     : "  - Include background: False\n");
+        segloss__tx_puts(&o, cfg->per_sample ? "  - Per sample: True\n" : "  - Per sample: False\n");
     }
+    ce_term = t == SEGLOSS_CE || t == SEGLOSS_WEIGHTED_CE || focal;
+    if (ce_term && !sigmoid && cfg->label_smoothing > 0.0f)
+        segloss__tx_line(&o, "Label smoothing", cfg->label_smoothing);
+    if (weights && ce_term) segloss__tx_list(&o, "Class weights", weights, c);
+    if (pos) segloss__tx_list(&o, "Pos weight", cfg->pos_weight, c);
     return segloss__tx_finish(&o);
 }
 

@@ -4,7 +4,7 @@
 #   make install-python  copy the package and the library to $(DESTDIR)$(PYTHON_PREFIX)/segloss
 #                        (Debian 12: /usr/local/lib/python3.11/dist-packages, on python3's path)
 #   make uninstall-python, make clean-python (the .so and __pycache__)
-#   make test-python     pytest python/tests (part of `make test`; about 15 s, after the .so build)
+#   make test-python     pytest python/tests (part of `make test`; about 30 s, after the .so build)
 #   make demo-torch      examples/train_torch.py: a small U-Net trained with each guide configuration
 #                        (about 3 min on 2 cores; DEMO_TORCH_ARGS=--quick for 6 s)
 #   make bench-python    the Python layer's cost on top of the C call (python/bench_overhead.py)

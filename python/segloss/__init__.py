@@ -1,5 +1,6 @@
 """segloss: segmentation losses with exact fused gradients (ce, weighted_ce, focal, dice,
-focal_dice, tversky), from the C library segloss.h, for NumPy and PyTorch users.
+focal_dice, tversky, generalized_dice; softmax or sigmoid), from the C library segloss.h, for
+NumPy and PyTorch users.
 
     import segloss
     loss, grad = segloss.compute(logits, labels, loss_type='focal_dice', use_class_weighting=True)
@@ -17,8 +18,9 @@ GIL is released during the call, so calls from several Python threads run in par
 functions are reentrant.
 
 Errors: TypeError / ValueError for arguments segloss does not take (a CUDA tensor, float64
-logits, C = 1, mismatched shapes, an unknown keyword); segloss.Error (a ValueError) for what the
-library rejects, with its status text and, for a bad label or a non-finite logit, its position.
+logits, mismatched shapes, float targets under the softmax, an unknown keyword); segloss.Error
+(a ValueError) for what the library rejects (C = 1 under the softmax among them), in the
+library's words and, for a bad label or a non-finite logit, with its position.
 
 The shared library: _segloss.so beside this file (make python / make install-python), or the
 file named by $SEGLOSS_LIBRARY. At import its version and the layout of every struct this
@@ -31,7 +33,7 @@ from ._config import Config, KEYWORDS, ALIASES
 from ._core import (
     Loss, Stats, Metrics, Advice, compute, stats_len, accumulate, finish, backward, label_histogram,
     class_weights, weights_for, confusion, metrics, advise, parse_config, format_config, active_isa,
-    isa_names, isa_supported, set_isa, set_threads, get_threads,
+    isa_names, isa_supported, set_isa, set_threads, get_threads, unreduced_shape,
 )
 
 LOSS_TYPES = _ffi.LOSS_NAMES
@@ -45,5 +47,5 @@ __all__ = [
     "Error", "Config", "KEYWORDS", "ALIASES", "LOSS_TYPES", "WEIGHTINGS", "Loss", "Stats", "Metrics", "Advice",
     "compute", "stats_len", "accumulate", "finish", "backward", "label_histogram", "class_weights", "weights_for",
     "confusion", "metrics", "advise", "parse_config", "format_config", "active_isa", "isa_names",
-    "isa_supported", "set_isa", "set_threads", "get_threads",
+    "isa_supported", "set_isa", "set_threads", "get_threads", "unreduced_shape",
 ]

@@ -10,13 +10,16 @@ from . import _ffi
 KEYWORDS = (
     "loss_type", "focal_gamma", "focal_weight", "dice_weight", "dice_smooth", "tversky_alpha",
     "tversky_beta", "use_class_weighting", "class_weights", "ignore_index", "include_background",
-    "per_sample", "reduction", "check_finite",
+    "per_sample", "reduction", "check_finite", "activation", "label_smoothing", "pos_weight", "focal_alpha",
 )
 # The guide's short names (its "Recommended values" lists); segloss_config_parse accepts them too.
 ALIASES = {"gamma": "focal_gamma", "smooth": "dice_smooth", "alpha": "tversky_alpha", "beta": "tversky_beta"}
-FLOATS = ("focal_gamma", "focal_weight", "dice_weight", "dice_smooth", "tversky_alpha", "tversky_beta")
+FLOATS = ("focal_gamma", "focal_weight", "dice_weight", "dice_smooth", "tversky_alpha", "tversky_beta",
+          "label_smoothing", "focal_alpha")
 BOOLS = ("use_class_weighting", "include_background", "per_sample", "check_finite")
-REDUCTIONS = ("mean", "sum")
+# 'none' is no segloss_reduction: the struct holds SEGLOSS_SUM (whose gradient, scaled per term,
+# is the backward of the unreduced terms) and the call is segloss_compute_unreduced.
+REDUCTIONS = ("mean", "sum", "none")
 
 # Which parameters each loss reads (the lines of its "Loss Configuration:" block).
 _USES = {
@@ -24,9 +27,10 @@ _USES = {
     "dice": ("dice_smooth",),
     "focal_dice": ("focal_gamma", "focal_weight", "dice_weight", "dice_smooth"),
     "tversky": ("tversky_alpha", "tversky_beta", "dice_smooth"),
+    "generalized_dice": ("dice_smooth",),
 }
 _CE_TERM = ("ce", "weighted_ce", "focal", "focal_dice")
-_DICE_TERM = ("dice", "focal_dice", "tversky")
+_DICE_TERM = ("dice", "focal_dice", "tversky", "generalized_dice")
 
 
 def f32(v):
@@ -71,8 +75,8 @@ def _float(key, v):
     return x
 
 
-def _weights(v):
-    """class_weights as a ctypes float array (C values, finite, >= 0), or None."""
+def _weights(v, key="class_weights"):
+    """class_weights (or pos_weight) as a ctypes float array (C values, finite, >= 0), or None."""
     if v is None:
         return None
     if hasattr(v, "detach") and hasattr(v, "cpu"):  # a torch tensor
@@ -80,18 +84,18 @@ def _weights(v):
     elif hasattr(v, "tolist"):  # a NumPy array
         v = v.tolist()
     if isinstance(v, (str, bytes)) or not hasattr(v, "__len__"):
-        raise TypeError("segloss: class_weights must be a sequence of C numbers (list, tuple, array or tensor), "
-                        "got %r" % (v,))
+        raise TypeError("segloss: %s must be a sequence of C numbers (list, tuple, array or tensor), "
+                        "got %r" % (key, v))
     vals = []
     for w in v:
         if isinstance(w, bool) or not isinstance(w, numbers.Real):
-            raise TypeError("segloss: class_weights must be numbers, got %r" % (w,))
+            raise TypeError("segloss: %s must be numbers, got %r" % (key, w))
         x = float(w)
         if not (0.0 <= x < math.inf) or math.isinf(f32(x)):
-            raise ValueError("segloss: class_weights must be finite and >= 0, got %r" % (w,))
+            raise ValueError("segloss: %s must be finite and >= 0, got %r" % (key, w))
         vals.append(x)
     if len(vals) < 1:
-        raise ValueError("segloss: class_weights is empty; give one weight per class")
+        raise ValueError("segloss: %s is empty; give one weight per class" % key)
     return (ctypes.c_float * len(vals))(*vals)
 
 
@@ -104,12 +108,14 @@ class Config:
     focal_gamma 2, focal_weight 0.5, dice_weight 0.5, dice_smooth 1, tversky_alpha 0.7,
     tversky_beta 0.3, use_class_weighting True for 'weighted_ce' (else False), class_weights None,
     ignore_index -100, include_background True, per_sample False, reduction 'mean',
-    check_finite False. gamma, smooth, alpha and beta are accepted for focal_gamma, dice_smooth,
-    tversky_alpha and tversky_beta. An unknown keyword or a value of the wrong type raises
-    TypeError, a value out of its domain ValueError.
+    check_finite False, activation 'softmax', label_smoothing 0, pos_weight None,
+    focal_alpha 0.25 (torchvision's; None: no alpha balancing). gamma, smooth, alpha and beta
+    are accepted for focal_gamma, dice_smooth, tversky_alpha and tversky_beta. An unknown
+    keyword or a value of the wrong type raises TypeError, a value out of its domain ValueError.
+    reduction='none' gives the unreduced terms (segloss_compute_unreduced).
     """
 
-    __slots__ = ("_c", "_weights", "_ref")
+    __slots__ = ("_c", "_weights", "_pos", "_none", "_ref")
 
     def __init__(self, **kwargs):
         kw = {}
@@ -131,8 +137,17 @@ class Config:
         c = _ffi.segloss_config()
         _ffi.lib.segloss_config_init(ctypes.byref(c), _ffi.LOSS_NAMES.index(loss_type))
         self._weights = None
+        self._pos = None
+        self._none = False
         for key, v in kw.items():
-            if key in FLOATS:
+            if key == "label_smoothing":
+                x = _float(key, v)
+                if x > 1.0:
+                    raise ValueError("segloss: label_smoothing must be in [0, 1], got %r" % (v,))
+                c.label_smoothing = x
+            elif key == "focal_alpha":
+                c.focal_alpha = _alpha(v)
+            elif key in FLOATS:
                 setattr(c, key, _float(key, v))
             elif key in BOOLS:
                 setattr(c, key, _bool(key, v))
@@ -143,31 +158,69 @@ class Config:
                     raise ValueError("segloss: ignore_index must fit in int64, got %r" % (v,))
                 c.ignore_index = int(v)
             elif key == "reduction":
-                if v not in REDUCTIONS:
-                    raise ValueError("segloss: reduction must be 'mean' or 'sum', got %r (segloss returns the "
-                                     "reduced loss and its gradient; there is no 'none')" % (v,))
-                c.reduction = REDUCTIONS.index(v)
+                if not isinstance(v, str) or v not in REDUCTIONS:
+                    raise ValueError("segloss: reduction must be 'mean', 'sum' or 'none', got %r" % (v,))
+                self._none = v == "none"
+                c.reduction = _ffi.SUM if self._none else REDUCTIONS.index(v)
+            elif key == "activation":
+                if not isinstance(v, str) or v not in _ffi.ACTIVATIONS:
+                    raise ValueError("segloss: activation must be 'softmax' (one class per position) or "
+                                     "'sigmoid' (every channel its own binary problem), got %r" % (v,))
+                c.activation = _ffi.ACTIVATIONS.index(v)
             elif key == "class_weights":
                 self._weights = _weights(v)
+            elif key == "pos_weight":
+                self._pos = _weights(v, "pos_weight")
         if loss_type == "focal_dice" and c.focal_weight == 0.0 and c.dice_weight == 0.0:
             raise ValueError("segloss: focal_weight and dice_weight must not both be 0")
+        if self._none and loss_type == "focal_dice":
+            raise ValueError("segloss: focal_dice has no reduction='none': its focal terms (per position) and Dice "
+                             "terms (per class) have different shapes; compute loss_type='focal' and "
+                             "loss_type='dice' with reduction='none' separately")
+        if "focal_alpha" in kw and c.activation != _ffi.SIGMOID and c.focal_alpha >= 0 and \
+                c.focal_alpha != _ffi.FOCAL_ALPHA_DEFAULT:
+            raise ValueError("segloss: focal_alpha is torchvision's sigmoid_focal_loss alpha: it needs "
+                             "activation='sigmoid' (under softmax, alpha-balance the focal loss with class_weights)")
+        if self._pos is not None and c.activation != _ffi.SIGMOID:
+            raise ValueError("segloss: pos_weight weights the positives of a binary problem per channel: it needs "
+                             "activation='sigmoid' (under softmax, weight classes with class_weights)")
+        # what the library refuses with a bare SEGLOSS_ERR_PARAM, said with its fix
+        focal = loss_type in ("focal", "focal_dice")
+        if self._pos is not None and focal:
+            raise ValueError("segloss: pos_weight does not apply to the sigmoid focal loss (torchvision's "
+                             "sigmoid_focal_loss has none): balance it with focal_alpha or class_weights")
+        if c.label_smoothing > 0 and c.activation == _ffi.SIGMOID:
+            raise ValueError("segloss: label_smoothing is F.cross_entropy's, for the softmax; under the sigmoid "
+                             "smooth the targets instead (t * (1 - eps) + eps / 2, float32 targets)")
+        if c.label_smoothing > 0 and focal and c.focal_gamma != 0:
+            raise ValueError("segloss: label_smoothing applies to the cross-entropy term; the focal term "
+                             "(focal_gamma > 0) refuses it: use loss_type='ce' or focal_gamma=0")
         self._set(c)
 
     def _set(self, c):
         if self._weights is not None:
             c.class_weights = ctypes.cast(self._weights, _ffi.c_float_p)
+        if self._pos is not None:
+            c.pos_weight = ctypes.cast(self._pos, _ffi.c_float_p)
+        if self._weights is not None and self._pos is not None and len(self._weights) != len(self._pos):
+            raise ValueError("segloss: class_weights has %d entries, pos_weight %d: give one per channel in both"
+                             % (len(self._weights), len(self._pos)))
         self._c = c
         self._ref = ctypes.byref(c)
-        # the library's own check of the whole configuration (segloss_stats_len is 0 if invalid)
-        if _ffi.lib.segloss_stats_len(self._ref, 1, 2) <= 0:
-            raise ValueError("segloss: the library rejects this configuration: %s" % _ffi.status_string(_ffi.ERR_PARAM))
+        # the library's own check of the whole configuration (segloss_stats_len is 0 if invalid),
+        # for as many classes as the weights hold (it may read that many)
+        n_weights = len(self._weights) if self._weights is not None else \
+            len(self._pos) if self._pos is not None else 2
+        if _ffi.lib.segloss_stats_len(self._ref, 1, max(n_weights, 1 if c.activation == _ffi.SIGMOID else 2)) <= 0:
+            raise ValueError("segloss: the library rejects this configuration: %s"
+                             % _ffi.error_message(_ffi.ERR_PARAM, c))
 
     @classmethod
-    def parse(cls, text, class_weights=None):
+    def parse(cls, text, class_weights=None, pos_weight=None):
         """A configuration from text, through segloss_config_parse: the guide's snippets
         verbatim ("loss_type='focal', focal_gamma=2.0, use_class_weighting=True,", comments and
-        newlines allowed) or a "Loss Configuration:" block. class_weights cannot be text; pass
-        them here. A bad key or value raises segloss.Error (a ValueError) naming it."""
+        newlines allowed) or a "Loss Configuration:" block. class_weights and pos_weight cannot
+        be text; pass them here. A bad key or value raises segloss.Error (a ValueError) naming it."""
         if isinstance(text, bytes):
             text = text.decode()
         if not isinstance(text, str):
@@ -181,6 +234,8 @@ class Config:
             raise _ffi.Error(st, "configuration text: " + err.value.decode(errors="replace"))
         self = cls.__new__(cls)
         self._weights = _weights(class_weights)
+        self._pos = _weights(pos_weight, "pos_weight")
+        self._none = False
         self._set(c)
         return self
 
@@ -188,9 +243,13 @@ class Config:
     def _from_c(cls, c):
         self = cls.__new__(cls)
         self._weights = None
+        self._pos = None
+        self._none = False
         c2 = _ffi.segloss_config()
         ctypes.pointer(c2)[0] = c
         c2.class_weights = None
+        c2.pos_weight = None
+        c2.weight_map = None
         self._set(c2)
         return self
 
@@ -203,8 +262,20 @@ class Config:
     def class_weights(self):
         return None if self._weights is None else tuple(self._weights)
 
+    @property
+    def pos_weight(self):
+        return None if self._pos is None else tuple(self._pos)
+
+    @property
+    def sigmoid(self):
+        return self._c.activation == _ffi.SIGMOID
+
     def __getattr__(self, name):  # focal_gamma, ..., the guide's keywords
         name = ALIASES.get(name, name)
+        if name == "focal_alpha":
+            return None if self._c.focal_alpha < 0 else self._c.focal_alpha
+        if name == "activation":
+            return _ffi.ACTIVATIONS[self._c.activation]
         if name in FLOATS:
             return getattr(self._c, name)
         if name in BOOLS:
@@ -212,7 +283,7 @@ class Config:
         if name == "ignore_index":
             return self._c.ignore_index
         if name == "reduction":
-            return REDUCTIONS[self._c.reduction]
+            return "none" if self._none else REDUCTIONS[self._c.reduction]
         raise AttributeError(name)
 
     def to_kwargs(self, full=False):
@@ -222,10 +293,12 @@ class Config:
         defaults = _ffi.segloss_config()
         _ffi.lib.segloss_config_init(ctypes.byref(defaults), self._c.loss_type)
         t = self.loss_type
+        uses = _USES[t] + (("focal_alpha",) if t == "focal" and self.sigmoid else ())
         for key in KEYWORDS[1:]:
-            if key == "class_weights":
-                if self._weights is not None or full:
-                    out[key] = None if self._weights is None else list(self.class_weights)
+            if key in ("class_weights", "pos_weight"):
+                w = getattr(self, key)
+                if w is not None or full:
+                    out[key] = None if w is None else list(w)
                 continue
             v = getattr(self, key)
             d = getattr(defaults, key)
@@ -233,9 +306,13 @@ class Config:
                 d = bool(d)
             elif key == "reduction":
                 d = REDUCTIONS[d]
+            elif key == "activation":
+                d = _ffi.ACTIVATIONS[d]
+            elif key == "focal_alpha" and d < 0:
+                d = None
             # shown: what differs from the default, the parameters the loss reads, and
             # use_class_weighting=True for a loss with a CE term (the guide writes it)
-            shown = v != d or (key in FLOATS and key in _USES[t]) or \
+            shown = v != d or (key in FLOATS and key in uses) or \
                 (key == "use_class_weighting" and v and t in _CE_TERM)
             if full or shown:
                 out[key] = v
@@ -243,8 +320,8 @@ class Config:
 
     def __repr__(self):
         def show(k, v):
-            return f32_repr(v) if k in FLOATS else "[%s]" % ", ".join(f32_repr(w) for w in v) \
-                if k == "class_weights" and v is not None else repr(v)
+            return f32_repr(v) if k in FLOATS and v is not None else "[%s]" % ", ".join(f32_repr(w) for w in v) \
+                if k in ("class_weights", "pos_weight") and v is not None else repr(v)
         return "Config(%s)" % ", ".join("%s=%s" % (k, show(k, v)) for k, v in self.to_kwargs().items())
 
     def __eq__(self, other):
@@ -274,13 +351,35 @@ class Config:
         return buf.value.decode()
 
     def __str__(self):
-        return self.format().rstrip("\n")
+        # printing a module must not raise: a library whose segloss_config_format does not know
+        # this configuration (it refuses it) still shows the keywords
+        try:
+            return self.format().rstrip("\n")
+        except ValueError:
+            return repr(self)
 
     def check_classes(self, c):
-        """ValueError unless class_weights (if any) has c entries."""
+        """ValueError unless class_weights and pos_weight (if any) have c entries."""
         if self._weights is not None and len(self._weights) != c and self.loss_type in _CE_TERM:
-            raise ValueError("segloss: class_weights has %d entries but the logits have C = %d classes"
-                             % (len(self._weights), c))
+            raise ValueError("segloss: class_weights has %d entries but the logits have C = %d %s"
+                             % (len(self._weights), c, "channels" if self.sigmoid else "classes"))
+        if self._pos is not None and len(self._pos) != c:
+            raise ValueError("segloss: pos_weight has %d entries but the logits have C = %d channels"
+                             % (len(self._pos), c))
+
+
+def _alpha(v):
+    """focal_alpha: a number in [0, 1], or None / a negative number for no alpha balancing."""
+    if v is None:
+        return -1.0
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError("segloss: focal_alpha must be a number in [0, 1] or None, got %r" % (v,))
+    x = float(v)
+    if x < 0:
+        return -1.0
+    if not x <= 1.0:
+        raise ValueError("segloss: focal_alpha must be in [0, 1] (None or < 0: no alpha balancing), got %r" % (v,))
+    return x
 
 
 def _rebuild(kwargs):

@@ -9,6 +9,7 @@ from ._config import Config, as_config
 
 _LABEL_TYPES = {np.dtype(np.uint8): _ffi.LABEL_U8, np.dtype(np.int32): _ffi.LABEL_I32,
                 np.dtype(np.int64): _ffi.LABEL_I64}
+_CE_FAMILY = ("ce", "weighted_ce", "focal")
 _LAYOUTS = ("nchw", "nhwc")
 
 
@@ -81,10 +82,29 @@ class Geometry:
         return "[%s]" % ", ".join("%s=%d" % kv for kv in zip(names, idx))
 
 
-def raise_status(status, bad_position, geom, ignore_index=None, label_at=None, logit_at=None, what=None):
-    """segloss.Error for status, with the bad label or logit named by its index."""
+def raise_status(status, bad_position, geom, ignore_index=None, label_at=None, logit_at=None, what=None,
+                 cfg=None, inp=None, res=None, targets=False, weight_map=None):
+    """segloss.Error for status, with the bad label or logit named by its index; otherwise, when
+    the call's cfg and inp are given, in the library's words (segloss_error_message). targets:
+    the labels were per-element targets (a bad one is named by its element's index).
+    weight_map: the call's map as an ndarray, searched for the bad weight the library does not
+    locate."""
     msg, pos = None, None
-    if status == _ffi.ERR_LABEL and geom is not None and bad_position >= 0:
+    bad_map = -1
+    if status == _ffi.ERR_WEIGHTS and weight_map is not None and geom is not None:
+        flat = weight_map.reshape(-1)
+        bad = np.flatnonzero(~((flat >= 0) & (flat < np.inf)))
+        bad_map = int(bad[0]) if bad.size else -1
+    if bad_map >= 0:
+        bad_position = bad_map
+        pos = geom.label_index(bad_map)
+        msg = ("weight_map %s at %s: every weight must be finite and >= 0"
+               % (float(weight_map.reshape(-1)[bad_map]), geom.name_label(pos)))
+    elif status == _ffi.ERR_LABEL and targets and geom is not None and bad_position >= 0:
+        pos = geom.logit_index(bad_position)
+        value = label_at(bad_position) if label_at else "?"
+        msg = "target %s at %s is not in [0, 1]" % (value, geom.name_logit(pos))
+    elif status == _ffi.ERR_LABEL and geom is not None and bad_position >= 0:
         pos = geom.label_index(bad_position)
         value = label_at(bad_position) if label_at else "?"
         msg = ("label %s at %s is outside [0, %d) and is not ignore_index (%s)"
@@ -95,6 +115,8 @@ def raise_status(status, bad_position, geom, ignore_index=None, label_at=None, l
         msg = "non-finite logit %s at %s (check_finite=True)" % (value, geom.name_logit(pos))
     elif what:
         msg = "%s: %s" % (what, _ffi.status_string(status))
+    elif cfg is not None and inp is not None:
+        msg = _ffi.error_message(status, cfg, inp, res) or None
     raise _ffi.error(status, msg, bad_position, pos)
 
 
@@ -150,18 +172,97 @@ def _logits(logits, layout):
 
 
 def _check_sizes(n, c, spatial, shape):
-    if c == 1:
-        raise ValueError("segloss: C = 1 class: a softmax over one class is 1 everywhere, so every loss is "
-                         "constant and its gradient 0. Give 2 or more classes (for a binary task, 2 logits: "
-                         "background and foreground). Logits shape %s" % (shape,))
+    # C = 1 under the softmax is the library's SEGLOSS_ERR_PARAM, whose message names the sigmoid
     if n == 0 or c == 0 or 0 in spatial:
         raise ValueError("segloss: empty batch: logits shape %s" % (shape,))
+
+
+def target_kind(dtype_name, shape, n, c, spatial, class_last, sigmoid, what="labels"):
+    """How a target reaches C, from its dtype ('uint8', 'int32', 'int64', 'bool', 'float32', ...)
+    and shape: 'labels' (class indices, (N, *spatial) or with a size-1 class axis) or a label
+    type TARGET_U8 / TARGET_F32 (per-channel targets of the logits' shape). Raises TypeError /
+    ValueError naming the fix."""
+    shape = tuple(shape)
+    spatial = tuple(spatial)
+    full = (n,) + spatial + (c,) if class_last else (n, c) + spatial
+    label_shapes = ((n,) + spatial, (n,) + spatial + (1,) if class_last else (n, 1) + spatial)
+    if dtype_name in ("uint8", "int32", "int64", "bool") and shape in label_shapes:
+        return "labels"
+    if dtype_name not in ("uint8", "int32", "int64", "bool") and shape in label_shapes and \
+            not (dtype_name == "float32" and shape == full):  # C = 1: (N, 1, *spatial) is both
+        raise TypeError("segloss: %s of shape %s are class indices, which must be uint8, int32 or int64, got %s; "
+                        "convert with .long() / .astype(np.int64) (float targets are per-channel: the logits' "
+                        "shape %s, with activation='sigmoid')" % (what, shape, dtype_name, full))
+    if dtype_name in ("float32", "uint8", "bool"):
+        if shape != full:
+            raise ValueError("segloss: %s of dtype %s have shape %s: %s targets need the logits' shape %s%s"
+                             % (what, dtype_name, shape, "float" if dtype_name == "float32" else "per-channel",
+                                full, "" if dtype_name == "float32" else
+                                " (class indices: shape %s)" % (label_shapes[0],)))
+        if not sigmoid:
+            if dtype_name == "float32":
+                raise ValueError("segloss: float %s of the logits' shape are per-channel (soft) targets, which "
+                                 "segloss takes only with activation='sigmoid' (every channel its own binary "
+                                 "problem, as F.binary_cross_entropy_with_logits). Under softmax (one class per "
+                                 "position) pass class indices instead, e.g. target.argmax(1); soft-label "
+                                 "cross entropy under softmax is not supported" % what)
+            raise ValueError("segloss: %s of dtype %s and the logits' shape are per-channel masks, which segloss "
+                             "takes only with activation='sigmoid'. Under softmax pass class indices of shape "
+                             "%s instead (for one-hot masks: target.argmax(1))" % (what, dtype_name, label_shapes[0]))
+        return _ffi.TARGET_F32 if dtype_name == "float32" else _ffi.TARGET_U8
+    if dtype_name in ("int32", "int64") and shape == full:
+        raise TypeError("segloss: %s of dtype %s and the logits' shape: per-channel masks must be uint8 or bool "
+                        "(0/1) or float32 (in [0, 1]); convert with .to(torch.uint8) / .astype(np.uint8)"
+                        % (what, dtype_name))
+    if dtype_name in ("uint8", "int32", "int64", "bool"):
+        raise ValueError("segloss: %s have shape %s; logits of that shape need class indices of shape %s (or %s)%s"
+                         % (what, shape, label_shapes[0], label_shapes[1],
+                            ", or with activation='sigmoid' per-channel targets of shape %s" % (full,)
+                            if sigmoid else ""))
+    raise TypeError("segloss: %s must be class indices (uint8, int32 or int64; convert with .long() / "
+                    ".astype(np.int64)), or with activation='sigmoid' per-channel targets of the logits' shape "
+                    "(float32, uint8 or bool), got %s" % (what, dtype_name))
+
+
+def _targets(labels, n, c, spatial, class_last, layout, sigmoid):
+    """Labels or per-channel targets for C: (array in C's order, label type). Targets are put in
+    the logits' memory order (a copy when they are not in it); bool is viewed as uint8."""
+    y = _array(labels, "labels")
+    kind = target_kind(y.dtype.name, y.shape, n, c, spatial, class_last, sigmoid)
+    if y.dtype == np.bool_:
+        y = y.view(np.uint8)
+    if kind == "labels":
+        return _labels(y, n, spatial, class_last)
+    cf = np.moveaxis(y, -1, 1) if class_last else y
+    mem = cf if layout == _ffi.NCHW else np.moveaxis(cf, 1, -1)
+    return np.ascontiguousarray(mem), kind
+
+
+def _weight_map(wm, n, spatial, class_last):
+    """weight_map (N, *spatial) (or with a size-1 class axis), float32, C-order (a copy
+    otherwise), or None."""
+    if wm is None:
+        return None
+    m = _array(wm, "weight_map")
+    if m.dtype != np.float32:
+        raise TypeError("segloss: weight_map must be float32, got %s; convert with .float() / .astype(np.float32)"
+                        % m.dtype)
+    want = (n,) + tuple(spatial)
+    one = want + (1,) if class_last else (n, 1) + tuple(spatial)
+    if m.shape == one:
+        m = m.reshape(want) if m.flags.c_contiguous else np.squeeze(m, -1 if class_last else 1)
+    if m.shape != want:
+        raise ValueError("segloss: weight_map has shape %s; it holds one weight per position: shape %s"
+                         % (m.shape, want))
+    return np.ascontiguousarray(m)
 
 
 def _labels(labels, n, spatial, class_last):
     """Labels (N, *spatial), or (N, 1, *spatial) / (N, *spatial, 1), uint8/int32/int64; C-order
     (a copy otherwise). Returns (array, label type)."""
     y = _array(labels, "labels")
+    if y.dtype == np.bool_:
+        y = y.view(np.uint8)
     lt = _LABEL_TYPES.get(y.dtype)
     if lt is None:
         raise TypeError("segloss: labels must be uint8, int32 or int64, got %s; convert with .astype(np.int64)"
@@ -189,14 +290,30 @@ def _input(mem, lay, n, c, spatial, y, lt):
     return inp
 
 
-class _Batch:
-    """Logits and labels checked and laid out for one call."""
+def call_config(cfg, weight_map_ptr):
+    """The segloss_config of one call: cfg's own, or with the call's weight map a copy that
+    holds it (a Config is shared between calls and threads, and the map is the call's). The
+    copy points to cfg's weight arrays, which cfg keeps alive."""
+    if not weight_map_ptr:
+        return cfg._c
+    c = _ffi.segloss_config.from_buffer_copy(cfg._c)
+    c.weight_map = weight_map_ptr
+    return c
 
-    def __init__(self, logits, labels, layout="nchw"):
+
+class _Batch:
+    """Logits, labels (or targets) and the weight map checked and laid out for one call."""
+
+    def __init__(self, logits, labels, layout="nchw", cfg=None, weight_map=None):
         self.mem, self.layout, self.n, self.c, self.spatial, self.to_caller = _logits(logits, layout)
         self.class_last = layout == "nhwc"
-        self.labels, lt = _labels(labels, self.n, self.spatial, self.class_last)
-        self.inp = _input(self.mem, self.layout, self.n, self.c, self.spatial, self.labels, lt)
+        sigmoid = cfg is not None and cfg.sigmoid
+        self.labels, self.label_type = _targets(labels, self.n, self.c, self.spatial, self.class_last, self.layout,
+                                                sigmoid)
+        self.weight_map = _weight_map(weight_map, self.n, self.spatial, self.class_last)
+        self.inp = _input(self.mem, self.layout, self.n, self.c, self.spatial, self.labels, self.label_type)
+        self.cfg_c = call_config(cfg, self.weight_map.ctypes.data) if self.weight_map is not None else \
+            (cfg._c if cfg is not None else None)
         self.geom = Geometry(self.n, self.c, self.spatial, self.layout, self.class_last)
 
     def grad_buffer(self, grad):
@@ -220,11 +337,20 @@ class _Batch:
         return m
 
     def fail(self, status, result_or_pos, cfg, what=None):
-        bp = result_or_pos.bad_position if hasattr(result_or_pos, "bad_position") else result_or_pos
+        res = result_or_pos if hasattr(result_or_pos, "bad_position") else None
+        bp = res.bad_position if res is not None else result_or_pos
+        targets = self.label_type in (_ffi.TARGET_U8, _ffi.TARGET_F32)
         if status == _ffi.ERR_LABEL and bp < 0:  # the two-phase calls do not report the position
-            bp = _first_bad_label(self.labels, self.c, cfg.ignore_index)
+            bp = _first_bad_target(self.labels) if targets else _first_bad_label(self.labels, self.c, cfg.ignore_index)
         raise_status(status, bp, self.geom, cfg.ignore_index if cfg is not None else None,
-                     lambda i: int(self.labels.reshape(-1)[i]), lambda i: float(self.mem.reshape(-1)[i]), what)
+                     lambda i: self.labels.reshape(-1)[i].item(), lambda i: float(self.mem.reshape(-1)[i]), what,
+                     self.cfg_c, self.inp, res, targets, self.weight_map)
+
+
+def _first_bad_target(y):
+    flat = y.reshape(-1)
+    bad = np.flatnonzero(~((flat >= 0) & (flat <= 1)))
+    return int(bad[0]) if bad.size else -1
 
 
 def _first_bad_label(y, c, ignore):
@@ -234,29 +360,77 @@ def _first_bad_label(y, c, ignore):
 
 
 # ---- segloss_compute ----------------------------------------------------------------------------
-def compute(logits, labels, config=None, *, grad=True, layout="nchw", **kwargs):
+def unreduced_shape(cfg, n, c, spatial):
+    """The shape of reduction='none''s terms (segloss_compute_unreduced), or None where they lie
+    as the logits do (the sigmoid CE family: one term per element).
+      ce, weighted_ce, focal    (N, *spatial) under softmax; the logits' shape under sigmoid
+      dice, tversky             (N, |K|) per_sample, else (|K|,); K = the classes (channels)
+                                in the mean: all, or 1..C-1 without include_background
+      generalized_dice          (N,) per_sample, else (1,)"""
+    t = cfg.loss_type
+    if t in _CE_FAMILY:
+        return None if cfg.sigmoid else (n,) + tuple(spatial)
+    if t == "generalized_dice":
+        return (n,) if cfg.per_sample else (1,)
+    k = c if cfg.include_background else c - 1
+    return (n, k) if cfg.per_sample else (k,)
+
+
+def call_unreduced(cfg, cfg_c, inp, grad_ptr, n, c, spatial, mem_shape):
+    """segloss_compute_unreduced under cfg (a Config) as cfg_c (its struct for this call):
+    (status, result, terms as a float32 array of unreduced_shape, or in mem_shape (the logits'
+    memory order) for per-element terms)."""
+    if _ffi.compute_unreduced is None:
+        raise _ffi.missing("segloss_compute_unreduced")
+    shape = unreduced_shape(cfg, n, c, spatial) or tuple(mem_shape)
+    want = math.prod(shape)
+    res = _ffi.segloss_result()
+    have = _ffi.lib.segloss_unreduced_len(ctypes.byref(cfg_c), ctypes.byref(inp))
+    if have > 0 and have != want:
+        raise RuntimeError("segloss: the library has %d unreduced terms for this call, the binding expects shape %s: "
+                           "python/segloss does not match segloss.h" % (have, shape))
+    terms = np.empty(shape, dtype=np.float32)
+    st = _ffi.compute_unreduced(ctypes.byref(cfg_c), ctypes.byref(inp), grad_ptr, terms.ctypes.data,
+                                ctypes.byref(res))
+    return st, res, terms
+
+
+def compute(logits, labels, config=None, *, grad=True, layout="nchw", weight_map=None, **kwargs):
     """Loss and dL/dlogits in one call (segloss_compute). Returns (loss, grad).
 
     logits: float32, shape (N, C, *spatial) (layout 'nchw', the default) or (N, *spatial, C)
       (layout 'nhwc'). Read in place when its memory is NCHW- or NHWC-contiguous (e.g. a
       transposed view of the other order), copied once otherwise.
-    labels: uint8, int32 or int64, shape (N, *spatial) (or with a size-1 class axis).
+    labels: class indices, uint8, int32 or int64 (bool as uint8), shape (N, *spatial) (or with
+      a size-1 class axis); or, with activation='sigmoid', per-channel targets of the logits'
+      shape: float32 in [0, 1] or uint8/bool 0/1 masks (put in the logits' memory order).
+    weight_map: float32 (N, *spatial), one weight >= 0 per position, or None.
     config: a segloss.Config, a dict, configuration text, or the guide's keywords directly:
       compute(x, y, loss_type='focal', focal_gamma=2.0, use_class_weighting=True).
     grad: True (a new array, the logits' shape and memory order), False (loss only; grad is
       None), or a float32 array to write into (the logits' shape and memory order; the logits
       array itself computes in place).
-    loss: a segloss.Loss, a float with .ce_term, .dice_term and .valid.
+    loss: a segloss.Loss, a float with .ce_term, .dice_term and .valid. With reduction='none'
+      an ndarray of the unreduced terms instead (segloss.unreduced_shape), and grad the
+      gradient of their sum.
     Errors: TypeError/ValueError for inputs segloss does not take; segloss.Error for what the
     library rejects (a bad label, with its position; non-finite logits with check_finite).
     One thread: the call runs on the calling thread (the GIL is released during it).
     """
     cfg = as_config(config, **kwargs)
-    b = _Batch(logits, labels, layout)
+    b = _Batch(logits, labels, layout, cfg, weight_map)
     cfg.check_classes(b.c)
     g = b.grad_buffer(grad) if grad is not False and grad is not None else None
+    gp = g.ctypes.data if g is not None else None
+    if cfg.reduction == "none":
+        st, res, terms = call_unreduced(cfg, b.cfg_c, b.inp, gp, b.n, b.c, b.spatial, b.mem.shape)
+        if st != _ffi.OK:
+            b.fail(st, res, cfg)
+        if cfg.loss_type in _CE_FAMILY and cfg.sigmoid:
+            terms = b.to_caller(terms)
+        return terms, (b.to_caller(g) if g is not None else None)
     res = _ffi.segloss_result()
-    st = _ffi.compute(cfg._ref, ctypes.byref(b.inp), g.ctypes.data if g is not None else None, ctypes.byref(res))
+    st = _ffi.compute(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), gp, ctypes.byref(res))
     if st != _ffi.OK:
         b.fail(st, res, cfg)
     return Loss.from_result(res), (b.to_caller(g) if g is not None else None)
@@ -288,8 +462,11 @@ class Stats:
 
     def __init__(self, n, c, config=None, **kwargs):
         self.config = as_config(config, **kwargs)
-        if int(c) < 2:
-            raise ValueError("segloss: C = %r: give 2 or more classes" % (c,))
+        if self.config.reduction == "none":
+            raise ValueError("segloss: the two-phase API reduces: reduction='none' is segloss.compute's")
+        if int(c) < (1 if self.config.sigmoid else 2):
+            raise ValueError("segloss: C = %r: give 2 or more classes (one channel needs activation='sigmoid')"
+                             % (c,))
         self.config.check_classes(int(c))
         self.n, self.c = int(n), int(c)
         self.sum = np.zeros(stats_len(self.n, self.c, self.config), dtype=np.float64)
@@ -305,8 +482,8 @@ class Stats:
         self.sum[...] = 0.0
 
 
-def _slice(stats, logits, labels, first_sample, layout):
-    b = _Batch(logits, labels, layout)
+def _slice(stats, logits, labels, first_sample, layout, weight_map):
+    b = _Batch(logits, labels, layout, stats.config, weight_map)
     if b.c != stats.c:
         raise ValueError("segloss: the slice has C = %d classes, the statistics %d" % (b.c, stats.c))
     if not 0 <= int(first_sample) <= stats.n - b.n:
@@ -315,11 +492,11 @@ def _slice(stats, logits, labels, first_sample, layout):
     return b
 
 
-def accumulate(stats, logits, labels, first_sample=0, *, layout="nchw"):
+def accumulate(stats, logits, labels, first_sample=0, *, layout="nchw", weight_map=None):
     """Add one slice's statistics into stats.sum (segloss_accumulate); whole samples from
-    first_sample. Nothing is added if the slice is rejected."""
-    b = _slice(stats, logits, labels, first_sample, layout)
-    st = _ffi.lib.segloss_accumulate(stats.config._ref, ctypes.byref(b.inp), int(first_sample),
+    first_sample; labels and weight_map as in compute. Nothing is added if the slice is rejected."""
+    b = _slice(stats, logits, labels, first_sample, layout, weight_map)
+    st = _ffi.lib.segloss_accumulate(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), int(first_sample),
                                      ctypes.byref(stats._c()))
     if st != _ffi.OK:
         b.fail(st, -1, stats.config)
@@ -334,12 +511,12 @@ def finish(stats):
     return Loss.from_result(res)
 
 
-def backward(stats, logits, labels, first_sample=0, *, grad=True, layout="nchw"):
+def backward(stats, logits, labels, first_sample=0, *, grad=True, layout="nchw", weight_map=None):
     """dL/dlogits of one slice from the whole batch's statistics (segloss_backward). grad: True
     (a new array) or an array to write into, as in compute. Returns the gradient."""
-    b = _slice(stats, logits, labels, first_sample, layout)
+    b = _slice(stats, logits, labels, first_sample, layout, weight_map)
     g = b.grad_buffer(grad)
-    st = _ffi.lib.segloss_backward(stats.config._ref, ctypes.byref(b.inp), int(first_sample),
+    st = _ffi.lib.segloss_backward(ctypes.byref(b.cfg_c), ctypes.byref(b.inp), int(first_sample),
                                    ctypes.byref(stats._c()), g.ctypes.data)
     if st != _ffi.OK:
         b.fail(st, -1, stats.config)

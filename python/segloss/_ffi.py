@@ -38,6 +38,11 @@ class segloss_config(ctypes.Structure):
         ("per_sample", ctypes.c_int),
         ("reduction", ctypes.c_int),
         ("check_finite", ctypes.c_int),
+        ("activation", ctypes.c_int),
+        ("label_smoothing", ctypes.c_float),
+        ("pos_weight", c_float_p),
+        ("focal_alpha", ctypes.c_float),
+        ("weight_map", ctypes.c_void_p),
     ]
 
 
@@ -93,8 +98,12 @@ class segloss_advice(ctypes.Structure):
 STRUCTS = (segloss_config, segloss_input, segloss_result, segloss_stats, segloss_class_metrics, segloss_advice)
 
 # ---- enums --------------------------------------------------------------------------------------
-LOSS_NAMES = ("ce", "weighted_ce", "focal", "dice", "focal_dice", "tversky")  # segloss_loss_type order
-LABEL_U8, LABEL_I32, LABEL_I64 = 0, 1, 2
+LOSS_NAMES = ("ce", "weighted_ce", "focal", "dice", "focal_dice", "tversky",
+              "generalized_dice")  # segloss_loss_type order
+LABEL_U8, LABEL_I32, LABEL_I64, TARGET_U8, TARGET_F32 = 0, 1, 2, 3, 4
+ACTIVATIONS = ("softmax", "sigmoid")  # segloss_activation order
+SOFTMAX, SIGMOID = 0, 1
+FOCAL_ALPHA_DEFAULT = ctypes.c_float(0.25).value  # segloss_config_init's
 NCHW, NHWC = 0, 1
 MEAN, SUM = 0, 1
 WEIGHTINGS = ("inverse", "median", "inv_sqrt", "effective")  # segloss_weighting order
@@ -186,6 +195,8 @@ _SIGNATURES = {
     "segloss_status_string": (ctypes.c_char_p, [ctypes.c_int]),
     "segloss_loss_name": (ctypes.c_char_p, [ctypes.c_int]),
     "segloss_compute": (ctypes.c_int, [P(segloss_config), P(segloss_input), ctypes.c_void_p, P(segloss_result)]),
+    "segloss_error_message": (ctypes.c_char_p, [ctypes.c_int, P(segloss_config), P(segloss_input),
+                                                P(segloss_result), ctypes.c_char_p, ctypes.c_size_t]),
     "segloss_stats_len": (ctypes.c_int64, [P(segloss_config), ctypes.c_int64, ctypes.c_int64]),
     "segloss_accumulate": (ctypes.c_int, [P(segloss_config), P(segloss_input), ctypes.c_int64, P(segloss_stats)]),
     "segloss_finish": (ctypes.c_int, [P(segloss_config), P(segloss_stats), P(segloss_result)]),
@@ -211,15 +222,32 @@ _SIGNATURES = {
     "segloss_set_threads": (None, [ctypes.c_int]),
     "segloss_get_threads": (ctypes.c_int, []),
 }
-for _name, (_res, _args) in _SIGNATURES.items():
+# reduction='none' only: a library without them still serves every other call, and a call
+# that needs them says what is missing (see missing()).
+_OPTIONAL = {
+    "segloss_unreduced_len": (ctypes.c_int64, [P(segloss_config), P(segloss_input)]),
+    "segloss_compute_unreduced": (ctypes.c_int, [P(segloss_config), P(segloss_input), ctypes.c_void_p,
+                                                 ctypes.c_void_p, P(segloss_result)]),
+}
+for _name, (_res, _args) in list(_SIGNATURES.items()) + list(_OPTIONAL.items()):
+    _fn = getattr(lib, _name, None)
+    if _fn is None and _name in _OPTIONAL:
+        continue
     _fn = getattr(lib, _name)
     _fn.restype = _res
     _fn.argtypes = _args
 del _name, _res, _args, _fn
 
+
+def missing(name):
+    """NotImplementedError for a symbol this library does not export (an older segloss.h)."""
+    return NotImplementedError("segloss: %s does not export %s: rebuild it from this package's segloss.h "
+                               "(make python)" % (path, name))
+
 # The call the torch and NumPy paths make: a module attribute, so that tests can wrap it to see
 # the pointers that reach C (the no-copy checks).
 compute = lib.segloss_compute
+compute_unreduced = getattr(lib, "segloss_compute_unreduced", None)
 
 
 # ---- errors -------------------------------------------------------------------------------------
@@ -257,6 +285,15 @@ def error(status, message=None, bad_position=-1, position=None):
     """The exception for a status: Error, or Error.OutOfMemory for SEGLOSS_ERR_NOMEM."""
     cls = _OutOfMemory if status == ERR_NOMEM else Error
     return cls(status, message, bad_position, position)
+
+
+def error_message(status, cfg=None, inp=None, res=None):
+    """The library's own words for a failed call (segloss_error_message): what is wrong and the
+    likely fix. cfg, inp and res are ctypes structs or None."""
+    buf = ctypes.create_string_buffer(512)
+    ref = (lambda x: ctypes.byref(x) if x is not None else None)
+    lib.segloss_error_message(int(status), ref(cfg), ref(inp), ref(res), buf, len(buf))
+    return buf.value.decode(errors="replace")
 
 
 def status_string(status):

@@ -22,7 +22,7 @@ def test_logits_dtype(dtype):
         SegLoss()(x.to(dtype), y)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.int16, torch.int8, torch.bool])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.int16, torch.int8])
 def test_target_dtype(dtype):
     x, y = batch()
     with pytest.raises(TypeError, match="uint8, int32 or int64"):
@@ -52,12 +52,16 @@ def test_not_tensors_and_sparse():
 
 
 def test_one_class():
+    """C = 1 under softmax: the library refuses it (SEGLOSS_ERR_PARAM), in words that name the
+    sigmoid; the package passes those words on."""
     x = torch.randn(2, 1, 6, 8, requires_grad=True)
     y = torch.zeros(2, 6, 8, dtype=torch.int64)
-    with pytest.raises(ValueError, match="C = 1 class.*2 logits"):
+    with pytest.raises(segloss.Error, match="sigmoid") as e:
         SegLoss(loss_type="dice")(x, y)
-    with pytest.raises(ValueError, match="C = 1"):
+    assert e.value.status_name == "SEGLOSS_ERR_PARAM"
+    with pytest.raises(segloss.Error, match="sigmoid"):
         segloss.compute(x.detach().numpy(), y.numpy())
+    assert float(SegLoss(loss_type="dice", activation="sigmoid")(x, y)) > 0
 
 
 @pytest.mark.parametrize("xs,ys", [((2, 4, 6, 8), (2, 6, 7)), ((2, 4, 6, 8), (3, 6, 8)), ((2, 4, 6, 8), (2, 2, 6, 8)),
@@ -156,7 +160,21 @@ def test_class_weights_length_and_values():
     (dict(per_sample=2), TypeError, "per_sample must be True or False"),
     (dict(ignore_index=2.5), TypeError, "ignore_index must be an integer"),
     (dict(ignore_index=2**63), ValueError, "int64"),
-    (dict(reduction="none"), ValueError, "reduction must be 'mean' or 'sum'.*no 'none'"),
+    (dict(reduction="avg"), ValueError, "reduction must be 'mean', 'sum' or 'none'"),
+    (dict(loss_type="focal_dice", reduction="none"), ValueError, "focal_dice has no reduction='none'"),
+    (dict(activation="relu"), ValueError, "activation must be 'softmax'.*or 'sigmoid'"),
+    (dict(label_smoothing=1.5), ValueError, r"label_smoothing must be in \[0, 1\]"),
+    (dict(focal_alpha=2.0), ValueError, r"focal_alpha must be in \[0, 1\]"),
+    (dict(focal_alpha="x"), TypeError, "focal_alpha must be a number"),
+    (dict(loss_type="focal", focal_alpha=0.5), ValueError, "focal_alpha.*needs activation='sigmoid'"),
+    (dict(pos_weight=[1.0, 2.0]), ValueError, "pos_weight.*needs activation='sigmoid'"),
+    (dict(activation="sigmoid", pos_weight=[1.0, -2.0]), ValueError, "pos_weight must be finite and >= 0"),
+    (dict(activation="sigmoid", pos_weight=[1.0, 2.0], class_weights=[1.0, 1.0, 1.0]), ValueError,
+     "class_weights has 3 entries, pos_weight 2"),
+    (dict(loss_type="focal", activation="sigmoid", pos_weight=[1.0, 2.0]), ValueError,
+     "pos_weight does not apply to the sigmoid focal loss"),
+    (dict(activation="sigmoid", label_smoothing=0.1), ValueError, "smooth the targets instead"),
+    (dict(loss_type="focal", label_smoothing=0.1), ValueError, "focal term.*refuses it"),
     (dict(loss_type="focal_dice", focal_weight=0, dice_weight=0), ValueError, "must not both be 0"),
     (dict(gamma=2.0, focal_gamma=3.0), TypeError, "focal_gamma given twice"),
 ])

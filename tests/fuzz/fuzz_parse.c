@@ -12,9 +12,12 @@
        and a random one, writes at most size bytes, NUL-terminates, and is a prefix of the full
        text; the full text without weights parses back to an equivalent config: the same loss
        type and, bit for bit, every parameter the printout shows for that type (the printout
-       has no line for ignore_index, reduction, flags: those take the loss's defaults); with
-       weights, a type that prints them is refused (class weights are not text) naming
-       "Class weights", a type that does not print them round-trips as without. */
+       has no line for ignore_index, reduction, flags: those take the loss's defaults; it has
+       the activation, a sigmoid focal term's alpha (negative: "none", any negative back), a
+       softmax CE term's label smoothing, generalized_dice's include_background and per_sample);
+       with weights, a type that prints them is refused (class weights are not text) naming
+       "Class weights", a type that does not print them round-trips as without; a sigmoid ce or
+       weighted_ce given the weights as pos_weight is refused naming "Pos weight". */
 #include "../../segloss.h"
 #include <math.h>
 #include <stdio.h>
@@ -24,8 +27,14 @@
 #define REQUIRE(c) do { if (!(c)) { fprintf(stderr, "fuzz_parse: check failed: %s (line %d)\n", #c, __LINE__); abort(); } } while (0)
 
 static int prints_gamma(segloss_loss_type t) { return t == SEGLOSS_FOCAL || t == SEGLOSS_FOCAL_DICE; }
-static int prints_smooth(segloss_loss_type t) { return t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY; }
-static int prints_weights(segloss_loss_type t) { return t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY; }
+static int prints_smooth(segloss_loss_type t)
+{
+    return t == SEGLOSS_DICE || t == SEGLOSS_FOCAL_DICE || t == SEGLOSS_TVERSKY || t == SEGLOSS_GENERALIZED_DICE;
+}
+static int prints_weights(segloss_loss_type t)
+{
+    return t != SEGLOSS_DICE && t != SEGLOSS_TVERSKY && t != SEGLOSS_GENERALIZED_DICE;
+}
 static int fsame(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
 static int valid_param(float v) { return v >= 0.0f && v <= 3.4028234663852886e38f; }
 
@@ -39,6 +48,12 @@ static void check_valid(const segloss_config *c)
     REQUIRE(c->class_weights == NULL);
     REQUIRE((c->use_class_weighting == 0 || c->use_class_weighting == 1) && (c->include_background == 0 || c->include_background == 1));
     REQUIRE((c->per_sample == 0 || c->per_sample == 1) && (c->check_finite == 0 || c->check_finite == 1));
+    REQUIRE(c->activation == SEGLOSS_SOFTMAX || c->activation == SEGLOSS_SIGMOID);
+    REQUIRE(c->label_smoothing >= 0.0f && c->label_smoothing <= 1.0f);
+    REQUIRE(c->focal_alpha <= 1.0f && c->focal_alpha >= -3.4028234663852886e38f); /* finite; < 0: none */
+    REQUIRE(c->pos_weight == NULL);
+    REQUIRE(!((c->loss_type == SEGLOSS_FOCAL || c->loss_type == SEGLOSS_FOCAL_DICE) && c->activation == SEGLOSS_SOFTMAX &&
+              c->focal_gamma > 0.0f && c->label_smoothing > 0.0f)); /* segloss_compute refuses it */
 }
 
 /* format into buffers of several sizes; returns the full text (malloc'd) */
@@ -110,6 +125,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cfg.loss_type == SEGLOSS_TVERSKY)
             REQUIRE(fsame(back.tversky_alpha, cfg.tversky_alpha) && fsame(back.tversky_beta, cfg.tversky_beta));
         if (prints_smooth(cfg.loss_type)) REQUIRE(fsame(back.dice_smooth, cfg.dice_smooth));
+        REQUIRE(back.activation == cfg.activation);
+        if (prints_gamma(cfg.loss_type) && cfg.activation == SEGLOSS_SIGMOID)
+            REQUIRE(cfg.focal_alpha < 0.0f ? back.focal_alpha < 0.0f : fsame(back.focal_alpha, cfg.focal_alpha));
+        if (prints_weights(cfg.loss_type) && cfg.activation == SEGLOSS_SOFTMAX)
+            REQUIRE(fsame(back.label_smoothing, cfg.label_smoothing));
+        if (cfg.loss_type == SEGLOSS_GENERALIZED_DICE)
+            REQUIRE(back.include_background == cfg.include_background && back.per_sample == cfg.per_sample);
         free(full);
         if (nw > 0) {
             char msg[200];
@@ -122,6 +144,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (prints_weights(cfg.loss_type)) REQUIRE(st == SEGLOSS_ERR_PARSE && strstr(msg, "Class weights") != NULL);
             else REQUIRE(st == SEGLOSS_OK && back.loss_type == cfg.loss_type);
             free(full);
+            if (cfg.activation == SEGLOSS_SIGMOID && (cfg.loss_type == SEGLOSS_CE || cfg.loss_type == SEGLOSS_WEIGHTED_CE)) {
+                segloss_config pc = cfg;
+                pc.pos_weight = w;
+                full = format_all(&pc, NULL, nw, (unsigned)size + 7u);
+                st = segloss_config_parse(full, &back, msg, sizeof msg);
+                REQUIRE(st == SEGLOSS_ERR_PARSE && strstr(msg, "Pos weight") != NULL);
+                free(full);
+            }
         }
     }
     /* NULL arguments: never a crash */

@@ -49,7 +49,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* Runs every loss under both activations on every shape on `isa` (the softmax needs C >= 2),
-   the second of each pair with a weight map; returns a hash, and compares with `ref` outputs. */
+   the second of each pair with a weight map (and label smoothing where it applies); returns a hash, and compares with `ref` outputs. */
 static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int compare, int exact)
 {
     uint64_t h = 1469598103934665603ull;
@@ -81,6 +81,8 @@ static uint64_t run_all(const char *isa, float **ref_grad, double *ref_loss, int
                 }
                 cfg.weight_map = g ? map : NULL;
                 cfg.focal_gamma = gammas[g];
+                if (g && cfg.activation == SEGLOSS_SOFTMAX && cfg.loss_type != SEGLOSS_FOCAL && cfg.loss_type != SEGLOSS_FOCAL_DICE)
+                    cfg.label_smoothing = 0.1f;
                 cfg.per_sample = g;
                 cfg.include_background = !g;
                 in.logits = z; in.labels = y; in.label_type = SEGLOSS_LABEL_I64;

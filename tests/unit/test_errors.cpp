@@ -183,7 +183,7 @@ TEST_CASE("SEGLOSS_ERR_ENUM: unknown loss type, label type, layout or reduction"
     struct Bad {
         int loss, label, layout, reduction;
     };
-    for (const Bad &b : {Bad{SEGLOSS_LOSS_COUNT, 3, 2, 2}, Bad{7, 3, 99, 99}, Bad{99, 99, 0x7FFFFFFF, 0x7FFFFFFF}, Bad{0x7FFFFFFF, 0x7FFFFFFF, 2, 2}}) {
+    for (const Bad &b : {Bad{SEGLOSS_LOSS_COUNT, 5, 2, 2}, Bad{7, 5, 99, 99}, Bad{99, 99, 0x7FFFFFFF, 0x7FFFFFFF}, Bad{0x7FFFFFFF, 0x7FFFFFFF, 2, 2}}) {
         INFO("loss " << b.loss << " label " << b.label << " layout " << b.layout << " reduction " << b.reduction);
         segloss_config cfg = config(SEGLOSS_CE);
         segloss_input in = p.input();

@@ -24,7 +24,9 @@ bool same(const segloss_config &a, const segloss_config &b)
            a.tversky_beta == b.tversky_beta && a.use_class_weighting == b.use_class_weighting &&
            a.class_weights == b.class_weights && a.ignore_index == b.ignore_index &&
            a.include_background == b.include_background && a.per_sample == b.per_sample &&
-           a.reduction == b.reduction && a.check_finite == b.check_finite;
+           a.reduction == b.reduction && a.check_finite == b.check_finite && a.activation == b.activation &&
+           a.label_smoothing == b.label_smoothing && a.pos_weight == b.pos_weight &&
+           std::memcmp(&a.focal_alpha, &b.focal_alpha, sizeof a.focal_alpha) == 0; // -0 is alpha 0, not none
 }
 
 segloss_status parse(const char *text, segloss_config *cfg, std::string *err = NULL)
@@ -325,7 +327,8 @@ TEST_CASE("text: errors name the key and leave the config untouched", "[text]")
 
 TEST_CASE("text: loss names", "[text]")
 {
-    const char *names[] = { "ce", "weighted_ce", "focal", "dice", "focal_dice", "tversky" };
+    const char *names[] = { "ce", "weighted_ce", "focal", "dice", "focal_dice", "tversky", "generalized_dice" };
+    REQUIRE(sizeof names / sizeof names[0] == SEGLOSS_LOSS_COUNT);
     for (int i = 0; i < SEGLOSS_LOSS_COUNT; i++) {
         segloss_loss_type t;
         CHECK(std::string(segloss_loss_name((segloss_loss_type)i)) == names[i]);
@@ -424,8 +427,11 @@ TEST_CASE("format: snprintf contract", "[text]")
 
 TEST_CASE("format then parse gives the configuration back", "[text]")
 {
-    segloss_config cs[6];
+    segloss_config cs[SEGLOSS_LOSS_COUNT];
     for (int i = 0; i < SEGLOSS_LOSS_COUNT; i++) cs[i] = make((segloss_loss_type)i);
+    cs[SEGLOSS_GENERALIZED_DICE].dice_smooth = 1e-5f;
+    cs[SEGLOSS_GENERALIZED_DICE].include_background = 0;
+    cs[SEGLOSS_GENERALIZED_DICE].per_sample = 1;
     cs[SEGLOSS_FOCAL].focal_gamma = 0.3f;
     cs[SEGLOSS_DICE].dice_smooth = 1.0f / 3.0f;
     cs[SEGLOSS_FOCAL_DICE].focal_gamma = 5.0f;
@@ -443,6 +449,249 @@ TEST_CASE("format then parse gives the configuration back", "[text]")
     // weights are not part of a configuration text
     const float w[2] = { 1.0f, 2.0f };
     parse_fails(format(cs[SEGLOSS_FOCAL], w, 2).c_str(), "Class weights");
+}
+
+// ---- issue #17: the sigmoid, label smoothing, focal alpha, pos_weight, generalized Dice ------
+
+TEST_CASE("text: activation, label_smoothing, focal_alpha", "[text]")
+{
+    SECTION("activation: softmax (the default) or sigmoid, quoted or bare, or as the printout's label")
+    {
+        CHECK(make(SEGLOSS_CE).activation == SEGLOSS_SOFTMAX);
+        CHECK(parse_ok("activation='sigmoid'").activation == SEGLOSS_SIGMOID);
+        CHECK(parse_ok("activation=\"sigmoid\"").activation == SEGLOSS_SIGMOID);
+        CHECK(parse_ok("activation=sigmoid").activation == SEGLOSS_SIGMOID);
+        CHECK(parse_ok("Activation: sigmoid").activation == SEGLOSS_SIGMOID);
+        CHECK(parse_ok("activation='softmax'").activation == SEGLOSS_SOFTMAX);
+        segloss_config want = make(SEGLOSS_WEIGHTED_CE);
+        want.activation = SEGLOSS_SIGMOID;
+        CHECK(same(parse_ok("activation='sigmoid', loss_type='weighted_ce'"), want)); // loss_type still first
+    }
+    SECTION("label_smoothing in [0, 1]")
+    {
+        CHECK(make(SEGLOSS_CE).label_smoothing == 0.0f);
+        CHECK(parse_ok("label_smoothing=0.1").label_smoothing == 0.1f);
+        CHECK(parse_ok("label_smoothing=0").label_smoothing == 0.0f);
+        CHECK(parse_ok("label_smoothing=1.0").label_smoothing == 1.0f);
+        CHECK(parse_ok("Label smoothing: 0.05").label_smoothing == 0.05f);
+        // a CE-family term with gamma 0 takes it; so does the sigmoid (its CE has no softmax term to smooth)
+        CHECK(parse_ok("loss_type='focal', focal_gamma=0, label_smoothing=0.1").label_smoothing == 0.1f);
+        CHECK(parse_ok("loss_type='dice', label_smoothing=0.1").label_smoothing == 0.1f);
+        CHECK(parse_ok("loss_type='focal', activation='sigmoid', label_smoothing=0.1").label_smoothing == 0.1f);
+    }
+    SECTION("focal_alpha: [0, 1], negative or None for none")
+    {
+        CHECK(make(SEGLOSS_FOCAL).focal_alpha == 0.25f);
+        CHECK(parse_ok("focal_alpha=0.5").focal_alpha == 0.5f);
+        CHECK(parse_ok("focal_alpha=0").focal_alpha == 0.0f);
+        CHECK(parse_ok("focal_alpha=1").focal_alpha == 1.0f);
+        CHECK(parse_ok("focal_alpha=-1").focal_alpha == -1.0f);
+        CHECK(parse_ok("focal_alpha=-0.5").focal_alpha == -0.5f); // any negative: none
+        CHECK(parse_ok("focal_alpha=None").focal_alpha == -1.0f);
+        CHECK(parse_ok("focal_alpha='none'").focal_alpha == -1.0f);
+        CHECK(parse_ok("Focal alpha: none").focal_alpha == -1.0f);
+        float z = parse_ok("focal_alpha=-0.0").focal_alpha; // not negative: alpha 0
+        CHECK(z == 0.0f);
+        CHECK(!(z < 0.0f));
+        // alpha is tversky_alpha's short name: torchvision's alpha is focal_alpha
+        segloss_config c = parse_ok("alpha=0.25");
+        CHECK(c.tversky_alpha == 0.25f);
+        CHECK(c.focal_alpha == 0.25f);
+        c = parse_ok("loss_type='tversky', alpha=0.9, focal_alpha=-1");
+        CHECK(c.tversky_alpha == 0.9f);
+        CHECK(c.focal_alpha == -1.0f);
+    }
+    SECTION("a binary setup the way a PyTorch user writes it (torchvision's sigmoid_focal_loss)")
+    {
+        segloss_config c = parse_ok("loss_type='focal',\n"
+                                    "activation='sigmoid',  # BCE-style, one channel\n"
+                                    "focal_gamma=2.0,\n"
+                                    "focal_alpha=0.25,  # torchvision's default\n"
+                                    "reduction='mean',\n");
+        segloss_config want = make(SEGLOSS_FOCAL);
+        want.activation = SEGLOSS_SIGMOID;
+        CHECK(same(c, want));
+        c = parse_ok("loss_type='ce', label_smoothing=0.1, ignore_index=255,  # F.cross_entropy's keywords\n");
+        CHECK(c.label_smoothing == 0.1f);
+        CHECK(c.ignore_index == 255);
+        c = parse_ok("loss_type='generalized_dice', smooth=1e-5, include_background=False, per_sample=True");
+        CHECK(c.loss_type == SEGLOSS_GENERALIZED_DICE);
+        CHECK(c.dice_smooth == 1e-5f);
+        CHECK(c.include_background == 0);
+        CHECK(c.per_sample == 1);
+    }
+}
+
+TEST_CASE("text: errors of the new keys name the key and the value", "[text]")
+{
+    parse_fails("activation='relu'", "bad value 'relu' for key 'activation': use 'softmax' or 'sigmoid'");
+    parse_fails("activation='Sigmoid'", "bad value 'Sigmoid' for key 'activation'");
+    parse_fails("activation=1", "bad value '1' for key 'activation'");
+    parse_fails("activation=", "bad value '' for key 'activation'");
+    parse_fails("activation='sigmoid', activation='softmax'", "duplicate key 'activation'");
+    parse_fails("Activation: sigmoid\nactivation=sigmoid", "duplicate key 'activation'");
+    parse_fails("label_smoothing=1.5", "label_smoothing must be in [0, 1]");
+    parse_fails("label_smoothing=-0.1", "label_smoothing must be in [0, 1]");
+    parse_fails("label_smoothing=nan", "bad value 'nan' for key 'label_smoothing'");
+    parse_fails("label_smoothing=0.1.", "bad value '0.1.' for key 'label_smoothing'");
+    parse_fails("focal_alpha=1.5", "focal_alpha must be in [0, 1], or -1 (None) for no alpha");
+    parse_fails("focal_alpha=inf", "bad value 'inf' for key 'focal_alpha'");
+    parse_fails("focal_alpha=-inf", "bad value '-inf' for key 'focal_alpha'");
+    parse_fails("focal_alpha=NULL", "bad value 'NULL' for key 'focal_alpha'");
+    parse_fails("pos_weight=[3.0]", "key 'pos_weight': pos weight must be passed as a float array in code "
+                                    "(cfg.pos_weight), not as text");
+    parse_fails("pos_weight=torch.tensor([3.0, 1.0])", "cfg.pos_weight");
+    parse_fails("Pos weight: [2.00 3.00]", "key 'Pos weight'");
+    parse_fails("loss_type='generalized_dce'", "use 'ce', 'weighted_ce', 'focal', 'dice', 'focal_dice', 'tversky' or "
+                                               "'generalized_dice'");
+    // a softmax focal term refuses label smoothing (segloss_compute does): caught here
+    parse_fails("loss_type='focal', label_smoothing=0.1", "label_smoothing 0.1 needs focal_gamma 0");
+    parse_fails("loss_type='focal_dice', gamma=0.5, label_smoothing=0.2", "label_smoothing 0.2 needs focal_gamma 0");
+    parse_fails("Include background: maybe", "bad value 'maybe' for key 'Include background'");
+}
+
+TEST_CASE("format: the sigmoid, focal alpha, label smoothing, pos weight, generalized Dice", "[text]")
+{
+    const char *head = "Loss Configuration:\n  - Loss type: ";
+    const float pw[2] = { 3.0f, 0.5f };
+    const float w[2] = { 1.0f, 2.0f };
+    SECTION("softmax goes without saying; the sigmoid gets a line after the loss type")
+    {
+        segloss_config c = make(SEGLOSS_CE);
+        c.activation = SEGLOSS_SIGMOID;
+        CHECK(format(c, NULL, 0) == std::string(head) + "ce\n  - Activation: sigmoid\n");
+        c = make(SEGLOSS_DICE);
+        c.activation = SEGLOSS_SIGMOID;
+        CHECK(format(c, NULL, 0) == std::string(head) + "dice\n  - Activation: sigmoid\n  - Dice smooth: 1.0\n");
+        c = make(SEGLOSS_TVERSKY);
+        c.activation = SEGLOSS_SIGMOID;
+        c.focal_alpha = 0.5f; // tversky has no focal term: no alpha line
+        CHECK(format(c, NULL, 0) == std::string(head) +
+                                        "tversky\n  - Activation: sigmoid\n  - Tversky alpha: 0.7\n"
+                                        "  - Tversky beta: 0.3\n  - Dice smooth: 1.0\n");
+    }
+    SECTION("focal alpha: sigmoid focal terms only; 'none' when negative")
+    {
+        segloss_config c = make(SEGLOSS_FOCAL);
+        CHECK(format(c, NULL, 0) == std::string(head) + "focal\n  - Focal gamma: 2.0\n"); // softmax: no alpha
+        c.activation = SEGLOSS_SIGMOID;
+        CHECK(format(c, NULL, 0) == std::string(head) +
+                                        "focal\n  - Activation: sigmoid\n  - Focal gamma: 2.0\n  - Focal alpha: 0.25\n");
+        c.focal_alpha = -1.0f;
+        CHECK(format(c, w, 2) == std::string(head) +
+                                     "focal\n  - Activation: sigmoid\n  - Focal gamma: 2.0\n  - Focal alpha: none\n"
+                                     "  - Class weights: [1.00 2.00]\n");
+        c = make(SEGLOSS_FOCAL_DICE);
+        c.activation = SEGLOSS_SIGMOID;
+        c.focal_alpha = 0.75f;
+        c.pos_weight = pw; // the focal term takes no pos_weight: no line
+        CHECK(format(c, NULL, 2) == std::string(head) +
+                                        "focal_dice\n  - Activation: sigmoid\n  - Focal gamma: 2.0\n"
+                                        "  - Focal alpha: 0.75\n  - Focal weight: 0.5\n  - Dice weight: 0.5\n"
+                                        "  - Dice smooth: 1.0\n");
+    }
+    SECTION("label smoothing: softmax CE-family terms, when > 0")
+    {
+        segloss_config c = make(SEGLOSS_CE);
+        c.label_smoothing = 0.1f;
+        CHECK(format(c, w, 2) == std::string(head) + "ce\n  - Label smoothing: 0.1\n  - Class weights: [1.00 2.00]\n");
+        c.loss_type = SEGLOSS_WEIGHTED_CE;
+        CHECK(format(c, NULL, 0) == std::string(head) + "weighted_ce\n  - Label smoothing: 0.1\n");
+        c = make(SEGLOSS_FOCAL);
+        c.focal_gamma = 0.0f;
+        c.label_smoothing = 0.2f;
+        CHECK(format(c, NULL, 0) == std::string(head) + "focal\n  - Focal gamma: 0.0\n  - Label smoothing: 0.2\n");
+        c = make(SEGLOSS_DICE);
+        c.label_smoothing = 0.1f; // no CE term
+        CHECK(format(c, NULL, 0) == std::string(head) + "dice\n  - Dice smooth: 1.0\n");
+        c = make(SEGLOSS_CE);
+        c.label_smoothing = 0.1f;
+        c.activation = SEGLOSS_SIGMOID; // the sigmoid's BCE does not smooth
+        CHECK(format(c, NULL, 0) == std::string(head) + "ce\n  - Activation: sigmoid\n");
+    }
+    SECTION("pos weight: sigmoid ce and weighted_ce, c values as class weights'")
+    {
+        segloss_config c = make(SEGLOSS_CE);
+        c.pos_weight = pw;
+        CHECK(format(c, NULL, 2) == std::string(head) + "ce\n"); // softmax: no pos_weight
+        c.activation = SEGLOSS_SIGMOID;
+        CHECK(format(c, NULL, 2) == std::string(head) + "ce\n  - Activation: sigmoid\n  - Pos weight: [3.00 0.500]\n");
+        c.loss_type = SEGLOSS_WEIGHTED_CE;
+        CHECK(format(c, w, 2) == std::string(head) +
+                                     "weighted_ce\n  - Activation: sigmoid\n  - Class weights: [1.00 2.00]\n"
+                                     "  - Pos weight: [3.00 0.500]\n");
+        char buf[8] = "x";
+        CHECK(segloss_config_format(&c, NULL, 0, buf, sizeof buf) == -1); // c values, c <= 0
+        CHECK(buf[0] == 0);
+        c.loss_type = SEGLOSS_FOCAL;
+        CHECK(segloss_config_format(&c, NULL, 0, buf, sizeof buf) > 0); // not printed: c not needed
+    }
+    SECTION("generalized_dice: smooth, include_background, per_sample")
+    {
+        segloss_config c = make(SEGLOSS_GENERALIZED_DICE);
+        CHECK(format(c, w, 2) == std::string(head) +
+                                     "generalized_dice\n  - Dice smooth: 1.0\n  - Include background: True\n"
+                                     "  - Per sample: False\n"); // no class weights
+        c.dice_smooth = 1e-5f;
+        c.include_background = 0;
+        c.per_sample = 1;
+        c.activation = SEGLOSS_SIGMOID;
+        CHECK(format(c, NULL, 0) == std::string(head) +
+                                        "generalized_dice\n  - Activation: sigmoid\n  - Dice smooth: 1e-05\n"
+                                        "  - Include background: False\n  - Per sample: True\n");
+    }
+}
+
+TEST_CASE("format then parse: the new fields come back", "[text]")
+{
+    std::vector<segloss_config> cs;
+    segloss_config c = make(SEGLOSS_CE);
+    c.activation = SEGLOSS_SIGMOID;
+    cs.push_back(c);
+    c = make(SEGLOSS_CE);
+    c.label_smoothing = 0.1f;
+    cs.push_back(c);
+    c = make(SEGLOSS_WEIGHTED_CE);
+    c.label_smoothing = 1.0f / 3.0f;
+    cs.push_back(c);
+    c = make(SEGLOSS_FOCAL);
+    c.activation = SEGLOSS_SIGMOID;
+    c.focal_alpha = 0.3f;
+    cs.push_back(c);
+    c.focal_alpha = -1.0f;
+    cs.push_back(c);
+    c.focal_alpha = 0.0f;
+    cs.push_back(c);
+    c = make(SEGLOSS_FOCAL);
+    c.focal_gamma = 0.0f;
+    c.label_smoothing = 0.05f;
+    cs.push_back(c);
+    c = make(SEGLOSS_FOCAL_DICE);
+    c.activation = SEGLOSS_SIGMOID;
+    c.focal_alpha = 0.6f;
+    c.focal_weight = 1.0f;
+    c.dice_weight = 1.0f;
+    cs.push_back(c);
+    c = make(SEGLOSS_GENERALIZED_DICE);
+    c.include_background = 0;
+    c.per_sample = 1;
+    c.dice_smooth = 1e-5f;
+    cs.push_back(c);
+    c.activation = SEGLOSS_SIGMOID;
+    c.include_background = 1;
+    c.per_sample = 0;
+    cs.push_back(c);
+    for (size_t i = 0; i < cs.size(); i++) {
+        std::string s = format(cs[i], NULL, 0);
+        INFO(s);
+        CHECK(same(parse_ok(s.c_str()), cs[i]));
+    }
+    // pos_weight, like class weights, is not part of a configuration text
+    const float pw[1] = { 4.0f };
+    c = make(SEGLOSS_CE);
+    c.activation = SEGLOSS_SIGMOID;
+    c.pos_weight = pw;
+    parse_fails(format(c, NULL, 1).c_str(), "Pos weight");
 }
 
 // ---- label counts and class weights -----------------------------------------------------
@@ -943,4 +1192,193 @@ TEST_CASE("advise 6-8: from class counts alone", "[advise]")
     a = advise(NULL, NULL, 4, &cur);
     CHECK(same(a.config, cur));
     segloss_advise(NULL, NULL, 0, NULL, 0, NULL); // no crash
+}
+
+// ---- the advisor on binary problems: c == 1, or a sigmoid configuration in use ----------
+
+namespace {
+
+segloss_config sigmoid(segloss_loss_type t)
+{
+    segloss_config c = make(t);
+    c.activation = SEGLOSS_SIGMOID;
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("advise binary: one channel is always the sigmoid", "[advise]")
+{
+    SECTION("nothing known: BCE")
+    {
+        segloss_advice a = advise(NULL, NULL, 1, NULL);
+        CHECK(same(a.config, sigmoid(SEGLOSS_CE)));
+        CHECK(has(a, "BCE, 'ce' with activation='sigmoid'"));
+    }
+    SECTION("one count gives no fraction, whatever it counts: it is not read")
+    {
+        const int64_t one[1] = { 500 }, none[1] = { 0 };
+        segloss_advice a = advise(one, NULL, 1, NULL);
+        CHECK(same(a.config, sigmoid(SEGLOSS_CE)));
+        CHECK(has(a, "one count gives no foreground fraction (pass c = 2"));
+        CHECK(same(advise(none, NULL, 1, NULL).config, sigmoid(SEGLOSS_CE)));
+        segloss_config cur = sigmoid(SEGLOSS_FOCAL);
+        a = advise(one, NULL, 1, &cur);
+        CHECK(same(a.config, cur));
+        CHECK(has(a, "keep sigmoid 'focal'"));
+    }
+    SECTION("a softmax config with one channel: constant loss, switch to the sigmoid first")
+    {
+        segloss_config cur = make(SEGLOSS_CE);
+        cur.label_smoothing = 0.1f;
+        segloss_class_metrics m[1] = { cm(0.9, 0.3, 0.3) };
+        segloss_advice a = advise(NULL, m, 1, &cur);
+        CHECK(same(a.config, sigmoid(SEGLOSS_CE))); // and no label smoothing
+        CHECK(has(a, "under softmax"));
+        CHECK(has(a, "activation='sigmoid' and keep 'ce'"));
+        cur = make(SEGLOSS_DICE);
+        a = advise(NULL, NULL, 1, &cur);
+        CHECK(same(a.config, sigmoid(SEGLOSS_DICE)));
+        a = advise(NULL, NULL, 1, &cur, 1); // diverged still comes first, with the sigmoid
+        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+        CHECK(a.config.dice_smooth == 10.0f);
+        CHECK(has(a, "loss diverged"));
+    }
+    SECTION("metrics of the foreground channel")
+    {
+        segloss_class_metrics over[1] = { cm(0.91, 0.45, 0.42) }, under[1] = { cm(0.40, 0.85, 0.37) },
+                              low[1] = { cm(0.45, 0.50, 0.30) }, good[1] = { cm(0.85, 0.80, 0.70) };
+        segloss_config cur = sigmoid(SEGLOSS_CE);
+        segloss_advice a = advise(NULL, over, 1, &cur);
+        segloss_config want = sigmoid(SEGLOSS_FOCAL); // alpha 0.25 gamma 2, alpha balances
+        CHECK(same(a.config, want));
+        CHECK(a.config.focal_alpha == 0.25f);
+        CHECK(a.config.use_class_weighting == 0);
+        cur = sigmoid(SEGLOSS_FOCAL);
+        cur.focal_alpha = 0.5f;
+        a = advise(NULL, over, 1, &cur); // raise gamma, keep its alpha
+        CHECK(a.config.focal_gamma == 3.0f);
+        CHECK(a.config.focal_alpha == 0.5f);
+        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+        a = advise(NULL, under, 1, NULL);
+        CHECK(a.config.loss_type == SEGLOSS_TVERSKY);
+        CHECK(a.config.tversky_beta == 0.7f);
+        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+        a = advise(NULL, low, 1, NULL);
+        CHECK(a.config.loss_type == SEGLOSS_FOCAL_DICE);
+        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+        CHECK(a.config.focal_alpha == 0.25f);
+        CHECK(a.config.use_class_weighting == 0);
+        cur = sigmoid(SEGLOSS_GENERALIZED_DICE);
+        a = advise(NULL, good, 1, &cur);
+        CHECK(same(a.config, cur));
+        CHECK(has(a, "keep 'generalized_dice'"));
+    }
+}
+
+TEST_CASE("advise binary: the foreground fraction from counts", "[advise]")
+{
+    const int64_t balanced[2] = { 600, 400 }, rare[2] = { 950, 50 }, tiny[2] = { 9980, 20 },
+                  only_bg[2] = { 1000, 0 };
+    segloss_config ce = sigmoid(SEGLOSS_CE);
+    SECTION("balanced: BCE")
+    {
+        segloss_advice a = advise(balanced, NULL, 2, &ce);
+        CHECK(same(a.config, ce));
+        CHECK(has(a, "rarest side 40.0% of positions"));
+        segloss_config dice = sigmoid(SEGLOSS_DICE);
+        CHECK(same(advise(balanced, NULL, 2, &dice).config, ce));
+        a = advise(only_bg, NULL, 2, &ce);
+        CHECK(same(a.config, ce));
+        CHECK(has(a, "only one class"));
+    }
+    SECTION("rare: weighted_ce (automatic pos_weight) or sigmoid focal; another loss is kept")
+    {
+        segloss_advice a = advise(rare, NULL, 2, &ce);
+        CHECK(same(a.config, sigmoid(SEGLOSS_WEIGHTED_CE)));
+        CHECK(a.config.use_class_weighting == 1);
+        CHECK(has(a, "rare foreground (5.0% of positions)"));
+        CHECK(has(a, "automatic pos_weight 19.0"));
+        CHECK(has(a, "sigmoid 'focal' (alpha 0.25, gamma 2)"));
+        segloss_config focal = sigmoid(SEGLOSS_FOCAL);
+        focal.focal_alpha = -1.0f;
+        a = advise(rare, NULL, 2, &focal);
+        CHECK(same(a.config, focal));
+        CHECK(has(a, "keep sigmoid 'focal'"));
+        // the same counts with no sigmoid in use are a two-class softmax problem, as before
+        a = advise(rare, NULL, 2, NULL);
+        CHECK(a.config.loss_type == SEGLOSS_WEIGHTED_CE);
+        CHECK(a.config.activation == SEGLOSS_SOFTMAX);
+        CHECK(has(a, "largest/smallest frequency 19.0"));
+    }
+    SECTION("tiny (< 1%): focal_dice with the sigmoid; a Dice-family loss is kept")
+    {
+        segloss_advice a = advise(tiny, NULL, 2, &ce);
+        segloss_config want = sigmoid(SEGLOSS_FOCAL_DICE);
+        CHECK(same(a.config, want));
+        CHECK(has(a, "tiny foreground (0.20% of positions)"));
+        const segloss_loss_type keep[4] = { SEGLOSS_DICE, SEGLOSS_FOCAL_DICE, SEGLOSS_TVERSKY,
+                                            SEGLOSS_GENERALIZED_DICE };
+        for (int i = 0; i < 4; i++) {
+            segloss_config cur = sigmoid(keep[i]);
+            cur.dice_smooth = 1e-5f;
+            a = advise(tiny, NULL, 2, &cur);
+            CHECK(same(a.config, cur));
+            CHECK(has(a, "keep sigmoid"));
+        }
+        segloss_config w = sigmoid(SEGLOSS_WEIGHTED_CE); // from a CE loss: focal_dice, ignore_index carried
+        w.ignore_index = 255;
+        a = advise(tiny, NULL, 2, &w);
+        CHECK(a.config.loss_type == SEGLOSS_FOCAL_DICE);
+        CHECK(a.config.ignore_index == 255);
+        CHECK(a.config.use_class_weighting == 0);
+    }
+    SECTION("multi-label channels: the rarest side of any channel")
+    {
+        segloss_advice a = advise(kImbalanced, NULL, 4, &ce); // 80/10/7/3 %: the 3 % channel
+        CHECK(a.config.loss_type == SEGLOSS_WEIGHTED_CE);
+        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+        CHECK(has(a, "3.0% of positions"));
+        const int64_t mostly_fg[3] = { 5, 990, 5 }; // channel 1's negatives are the rare side
+        a = advise(mostly_fg, NULL, 3, &ce);
+        CHECK(has(a, "tiny foreground (0.50% of positions)"));
+    }
+    SECTION("pos_weight and class_weights never travel in the advice")
+    {
+        const float pw[2] = { 2.0f, 3.0f };
+        segloss_config cur = sigmoid(SEGLOSS_CE);
+        cur.pos_weight = pw;
+        cur.class_weights = pw;
+        segloss_advice a = advise(balanced, NULL, 2, &cur);
+        CHECK(a.config.pos_weight == NULL);
+        CHECK(a.config.class_weights == NULL);
+    }
+}
+
+TEST_CASE("advise: never a softmax config for one channel, reasons fit", "[advise]")
+{
+    const int64_t counts[2][2] = { { 1, 999999 }, { 5, 5 } };
+    segloss_class_metrics ms[4] = { cm(0.9, 0.3, 0.3), cm(0.3, 0.9, 0.3), cm(0.4, 0.45, 0.3), cm(0.8, 0.8, 0.7) };
+    for (int t = -1; t < SEGLOSS_LOSS_COUNT; t++)
+        for (int act = 0; act < 2; act++)
+            for (int k = 0; k < 5; k++)
+                for (int div = 0; div < 2; div++)
+                    for (int ci = 0; ci < 2; ci++) {
+                        segloss_config cur = make(t < 0 ? SEGLOSS_CE : (segloss_loss_type)t);
+                        cur.activation = act ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX;
+                        const segloss_class_metrics *m = k < 4 ? &ms[k] : NULL;
+                        segloss_advice a = advise(ci ? counts[0] : NULL, m, 1, t < 0 ? NULL : &cur, div);
+                        CHECK(a.config.activation == SEGLOSS_SIGMOID);
+                        CHECK(a.config.label_smoothing == 0.0f);
+                        char err[128];
+                        std::string s = format(a.config, NULL, 0);
+                        segloss_config back;
+                        CHECK(segloss_config_parse(s.c_str(), &back, err, sizeof err) == SEGLOSS_OK);
+                        // the binary count rules with c = 2 too
+                        a = advise(counts[ci], m, 2, &cur, div);
+                        CHECK(a.config.activation == cur.activation);
+                    }
+    segloss_config odd = make(SEGLOSS_FOCAL);
+    odd.activation = (segloss_activation)7; // not an activation: read as softmax, and the advice is valid
+    CHECK(advise(kImbalanced, NULL, 4, &odd).config.activation == SEGLOSS_SOFTMAX);
 }
