@@ -975,47 +975,88 @@ segloss_config slice_config(segloss_config cfg, const ModeProblem &p, int64_t fi
 
 }  // namespace
 
+namespace {
+
+// Two slices (sample 0, samples 1..N-1), accumulated in reverse order, finished, backward each:
+// the one call's loss and gradient, and the reference's. Whole-sample slices keep every float
+// block, so for the Dice family only double sums are reassociated (1e-9); the CE family's one
+// call sums its term in the fused backward pass, the two phases per class (1e-6).
+void check_two_phase(segloss_config cfg, const ModeProblem &p) {
+    const int64_t N = p.spec.n, C = p.spec.c, S = p.spec.s;
+    cfg = p.with_map(cfg);
+    INFO(ref::describe_modes(cfg) << " | " << ref::describe_modes(p));
+    const int64_t len = segloss_stats_len(&cfg, N, C);
+    REQUIRE(len > 0);
+    std::vector<double> buf(static_cast<size_t>(len), 0.0);
+    segloss_stats st = {N, C, buf.data()};
+    const segloss_input a = sample_slice(p, 0, 1), b = sample_slice(p, 1, N - 1);
+    const segloss_config ca = slice_config(cfg, p, 0), cb = slice_config(cfg, p, 1);
+    REQUIRE(segloss_accumulate(&cb, &b, 1, &st) == SEGLOSS_OK);
+    REQUIRE(segloss_accumulate(&ca, &a, 0, &st) == SEGLOSS_OK);
+    segloss_result r;
+    REQUIRE(segloss_finish(&cfg, &st, &r) == SEGLOSS_OK);
+    std::vector<float> grad(static_cast<size_t>(p.total()), 12345.0f);
+    REQUIRE(segloss_backward(&ca, &a, 0, &st, grad.data()) == SEGLOSS_OK);
+    REQUIRE(segloss_backward(&cb, &b, 1, &st, grad.data() + C * S) == SEGLOSS_OK);
+    const ref::LibOut one = ref::run_lib(cfg, p.input());
+    REQUIRE(one.status == SEGLOSS_OK);
+    INFO("two-phase loss " << r.loss << " one call " << one.result.loss);
+    const double tol = ref::is_dice_family(cfg.loss_type) && cfg.loss_type != SEGLOSS_FOCAL_DICE ? 1e-9 : 1e-6;
+    CHECK(ref::rel_err(r.loss, one.result.loss) <= tol);
+    CHECK(ref::rel_err(r.ce_term, one.result.ce_term) <= tol);
+    CHECK(ref::rel_err(r.dice_term, one.result.dice_term) <= tol);
+    CHECK(r.valid == one.result.valid);
+    CHECK(ref::grad_err(grad, std::vector<double>(one.grad.begin(), one.grad.end())) <= 1e-6);
+    const ref::ModeOut want = ref::ref_modes(cfg, p.input());
+    CHECK(ref::rel_err(r.loss, want.loss) <= kLossTol);
+    CHECK(ref::grad_err(grad, want.grad, 0.1 * want.grad_scale) <= kGradTol);
+}
+
+ModeProblem two_phase_problem(std::mt19937 &rng, segloss_activation act, int k, bool map) {
+    ModeSpec s = random_spec(rng, act);
+    s.n = 2 + k % 2;
+    s.s = std::min<int64_t>(s.s, 300);
+    if (map) s.map = MapKind::random;
+    return ref::make_mode_problem(rng, s);
+}
+
+}  // namespace
+
 TEST_CASE("two phases over two slices equal segloss_compute: sigmoid Dice, weight-map Dice", "[modes][twophase]") {
     std::mt19937 rng = seeded(30);
     for (int k = 0; k < 16; ++k) {
         const bool sig = k % 2 == 0;
-        ModeSpec s = random_spec(rng, sig ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX);
-        s.n = 2 + k % 2;
-        s.s = std::min<int64_t>(s.s, 300);
-        if (!sig) s.map = MapKind::random;
-        const ModeProblem p = ref::make_mode_problem(rng, s);
+        const ModeProblem p = two_phase_problem(rng, sig ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX, k, !sig);
         const segloss_loss_type t = (k / 2) % 4 == 3 ? SEGLOSS_GENERALIZED_DICE : SEGLOSS_DICE;
         segloss_config cfg = init(t, sig ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX);
-        cfg.ignore_index = s.ignore_index;
+        cfg.ignore_index = p.spec.ignore_index;
         cfg.per_sample = (k / 2) % 2;
-        cfg.include_background = s.c == 1 ? 1 : (k / 4) % 2;
+        cfg.include_background = p.spec.c == 1 ? 1 : (k / 4) % 2;
         cfg.reduction = k % 3 == 0 ? SEGLOSS_SUM : SEGLOSS_MEAN;
-        cfg = p.with_map(cfg);
-        INFO(ref::describe_modes(cfg) << " | " << ref::describe_modes(p));
-        const int64_t len = segloss_stats_len(&cfg, s.n, s.c);
-        REQUIRE(len > 0);
-        std::vector<double> buf(static_cast<size_t>(len), 0.0);
-        segloss_stats st = {s.n, s.c, buf.data()};
-        const segloss_input a = sample_slice(p, 0, 1), b = sample_slice(p, 1, s.n - 1);
-        const segloss_config ca = slice_config(cfg, p, 0), cb = slice_config(cfg, p, 1);
-        REQUIRE(segloss_accumulate(&cb, &b, 1, &st) == SEGLOSS_OK);
-        REQUIRE(segloss_accumulate(&ca, &a, 0, &st) == SEGLOSS_OK);
-        segloss_result r;
-        REQUIRE(segloss_finish(&cfg, &st, &r) == SEGLOSS_OK);
-        std::vector<float> grad(static_cast<size_t>(p.total()), 12345.0f);
-        REQUIRE(segloss_backward(&ca, &a, 0, &st, grad.data()) == SEGLOSS_OK);
-        REQUIRE(segloss_backward(&cb, &b, 1, &st, grad.data() + s.c * s.s) == SEGLOSS_OK);
-        const ref::LibOut one = ref::run_lib(cfg, p.input());
-        REQUIRE(one.status == SEGLOSS_OK);
-        INFO("two-phase loss " << r.loss << " one call " << one.result.loss);
-        // Whole-sample slices keep every float block: only double sums are reassociated.
-        CHECK(ref::rel_err(r.loss, one.result.loss) <= 1e-9);
-        CHECK(ref::rel_err(r.dice_term, one.result.dice_term) <= 1e-9);
-        CHECK(r.valid == one.result.valid);
-        CHECK(ref::grad_err(grad, std::vector<double>(one.grad.begin(), one.grad.end())) <= 1e-6);
-        const ref::ModeOut want = ref::ref_modes(cfg, p.input());
-        CHECK(ref::rel_err(r.loss, want.loss) <= kLossTol);
-        CHECK(ref::grad_err(grad, want.grad, 0.1 * want.grad_scale) <= kGradTol);
+        check_two_phase(cfg, p);
+    }
+}
+
+TEST_CASE("two phases equal segloss_compute for the CE family: automatic pos_weight and class weights of the "
+          "whole batch, maps, smoothing",
+          "[modes][twophase]") {
+    // The automatic weights count the whole batch's (weighted) labels, which no slice sees alone.
+    std::mt19937 rng = seeded(31);
+    for (int k = 0; k < 12; ++k) {
+        const bool sig = k % 2 == 0;
+        const ModeProblem p = two_phase_problem(rng, sig ? SEGLOSS_SIGMOID : SEGLOSS_SOFTMAX, k, k % 3 != 2);
+        segloss_config cfg;
+        if (sig) {
+            cfg = init(k % 4 == 0 ? SEGLOSS_WEIGHTED_CE : SEGLOSS_FOCAL, SEGLOSS_SIGMOID);
+        } else {
+            cfg = init(k % 4 == 1 ? SEGLOSS_WEIGHTED_CE : SEGLOSS_FOCAL_DICE, SEGLOSS_SOFTMAX);
+            cfg.focal_gamma = 0.0f;
+            cfg.label_smoothing = 0.2f;
+            cfg.use_class_weighting = 1;
+        }
+        cfg.ignore_index = p.spec.ignore_index;
+        cfg.reduction = k % 3 == 0 ? SEGLOSS_SUM : SEGLOSS_MEAN;
+        check_two_phase(cfg, p);
     }
 }
 
