@@ -732,8 +732,10 @@ TEST_CASE("histogram: counts, ignore_index, label types, errors write nothing", 
     shape.n = INT64_MAX / 2;
     CHECK(segloss_label_histogram(&shape, 255, canary) == SEGLOSS_ERR_SHAPE);
     shape = in;
-    shape.label_type = (segloss_label_type)3;
+    shape.label_type = (segloss_label_type)5;
     CHECK(segloss_label_histogram(&shape, 255, canary) == SEGLOSS_ERR_ENUM);
+    shape.label_type = SEGLOSS_TARGET_U8; // per-channel targets have no class to count
+    CHECK(segloss_label_histogram(&shape, 255, canary) == SEGLOSS_ERR_PARAM);
     CHECK((canary[0] == 7 && canary[1] == 7 && canary[2] == 7));
 }
 
@@ -906,9 +908,11 @@ TEST_CASE("confusion: NCHW and NHWC, ties, ignore_index, NaN, errors", "[metrics
     CHECK(segloss_confusion(&a, 7, canary) == SEGLOSS_ERR_LABEL); // -100 is a label error now
     a.logits = NULL;
     CHECK(segloss_confusion(&a, -100, canary) == SEGLOSS_ERR_NULL);
-    b.label_type = (segloss_label_type)3;
+    b.label_type = (segloss_label_type)5;
     b.labels = y;
     CHECK(segloss_confusion(&b, -100, canary) == SEGLOSS_ERR_ENUM);
+    b.label_type = SEGLOSS_TARGET_F32;
+    CHECK(segloss_confusion(&b, -100, canary) == SEGLOSS_ERR_PARAM);
     for (int i = 0; i < 9; i++) CHECK(canary[i] == 42);
 
     SECTION("NCHW with more positions than one block, uint8 labels")
