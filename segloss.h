@@ -45,7 +45,7 @@
           loss names, configuration text, the printout                text.h
           label counts, class weights, confusion, metrics, advisor    metrics.h
           the kernels, written once over the vocabulary               loss_kernels.h (softmax),
-                                                                       sigmoid_kernels.h
+                                                 sigmoid_kernels.h (sigmoid; softmax targets)
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)
@@ -148,7 +148,7 @@ typedef enum segloss_loss_type {
 typedef enum segloss_label_type {
     SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64,
     SEGLOSS_TARGET_U8,       /* sigmoid: multilabel / region masks, 0 or 1 per element         */
-    SEGLOSS_TARGET_F32,      /* sigmoid: soft targets in [0, 1] per element                     */
+    SEGLOSS_TARGET_F32,      /* sigmoid: soft targets in [0, 1]; softmax: class probabilities  */
     SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF
 } segloss_label_type;
 typedef enum segloss_activation {
@@ -469,6 +469,13 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
      positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
 
+   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element):
+             l_i = sum_c w_c t'_c (-log p_c), t' = (1 - eps) t + eps / C, and the mean is
+             sum_i m_i l_i / sum_i m_i, over positions: F.cross_entropy(z, t, weight = w,
+             label_smoothing = eps) with a probability target (no weights in the denominator,
+             unlike class indices; without class weights and with targets summing to 1, a
+             one-hot target gives the loss of its class index). Automatic weights: sum m / G_c.
+
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
              becomes (1 - eps) w[y] (-log p_y) + (eps / C) sum_c w[c] (-log p_c), over the same
              sum_V w[y] as before: F.cross_entropy(weight = w, ignore_index = i,
@@ -769,7 +776,8 @@ typedef struct segloss__isa_table {
     /* NHWC rows <-> class planes, dir one of these (see the kernel) */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int dir);
     void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
-    segloss__kernel_fn sigmoid;    /* sigmoid statistics (a->g NULL) or gradient              */
+    segloss__kernel_fn sigmoid;    /* sigmoid statistics (a->sum_i) or backward               */
+    segloss__kernel_fn soft_targets; /* softmax with per-channel targets: statistics or backward */
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,
@@ -1627,7 +1635,7 @@ SEGLOSS__VINLINE void segloss__scalar_int2(float v[2]) { (void)v; }
 
 #define SEGLOSS__ENTRY(name, isa) \
     { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa, \
-      segloss__argmax__##isa, segloss__sigmoid__##isa }
+      segloss__argmax__##isa, segloss__sigmoid__##isa, segloss__soft_targets__##isa }
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #if defined(SEGLOSS__HAVE_AVX512) && SEGLOSS__X86
     SEGLOSS__ENTRY("avx512", avx512),
@@ -2008,10 +2016,13 @@ SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg
     }
     return SEGLOSS_OK;
 }
-/* ... and of its input: per-channel targets only with the sigmoid */
+/* ... and of its input: per-channel targets under the softmax only for ce and weighted_ce
+   (F.cross_entropy with probability targets) */
 SEGLOSS__PRIVATE segloss_status segloss__check_fit(const segloss_config *cfg, const segloss_input *in)
 {
-    if (SEGLOSS__DENSE(in->label_type) && cfg->activation != SEGLOSS_SIGMOID) return SEGLOSS_ERR_PARAM;
+    if (SEGLOSS__DENSE(in->label_type) && cfg->activation != SEGLOSS_SIGMOID &&
+        cfg->loss_type != SEGLOSS_CE && cfg->loss_type != SEGLOSS_WEIGHTED_CE)
+        return SEGLOSS_ERR_PARAM;
     return segloss__check_weights(cfg, in->c);
 }
 
@@ -2229,9 +2240,12 @@ SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_con
         segloss__say(m, "c = 1 under the softmax: one class has p = 1 everywhere, so the loss is constant and its "
                         "gradient 0; for a binary problem with one logit channel set activation = SEGLOSS_SIGMOID "
                         "(activation='sigmoid'), or give two channels");
-    else if (!sig && in && SEGLOSS__DENSE(in->label_type))
-        segloss__say(m, "per-channel targets (label_type %s) need activation = SEGLOSS_SIGMOID: under the softmax "
-                        "give one class index per position", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32");
+    else if (!sig && in && SEGLOSS__DENSE(in->label_type) && cfg->loss_type != SEGLOSS_CE &&
+             cfg->loss_type != SEGLOSS_WEIGHTED_CE)
+        segloss__say(m, "per-channel targets (label_type %s) under the softmax are probability targets of ce and "
+                        "weighted_ce only (F.cross_entropy's); for %s give one class index per position, or set "
+                        "activation = SEGLOSS_SIGMOID", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32",
+                     segloss_loss_name(cfg->loss_type));
     else
         return 0;
     return 1;
@@ -2408,12 +2422,14 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     return buf;
 }
 
-/* ---- statistics layout: per group g, 4 arrays of C doubles: G, L, I, P; after the groups, 2
-   doubles: the number of valid positions and the sum of their weights (weight map; else 1 each).
+/* ---- statistics layout: per group g, 4 arrays of C doubles: G, L, I, P; after the groups, 3
+   doubles: the number of valid positions, the sum of their weights (weight map; else 1 each),
+   and that sum for positions with per-channel targets under the softmax (their CE's mean is
+   over positions, as PyTorch's with probability targets).
    A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch.
    G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
    or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
-   class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
+   class; sigmoid: of each channel; softmax targets: m t_c (-log p_c)). The sigmoid BCE (no Dice term) keeps its positive part
    t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known.
    With label smoothing, C more doubles after those two: sum_V m (-log p_c) per class. */
 
@@ -2421,7 +2437,8 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
 #define SEGLOSS__ST_L 1
 #define SEGLOSS__ST_I 2
 #define SEGLOSS__ST_P 3
-#define SEGLOSS__ST_TAIL 2 /* valid positions, sum of their weights */
+#define SEGLOSS__ST_TAIL 3 /* valid positions, sum of their weights, and that sum again for
+                             softmax per-channel targets (PyTorch's mean over positions) */
 
 /* ---- what a (valid) configuration asks of the passes, worked out once per call ------------- */
 
@@ -2658,10 +2675,10 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.focal = j->sig && j->gamma_term;
     a.dice = j->dice;
     a.each_scale = j->each_scale;
+    a.eps = j->eps;
     if (j->sw) { /* sw[c] = -(eps / C) w_c: the normalised weights' sum back from it */
         int c;
         a.sw = j->sw;
-        a.eps = j->eps;
         a.eps_c = j->eps / (float)C;
         for (c = 0; c < C; c++) a.eps_sum += j->wcoef[c];
         a.eps_w = a.eps_c * a.eps_sum;
@@ -2823,10 +2840,11 @@ SEGLOSS__PRIVATE int segloss__scan_range(const segloss_input *in, int64_t ignore
     return 0;
 }
 
-/* The scan with a weight map, or under the sigmoid: validates the labels (sigmoid with C = 1:
+/* The scan with a weight map, per-channel targets, or under the sigmoid: validates the labels (sigmoid with C = 1:
    0, 1 or ignore_index), the weight map's weights (finite, >= 0) and per-channel targets (0/1, or in
    [0, 1]), and adds G (C doubles: each label's class, or each channel's target, times its
-   position's weight), then the count of valid positions and the sum of their weights. Returns
+   position's weight), then the count of valid positions, the sum of their weights, and that
+   sum again where per-channel targets meet the softmax. Returns
    0, or which check failed: 1 a label, 2 a weight, 3 a target. */
 SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t ignore, int sig, const float *map, int64_t n,
                                            int64_t s_begin, int64_t s_end, double *cnt)
@@ -2864,6 +2882,7 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
             }
             cnt[C] += 1.0;
             cnt[C + 1] += m;
+            if (dense && !sig) cnt[C + 2] += m;
         }
     }
     return 0;
@@ -2903,8 +2922,8 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
                                                      int64_t group0, double *st, double *tail, int classes, int64_t *bad)
 {
     const int64_t C = in->c;
-    const int general = sig || map != NULL;
-    const int64_t per = general ? C + 2 : st || tail ? (classes || !st ? C : 1) : 0;
+    const int general = sig || map != NULL || SEGLOSS__DENSE(in->label_type);
+    const int64_t per = general ? C + 3 : st || tail ? (classes || !st ? C : 1) : 0;
     /* a chunk's counts cost no more than an eighth of its labels' work */
     const int64_t want = 8 * per > (1 << 16) ? 8 * per : (1 << 16);
     segloss__scan_ctx r;
@@ -2946,6 +2965,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
         if (general) {
             tail[0] += part[C];
             tail[1] += part[C + 1];
+            tail[2] += part[C + 2];
         } else {
             for (c = 0; c < nc; c++) valid += part[c];
             tail[0] += valid;
@@ -3016,7 +3036,9 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         memset(&j, 0, sizeof j);
         j.in = in;
         j.ignore = cfg->ignore_index;
-        j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->stats;
+        j.fn = p->sig ? segloss__table()->sigmoid
+             : SEGLOSS__DENSE(in->label_type) ? segloss__table()->soft_targets : segloss__table()->stats;
+        j.eps = p->eps;
         j.ce = what == SEGLOSS__STATS && p->ce;
         j.gamma = p->gamma;
         j.stats = st;
@@ -3026,7 +3048,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.alpha = cfg->focal_alpha;
         j.dice = p->dice;
         j.map = cfg->weight_map;
-        if (j.ce && p->eps > 0.0f) j.stats_s = tail + SEGLOSS__ST_TAIL;
+        if (j.ce && p->eps > 0.0f && !SEGLOSS__DENSE(in->label_type)) j.stats_s = tail + SEGLOSS__ST_TAIL;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -3061,7 +3083,8 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
     double wsum = 0.0, num = 0.0;
     int64_t g, c;
     const double *smooth = st + groups * 4 * C + SEGLOSS__ST_TAIL; /* with eps > 0 */
-    const double eps = p->eps;
+    const double soft = st[groups * 4 * C + 2]; /* per-channel targets: sum_V m */
+    const double eps = soft > 0.0 ? 0.0 : p->eps; /* (smoothing is in their L already) */
     for (c = 0; c < C; c++) {
         double nc = 0.0, lc = 0.0, w = 1.0;
         for (g = 0; g < groups; g++) {
@@ -3075,6 +3098,7 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
         wsum = fma(w, nc, wsum);
         num = fma(w, lc, num);
     }
+    if (soft > 0.0) wsum = soft; /* F.cross_entropy's mean with probability targets: over positions */
     if (wcoef)
         for (c = 0; c < C; c++)
             wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
@@ -3226,7 +3250,8 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     memset(&j, 0, sizeof j);
     j.in = in;
     j.ignore = cfg->ignore_index;
-    j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->grad;
+    j.fn = p->sig ? segloss__table()->sigmoid
+         : SEGLOSS__DENSE(in->label_type) ? segloss__table()->soft_targets : segloss__table()->grad;
     j.ce = p->ce;
     j.gamma = p->gamma;
     j.group0 = group0;
@@ -3243,10 +3268,9 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     j.each = each;
     j.each_scale = k->each_scale;
     j.map = cfg->weight_map;
-    if (!p->sig && p->ce && p->eps > 0.0f) {
-        j.eps = p->eps;
-        j.sw = k->sk;
-    }
+    j.eps = p->eps;
+    if (!p->sig && SEGLOSS__DENSE(in->label_type)) j.sk = k->wcoef; /* the soft-target kernel's weights */
+    else if (!p->sig && p->ce && p->eps > 0.0f) j.sw = k->sk;
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 
@@ -5892,6 +5916,86 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(sigmoid)(const segloss__args 
     case 14: SEGLOSS__K(sig_body)(a, 1, 1, 0, 1); break;
     default: SEGLOSS__K(sig_body)(a, 1, 1, 1, 1); break;
     }
+}
+/* The softmax with per-channel (soft) targets t, F.cross_entropy with a probability target:
+   per position, with t' = (1 - eps) t + eps / C and ls = log sum_c e^(z_c - m),
+     l = sum_c w_c t'_c (-log p_c) = sum_c w_c t'_c ((m - z_c) + ls),
+     dl/dz_k = p_k T - w_k t'_k,  T = sum_c w_c t'_c.
+   Statistics pass (a->sum_l): sum_l[c] += m t'_c (-log p_c) per class (the weights come after
+   the sums). Backward pass: with w = a->sk (normalised, times focal_weight), the gradient
+   m (p_k T - w_k t'_k), the loss sum m l, the unreduced terms m l * each_scale. The exponentials
+   are parked in the gradient (written over each logit after its last read, so in place works). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, const int grad)
+{
+    const segloss__args la = *ap, *a = &la;
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f), one = SEGLOSS__SPLAT(1.0f), scale = SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE);
+    const SEGLOSS__F keep = SEGLOSS__SPLAT(1.0f - a->eps), add = SEGLOSS__SPLAT(a->eps / (float)a->c);
+    const int n = a->npos, W = SEGLOSS__W, C = a->c, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    SEGLOSS__F acc[SEGLOSS__U];
+    float mx[SEGLOSS__BLOCK], ls[SEGLOSS__BLOCK];
+    int c, i, u;
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+    for (i = 0; i < padded; i += SEGLOSS__LANES)
+        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
+            const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
+            const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
+            SEGLOSS__F z0 = SEGLOSS__LD(a->z + at, cnt), s = zero, T = zero, sm = zero, l;
+            for (c = 1; c < C; c++) z0 = SEGLOSS__V(max)(z0, SEGLOSS__LD(a->z + c * a->zs + at, cnt));
+            for (c = 0; c < C; c++) {
+                const SEGLOSS__F zc = SEGLOSS__LD(a->z + c * a->zs + at, cnt);
+                const SEGLOSS__F e = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, z0));
+                s = SEGLOSS__V(add)(s, e);
+                if (grad) {
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
+                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
+                    T = SEGLOSS__V(add)(T, wt);
+                    sm = SEGLOSS__V(fma)(wt, SEGLOSS__V(sub)(z0, zc), sm);
+                    if (a->g) SEGLOSS__ST(a->g + c * a->gs + at, e, cnt);
+                }
+            }
+            l = SEGLOSS__K(log)(s); /* s >= 1 */
+            if (!grad) {
+                SEGLOSS__V(store)(mx + at, z0);
+                SEGLOSS__V(store)(ls + at, SEGLOSS__V(sel)(valid, l, zero));
+                continue;
+            }
+            l = SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, SEGLOSS__V(fma)(T, l, sm)), zero);
+            acc[u] = SEGLOSS__V(fma)(l, scale, acc[u]);
+            if (a->each) SEGLOSS__ST(a->each + at, SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(a->each_scale)), cnt);
+            if (a->g) {
+                const SEGLOSS__F mis = SEGLOSS__V(sel)(valid, SEGLOSS__V(div)(m, s), zero), mv = SEGLOSS__V(sel)(valid, m, zero);
+                for (c = 0; c < C; c++) {
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
+                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
+                    float *g = a->g + c * a->gs + at;
+                    SEGLOSS__ST(g, SEGLOSS__V(fma)(SEGLOSS__V(mul)(SEGLOSS__LD(g, cnt), mis), T, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wt), mv)), cnt);
+                }
+            }
+        }
+    if (grad) {
+        if (a->loss) *a->loss += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
+        return;
+    }
+    for (c = 0; c < C; c++) { /* class by class: its sum stays in registers */
+        for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+        for (i = 0; i < padded; i += SEGLOSS__LANES)
+            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+                const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
+                const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
+                const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
+                const SEGLOSS__F tc = SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add);
+                const SEGLOSS__F nl = SEGLOSS__V(add)(SEGLOSS__V(load)(ls + at),
+                                                      SEGLOSS__V(sub)(SEGLOSS__V(load)(mx + at), SEGLOSS__LD(a->z + c * a->zs + at, cnt)));
+                acc[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(m, tc), nl), zero), scale, acc[u]);
+            }
+        a->sum_l[c] += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
+    }
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(soft_targets)(const segloss__args *a)
+{
+    if (a->sum_l) SEGLOSS__K(soft_targets_body)(a, 0);
+    else SEGLOSS__K(soft_targets_body)(a, 1);
 }
 #endif /* SEGLOSS__ISA */
 /* ---- end kernels/sigmoid_kernels.h ---- */

@@ -57,7 +57,7 @@ typedef enum segloss_loss_type {
 typedef enum segloss_label_type {
     SEGLOSS_LABEL_U8 = 0, SEGLOSS_LABEL_I32, SEGLOSS_LABEL_I64,
     SEGLOSS_TARGET_U8,       /* sigmoid: multilabel / region masks, 0 or 1 per element         */
-    SEGLOSS_TARGET_F32,      /* sigmoid: soft targets in [0, 1] per element                     */
+    SEGLOSS_TARGET_F32,      /* sigmoid: soft targets in [0, 1]; softmax: class probabilities  */
     SEGLOSS_LABEL_MAX_ENUM = 0x7FFFFFFF
 } segloss_label_type;
 typedef enum segloss_activation {
@@ -377,6 +377,13 @@ SEGLOSSDEF void segloss_set_parallel_for(segloss_parallel_for_fn fn, void *ctx);
      terms; the mean is over valid elements, as PyTorch's, not over the weights. valid counts
      positions (a TARGET_* input: all n*s).
      Softmax needs C >= 2: with one channel, use the sigmoid (SEGLOSS_ERR_PARAM says so).
+
+   PROBABILITY TARGETS  (softmax, ce and weighted_ce, SEGLOSS_TARGET_F32 or _U8 per element):
+             l_i = sum_c w_c t'_c (-log p_c), t' = (1 - eps) t + eps / C, and the mean is
+             sum_i m_i l_i / sum_i m_i, over positions: F.cross_entropy(z, t, weight = w,
+             label_smoothing = eps) with a probability target (no weights in the denominator,
+             unlike class indices; without class weights and with targets summing to 1, a
+             one-hot target gives the loss of its class index). Automatic weights: sum m / G_c.
 
    LABEL SMOOTHING  epsilon (softmax, CE-family term with gamma = 0): each position's CE term
              becomes (1 - eps) w[y] (-log p_y) + (eps / C) sum_c w[c] (-log p_c), over the same

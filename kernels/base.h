@@ -160,7 +160,8 @@ typedef struct segloss__isa_table {
     /* NHWC rows <-> class planes, dir one of these (see the kernel) */
     void (*transpose)(const float *src, float *dst, int64_t ps, int np, int c, int dir);
     void (*argmax)(const float *z, int64_t zs, int np, int c, float *idx); /* confusion counts */
-    segloss__kernel_fn sigmoid;    /* sigmoid statistics (a->g NULL) or gradient              */
+    segloss__kernel_fn sigmoid;    /* sigmoid statistics (a->sum_i) or backward               */
+    segloss__kernel_fn soft_targets; /* softmax with per-channel targets: statistics or backward */
 } segloss__isa_table;
 
 /* Gradients of at least this many bytes are written around the caches (non-temporal stores,

@@ -8,7 +8,7 @@
 
 #define SEGLOSS__ENTRY(name, isa) \
     { name, segloss__stats__##isa, segloss__grad__##isa, segloss__labels__##isa, segloss__vmath__##isa, segloss__transpose__##isa, \
-      segloss__argmax__##isa, segloss__sigmoid__##isa }
+      segloss__argmax__##isa, segloss__sigmoid__##isa, segloss__soft_targets__##isa }
 SEGLOSS__PRIVATE const segloss__isa_table segloss__isa_list[] = {
 #if defined(SEGLOSS__HAVE_AVX512) && SEGLOSS__X86
     SEGLOSS__ENTRY("avx512", avx512),

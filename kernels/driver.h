@@ -183,10 +183,13 @@ SEGLOSS__PRIVATE segloss_status segloss__check_weights(const segloss_config *cfg
     }
     return SEGLOSS_OK;
 }
-/* ... and of its input: per-channel targets only with the sigmoid */
+/* ... and of its input: per-channel targets under the softmax only for ce and weighted_ce
+   (F.cross_entropy with probability targets) */
 SEGLOSS__PRIVATE segloss_status segloss__check_fit(const segloss_config *cfg, const segloss_input *in)
 {
-    if (SEGLOSS__DENSE(in->label_type) && cfg->activation != SEGLOSS_SIGMOID) return SEGLOSS_ERR_PARAM;
+    if (SEGLOSS__DENSE(in->label_type) && cfg->activation != SEGLOSS_SIGMOID &&
+        cfg->loss_type != SEGLOSS_CE && cfg->loss_type != SEGLOSS_WEIGHTED_CE)
+        return SEGLOSS_ERR_PARAM;
     return segloss__check_weights(cfg, in->c);
 }
 
@@ -404,9 +407,12 @@ SEGLOSS__PRIVATE int segloss__say_param_modes(segloss__msg *m, const segloss_con
         segloss__say(m, "c = 1 under the softmax: one class has p = 1 everywhere, so the loss is constant and its "
                         "gradient 0; for a binary problem with one logit channel set activation = SEGLOSS_SIGMOID "
                         "(activation='sigmoid'), or give two channels");
-    else if (!sig && in && SEGLOSS__DENSE(in->label_type))
-        segloss__say(m, "per-channel targets (label_type %s) need activation = SEGLOSS_SIGMOID: under the softmax "
-                        "give one class index per position", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32");
+    else if (!sig && in && SEGLOSS__DENSE(in->label_type) && cfg->loss_type != SEGLOSS_CE &&
+             cfg->loss_type != SEGLOSS_WEIGHTED_CE)
+        segloss__say(m, "per-channel targets (label_type %s) under the softmax are probability targets of ce and "
+                        "weighted_ce only (F.cross_entropy's); for %s give one class index per position, or set "
+                        "activation = SEGLOSS_SIGMOID", in->label_type == SEGLOSS_TARGET_U8 ? "SEGLOSS_TARGET_U8" : "SEGLOSS_TARGET_F32",
+                     segloss_loss_name(cfg->loss_type));
     else
         return 0;
     return 1;
@@ -583,12 +589,14 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
     return buf;
 }
 
-/* ---- statistics layout: per group g, 4 arrays of C doubles: G, L, I, P; after the groups, 2
-   doubles: the number of valid positions and the sum of their weights (weight map; else 1 each).
+/* ---- statistics layout: per group g, 4 arrays of C doubles: G, L, I, P; after the groups, 3
+   doubles: the number of valid positions, the sum of their weights (weight map; else 1 each),
+   and that sum for positions with per-channel targets under the softmax (their CE's mean is
+   over positions, as PyTorch's with probability targets).
    A group is a sample when per_sample applies to a Dice/Tversky term, else the whole batch.
    G: label counts, each label counted with its position's weight (sigmoid with C = 1: label 1's),
    or per-channel targets' weighted sums. L: the CE-family term's sums per class (of the label's
-   class; sigmoid: of each channel). The sigmoid BCE (no Dice term) keeps its positive part
+   class; sigmoid: of each channel; softmax targets: m t_c (-log p_c)). The sigmoid BCE (no Dice term) keeps its positive part
    t softplus(-z) apart, in I, so that pos_weight can scale it after the sums are known.
    With label smoothing, C more doubles after those two: sum_V m (-log p_c) per class. */
 
@@ -596,7 +604,8 @@ SEGLOSS__API char *segloss_error_message(segloss_status st, const segloss_config
 #define SEGLOSS__ST_L 1
 #define SEGLOSS__ST_I 2
 #define SEGLOSS__ST_P 3
-#define SEGLOSS__ST_TAIL 2 /* valid positions, sum of their weights */
+#define SEGLOSS__ST_TAIL 3 /* valid positions, sum of their weights, and that sum again for
+                             softmax per-channel targets (PyTorch's mean over positions) */
 
 /* ---- what a (valid) configuration asks of the passes, worked out once per call ------------- */
 
@@ -833,10 +842,10 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     a.focal = j->sig && j->gamma_term;
     a.dice = j->dice;
     a.each_scale = j->each_scale;
+    a.eps = j->eps;
     if (j->sw) { /* sw[c] = -(eps / C) w_c: the normalised weights' sum back from it */
         int c;
         a.sw = j->sw;
-        a.eps = j->eps;
         a.eps_c = j->eps / (float)C;
         for (c = 0; c < C; c++) a.eps_sum += j->wcoef[c];
         a.eps_w = a.eps_c * a.eps_sum;
@@ -998,10 +1007,11 @@ SEGLOSS__PRIVATE int segloss__scan_range(const segloss_input *in, int64_t ignore
     return 0;
 }
 
-/* The scan with a weight map, or under the sigmoid: validates the labels (sigmoid with C = 1:
+/* The scan with a weight map, per-channel targets, or under the sigmoid: validates the labels (sigmoid with C = 1:
    0, 1 or ignore_index), the weight map's weights (finite, >= 0) and per-channel targets (0/1, or in
    [0, 1]), and adds G (C doubles: each label's class, or each channel's target, times its
-   position's weight), then the count of valid positions and the sum of their weights. Returns
+   position's weight), then the count of valid positions, the sum of their weights, and that
+   sum again where per-channel targets meet the softmax. Returns
    0, or which check failed: 1 a label, 2 a weight, 3 a target. */
 SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t ignore, int sig, const float *map, int64_t n,
                                            int64_t s_begin, int64_t s_end, double *cnt)
@@ -1039,6 +1049,7 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
             }
             cnt[C] += 1.0;
             cnt[C + 1] += m;
+            if (dense && !sig) cnt[C + 2] += m;
         }
     }
     return 0;
@@ -1078,8 +1089,8 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
                                                      int64_t group0, double *st, double *tail, int classes, int64_t *bad)
 {
     const int64_t C = in->c;
-    const int general = sig || map != NULL;
-    const int64_t per = general ? C + 2 : st || tail ? (classes || !st ? C : 1) : 0;
+    const int general = sig || map != NULL || SEGLOSS__DENSE(in->label_type);
+    const int64_t per = general ? C + 3 : st || tail ? (classes || !st ? C : 1) : 0;
     /* a chunk's counts cost no more than an eighth of its labels' work */
     const int64_t want = 8 * per > (1 << 16) ? 8 * per : (1 << 16);
     segloss__scan_ctx r;
@@ -1121,6 +1132,7 @@ SEGLOSS__PRIVATE segloss_status segloss__scan_labels(const segloss_input *in, in
         if (general) {
             tail[0] += part[C];
             tail[1] += part[C + 1];
+            tail[2] += part[C + 2];
         } else {
             for (c = 0; c < nc; c++) valid += part[c];
             tail[0] += valid;
@@ -1191,7 +1203,9 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         memset(&j, 0, sizeof j);
         j.in = in;
         j.ignore = cfg->ignore_index;
-        j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->stats;
+        j.fn = p->sig ? segloss__table()->sigmoid
+             : SEGLOSS__DENSE(in->label_type) ? segloss__table()->soft_targets : segloss__table()->stats;
+        j.eps = p->eps;
         j.ce = what == SEGLOSS__STATS && p->ce;
         j.gamma = p->gamma;
         j.stats = st;
@@ -1201,7 +1215,7 @@ SEGLOSS__PRIVATE segloss_status segloss__accumulate(const segloss_config *cfg, c
         j.alpha = cfg->focal_alpha;
         j.dice = p->dice;
         j.map = cfg->weight_map;
-        if (j.ce && p->eps > 0.0f) j.stats_s = tail + SEGLOSS__ST_TAIL;
+        if (j.ce && p->eps > 0.0f && !SEGLOSS__DENSE(in->label_type)) j.stats_s = tail + SEGLOSS__ST_TAIL;
         return segloss__run(&j);
     }
     return SEGLOSS_OK;
@@ -1236,7 +1250,8 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
     double wsum = 0.0, num = 0.0;
     int64_t g, c;
     const double *smooth = st + groups * 4 * C + SEGLOSS__ST_TAIL; /* with eps > 0 */
-    const double eps = p->eps;
+    const double soft = st[groups * 4 * C + 2]; /* per-channel targets: sum_V m */
+    const double eps = soft > 0.0 ? 0.0 : p->eps; /* (smoothing is in their L already) */
     for (c = 0; c < C; c++) {
         double nc = 0.0, lc = 0.0, w = 1.0;
         for (g = 0; g < groups; g++) {
@@ -1250,6 +1265,7 @@ SEGLOSS__PRIVATE double segloss__finish_softmax_ce(const segloss_config *cfg, co
         wsum = fma(w, nc, wsum);
         num = fma(w, lc, num);
     }
+    if (soft > 0.0) wsum = soft; /* F.cross_entropy's mean with probability targets: over positions */
     if (wcoef)
         for (c = 0; c < C; c++)
             wcoef[c] = (float)(p->mean ? (wsum > 0.0 ? p->fw * wcoef[c] / wsum : 0.0) : p->fw * wcoef[c]);
@@ -1401,7 +1417,8 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     memset(&j, 0, sizeof j);
     j.in = in;
     j.ignore = cfg->ignore_index;
-    j.fn = p->sig ? segloss__table()->sigmoid : segloss__table()->grad;
+    j.fn = p->sig ? segloss__table()->sigmoid
+         : SEGLOSS__DENSE(in->label_type) ? segloss__table()->soft_targets : segloss__table()->grad;
     j.ce = p->ce;
     j.gamma = p->gamma;
     j.group0 = group0;
@@ -1418,10 +1435,9 @@ SEGLOSS__PRIVATE segloss_status segloss__backward(const segloss_config *cfg, con
     j.each = each;
     j.each_scale = k->each_scale;
     j.map = cfg->weight_map;
-    if (!p->sig && p->ce && p->eps > 0.0f) {
-        j.eps = p->eps;
-        j.sw = k->sk;
-    }
+    j.eps = p->eps;
+    if (!p->sig && SEGLOSS__DENSE(in->label_type)) j.sk = k->wcoef; /* the soft-target kernel's weights */
+    else if (!p->sig && p->ce && p->eps > 0.0f) j.sw = k->sk;
     return segloss__run(&j); /* each chunk fences its own streamed stores */
 }
 

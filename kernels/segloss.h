@@ -45,7 +45,7 @@
           loss names, configuration text, the printout                text.h
           label counts, class weights, confusion, metrics, advisor    metrics.h
           the kernels, written once over the vocabulary               loss_kernels.h (softmax),
-                                                                       sigmoid_kernels.h
+                                                 sigmoid_kernels.h (sigmoid; softmax targets)
        9. Licence
 
    1. COMPILE-TIME OPTIONS (define before including)

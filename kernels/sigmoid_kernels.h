@@ -186,4 +186,84 @@ SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(sigmoid)(const segloss__args 
     default: SEGLOSS__K(sig_body)(a, 1, 1, 1, 1); break;
     }
 }
+/* The softmax with per-channel (soft) targets t, F.cross_entropy with a probability target:
+   per position, with t' = (1 - eps) t + eps / C and ls = log sum_c e^(z_c - m),
+     l = sum_c w_c t'_c (-log p_c) = sum_c w_c t'_c ((m - z_c) + ls),
+     dl/dz_k = p_k T - w_k t'_k,  T = sum_c w_c t'_c.
+   Statistics pass (a->sum_l): sum_l[c] += m t'_c (-log p_c) per class (the weights come after
+   the sums). Backward pass: with w = a->sk (normalised, times focal_weight), the gradient
+   m (p_k T - w_k t'_k), the loss sum m l, the unreduced terms m l * each_scale. The exponentials
+   are parked in the gradient (written over each logit after its last read, so in place works). */
+SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, const int grad)
+{
+    const segloss__args la = *ap, *a = &la;
+    const SEGLOSS__F zero = SEGLOSS__SPLAT(0.0f), one = SEGLOSS__SPLAT(1.0f), scale = SEGLOSS__SPLAT(SEGLOSS__LOSS_SCALE);
+    const SEGLOSS__F keep = SEGLOSS__SPLAT(1.0f - a->eps), add = SEGLOSS__SPLAT(a->eps / (float)a->c);
+    const int n = a->npos, W = SEGLOSS__W, C = a->c, padded = (n + SEGLOSS__LANES - 1) & ~(SEGLOSS__LANES - 1);
+    SEGLOSS__F acc[SEGLOSS__U];
+    float mx[SEGLOSS__BLOCK], ls[SEGLOSS__BLOCK];
+    int c, i, u;
+    for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+    for (i = 0; i < padded; i += SEGLOSS__LANES)
+        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
+            const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
+            const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
+            SEGLOSS__F z0 = SEGLOSS__LD(a->z + at, cnt), s = zero, T = zero, sm = zero, l;
+            for (c = 1; c < C; c++) z0 = SEGLOSS__V(max)(z0, SEGLOSS__LD(a->z + c * a->zs + at, cnt));
+            for (c = 0; c < C; c++) {
+                const SEGLOSS__F zc = SEGLOSS__LD(a->z + c * a->zs + at, cnt);
+                const SEGLOSS__F e = SEGLOSS__K(exp)(SEGLOSS__V(sub)(zc, z0));
+                s = SEGLOSS__V(add)(s, e);
+                if (grad) {
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
+                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
+                    T = SEGLOSS__V(add)(T, wt);
+                    sm = SEGLOSS__V(fma)(wt, SEGLOSS__V(sub)(z0, zc), sm);
+                    if (a->g) SEGLOSS__ST(a->g + c * a->gs + at, e, cnt);
+                }
+            }
+            l = SEGLOSS__K(log)(s); /* s >= 1 */
+            if (!grad) {
+                SEGLOSS__V(store)(mx + at, z0);
+                SEGLOSS__V(store)(ls + at, SEGLOSS__V(sel)(valid, l, zero));
+                continue;
+            }
+            l = SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(m, SEGLOSS__V(fma)(T, l, sm)), zero);
+            acc[u] = SEGLOSS__V(fma)(l, scale, acc[u]);
+            if (a->each) SEGLOSS__ST(a->each + at, SEGLOSS__V(mul)(l, SEGLOSS__SPLAT(a->each_scale)), cnt);
+            if (a->g) {
+                const SEGLOSS__F mis = SEGLOSS__V(sel)(valid, SEGLOSS__V(div)(m, s), zero), mv = SEGLOSS__V(sel)(valid, m, zero);
+                for (c = 0; c < C; c++) {
+                    const SEGLOSS__F wt = SEGLOSS__V(mul)(SEGLOSS__SPLAT(a->sk[c]),
+                                                          SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add));
+                    float *g = a->g + c * a->gs + at;
+                    SEGLOSS__ST(g, SEGLOSS__V(fma)(SEGLOSS__V(mul)(SEGLOSS__LD(g, cnt), mis), T, SEGLOSS__V(mul)(SEGLOSS__V(sub)(zero, wt), mv)), cnt);
+                }
+            }
+        }
+    if (grad) {
+        if (a->loss) *a->loss += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
+        return;
+    }
+    for (c = 0; c < C; c++) { /* class by class: its sum stays in registers */
+        for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
+        for (i = 0; i < padded; i += SEGLOSS__LANES)
+            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+                const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
+                const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
+                const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
+                const SEGLOSS__F tc = SEGLOSS__V(fma)(SEGLOSS__LD(a->t + c * a->ts + at, cnt), keep, add);
+                const SEGLOSS__F nl = SEGLOSS__V(add)(SEGLOSS__V(load)(ls + at),
+                                                      SEGLOSS__V(sub)(SEGLOSS__V(load)(mx + at), SEGLOSS__LD(a->z + c * a->zs + at, cnt)));
+                acc[u] = SEGLOSS__V(fma)(SEGLOSS__V(sel)(valid, SEGLOSS__V(mul)(SEGLOSS__V(mul)(m, tc), nl), zero), scale, acc[u]);
+            }
+        a->sum_l[c] += SEGLOSS__V(sum16)(acc) / SEGLOSS__LOSS_SCALE;
+    }
+}
+SEGLOSS__PRIVATE SEGLOSS__NOINLINE void SEGLOSS__K(soft_targets)(const segloss__args *a)
+{
+    if (a->sum_l) SEGLOSS__K(soft_targets_body)(a, 0);
+    else SEGLOSS__K(soft_targets_body)(a, 1);
+}
 #endif /* SEGLOSS__ISA */

@@ -227,7 +227,7 @@ TEST_CASE("a shape larger than any address space is SEGLOSS_ERR_SHAPE, not an ov
         b.in.s = int64_t(1) << 54;  // labels: 2^57 bytes of int64, the limit
         b.cfg.activation = SEGLOSS_SIGMOID; // one channel
         segloss_stats st = {1, 1, nullptr};
-        double sums[6] = {0, 0, 0, 0, 0, 0};
+        double sums[7] = {0, 0, 0, 0, 0, 0, 0};
         st.sum = sums;
         CHECK(segloss_backward(&b.cfg, &b.in, 0, &st, both.data() + 32) == SEGLOSS_ERR_ALIAS);
         b.in.s += 1;
