@@ -73,10 +73,12 @@ struct ModeOut {
     double grad_scale = 0;     // as RefOut::grad_scale: the size of the ingredients of an entry
 };
 
-// Softmax class weights of the CE-family term: explicit, automatic (sum_V m / sum_{V, y=c} m,
-// 0 where a class has no weight), or all 1. `valid`, `y` and `m` are per position.
+// Softmax class weights of the CE-family term: explicit, automatic (sum_V m / G_c with
+// G_c = sum_V m g_c, 0 where G_c = 0), or all 1. `valid`, `m` are per position, `t` the targets
+// per element (one-hot of the labels, or the probability targets), `at(pos, c)` their index.
+template <class At>
 inline std::vector<double> modes_class_weights(const segloss_config &cfg, int64_t C, const std::vector<char> &valid,
-                                               const std::vector<int64_t> &y, const std::vector<double> &m) {
+                                               const std::vector<double> &t, const std::vector<double> &m, At at) {
     std::vector<double> w(static_cast<size_t>(C), 1.0);
     if (cfg.class_weights) {
         for (int64_t c = 0; c < C; ++c) w[c] = cfg.class_weights[c];
@@ -85,7 +87,7 @@ inline std::vector<double> modes_class_weights(const segloss_config &cfg, int64_
         double total = 0;
         for (size_t i = 0; i < valid.size(); ++i)
             if (valid[i]) {
-                count[y[i]] += m[i];
+                for (int64_t c = 0; c < C; ++c) count[c] += m[i] * t[at(static_cast<int64_t>(i), c)];
                 total += m[i];
             }
         for (int64_t c = 0; c < C; ++c) w[c] = count[c] > 0 ? total / count[c] : 0.0;
@@ -103,7 +105,9 @@ inline ModeOut ref_modes_d(const segloss_config &cfg, const segloss_input &in, c
     const bool sig = cfg.activation == SEGLOSS_SIGMOID;
     const bool targets = is_target_type(in.label_type);
     const bool mean = cfg.reduction == SEGLOSS_MEAN;
-    if (!sig && (targets || C < 2)) throw std::invalid_argument("reference: softmax needs labels and C >= 2");
+    if (!sig && C < 2) throw std::invalid_argument("reference: softmax needs C >= 2");
+    if (!sig && targets && type != SEGLOSS_CE && type != SEGLOSS_WEIGHTED_CE)
+        throw std::invalid_argument("reference: softmax probability targets are for ce and weighted_ce");
     auto at = [&](int64_t n, int64_t c, int64_t s) { return elem_index(in.layout, C, S, n, c, s); };
 
     ModeOut out;
@@ -173,13 +177,43 @@ inline ModeOut ref_modes_d(const segloss_config &cfg, const segloss_input &in, c
     // ---- CE / weighted CE / focal -------------------------------------------------------------
     if (is_ce_family(type)) {
         const double gamma = uses_gamma(type) ? cfg.focal_gamma : 0.0;
-        const std::vector<double> w = modes_class_weights(cfg, C, valid, y, m);
+        const std::vector<double> w = modes_class_weights(cfg, C, valid, t, m, [&](int64_t pos, int64_t c) {
+            return at(pos / S, c, pos % S);
+        });
         double num = 0, den = 0;
         // Every element's (softmax: position's) term, m and weights included, and its
         // derivatives d term / dz_k, gathered first; the reduction scales them afterwards.
         std::vector<double> term_pos(static_cast<size_t>(sig ? E : P), 0.0);
         std::vector<double> dterm(want_grad ? static_cast<size_t>(E) : 0, 0.0);
-        if (!sig) {
+        if (!sig && targets) {
+            // Probability targets: l = sum_c w_c t'_c (-log p_c), t' = (1 - eps) t + eps / C, the
+            // mean over positions weighted by m alone (F.cross_entropy with a float target);
+            // d l / dz_k = p_k sum_c w_c t'_c - w_k t'_k.
+            const double eps = cfg.label_smoothing;
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t s = 0; s < S; ++s) {
+                    const int64_t pos = n * S + s;
+                    double term = 0, wt = 0, wmax = 0;
+                    for (int64_t c = 0; c < C; ++c) {
+                        const int64_t e = at(n, c, s);
+                        const double tc = (1 - eps) * t[e] + eps / static_cast<double>(C);
+                        if (w[c] * tc != 0) term += w[c] * tc * -logp[e];
+                        wt += w[c] * tc;
+                        wmax = std::max(wmax, std::fabs(w[c] * tc));
+                    }
+                    term_pos[pos] = m[pos] * term;
+                    num += m[pos] * term;
+                    den += m[pos];
+                    if (want_grad) {
+                        for (int64_t k = 0; k < C; ++k) {
+                            const int64_t e = at(n, k, s);
+                            const double tk = (1 - eps) * t[e] + eps / static_cast<double>(C);
+                            dterm[e] = m[pos] * (p[e] * wt - w[k] * tk);
+                        }
+                        ce_scale = std::max(ce_scale, m[pos] * (std::fabs(wt) + wmax));
+                    }
+                }
+        } else if (!sig) {
             const double eps = cfg.label_smoothing;
             double W = 0;
             for (double wc : w) W += wc;

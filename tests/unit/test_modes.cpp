@@ -266,7 +266,11 @@ std::vector<Case> cases_of(std::mt19937 &rng, const std::vector<Template> &templ
             c.base = t.cfg;
             c.class_w = t.class_w;
             c.pos_w = t.pos_w;
-            c.p = ref::make_mode_problem(rng, random_spec(rng, act));
+            ModeSpec spec = random_spec(rng, act);
+            const bool ce = t.cfg.loss_type == SEGLOSS_CE || t.cfg.loss_type == SEGLOSS_WEIGHTED_CE;
+            if (act == SEGLOSS_SOFTMAX && ce && r % 3 == 1)  // probability targets
+                spec.label_type = r % 2 ? SEGLOSS_TARGET_F32 : SEGLOSS_TARGET_U8;
+            c.p = ref::make_mode_problem(rng, spec);
             c.base.include_background = (k / 2) % 2 == 0 ? 1 : 0;
             c.base.per_sample = k % 2;
             c.base.reduction = (k / 4) % 2 == 0 ? SEGLOSS_MEAN : SEGLOSS_SUM;
@@ -397,6 +401,13 @@ TEST_CASE("modes reference: analytic gradient matches central finite differences
                 c.class_w = t.class_w;
                 c.pos_w = t.pos_w;
                 c.p = small_problem(rng, act, k);
+                if (act == SEGLOSS_SOFTMAX && r == 1 &&
+                    (t.cfg.loss_type == SEGLOSS_CE || t.cfg.loss_type == SEGLOSS_WEIGHTED_CE)) {
+                    ModeSpec ps = c.p.spec;
+                    ps.label_type = k % 2 ? SEGLOSS_TARGET_F32 : SEGLOSS_TARGET_U8;
+                    ps.p_ignore = 0.0;
+                    c.p = ref::make_mode_problem(rng, ps);
+                }
                 c.base.include_background = c.p.spec.c == 1 ? 1 : (k / 3) % 2;
                 c.base.per_sample = r % 2;
                 c.base.reduction = r < 2 ? SEGLOSS_MEAN : SEGLOSS_SUM;
@@ -492,6 +503,23 @@ TEST_CASE("modes reference: values and gradients of the peers (PyTorch, float64)
         CHECK(o.loss == Approx(0.50260316343371925).epsilon(1e-13));
         const double g[12] = {0.043845985156215253, -0.021339853422203264, 0, 0.033853617750168936, 0.080118723955863336, 0.024857232928332192,
                               0, -0.0014605869438211281, -0.029908714734680049, 0.054148693770316982, 0, 0.093895823386240668};
+        CHECK(ref::grad_err(o.grad, std::vector<double>(g, g + 12)) <= 1e-12);
+    }
+    SECTION("F.cross_entropy(weight=w, label_smoothing=0.2) with a probability target") {
+        // per position (0.25, 0.5, 0.25), (0.5, 0.5, 0), (0, 1, 0), (1, 0, 0): the third column
+        // of a target in NCHW order; not all sum to 1, which PyTorch does not require
+        const float tp[12] = {0.25f, 0.5f, 0.0f, 1.0f, 0.5f, 0.5f, 1.0f, 0.0f, 0.25f, 0.0f, 0.0f, 0.0f};
+        segloss_input pin = in;
+        pin.labels = tp;
+        pin.label_type = SEGLOSS_TARGET_F32;
+        segloss_config cfg = init(SEGLOSS_CE, SEGLOSS_SOFTMAX);
+        cfg.class_weights = w;
+        cfg.label_smoothing = 0.2f;
+        const ref::ModeOut o = ref::ref_modes(cfg, pin);
+        CHECK(o.loss == Approx(2.4852282377378554).epsilon(1e-13));
+        const double g[12] = {0.058763039376817108, -0.025344437454695085, 0.37156833758611302, -0.09967111618125471,
+                              0.017010563404399395, -0.14366021704592399, -0.40214910419508998, -0.014995420500948289,
+                              -0.075773602781216517, 0.16900465450061908, 0.030580766608976961, 0.11466653668220302};
         CHECK(ref::grad_err(o.grad, std::vector<double>(g, g + 12)) <= 1e-12);
     }
     SECTION("GeneralizedDiceLoss(softmax, w_type='square', smooth 1e-5, batch=True), class 1 absent") {
@@ -806,6 +834,28 @@ TEST_CASE("sigmoid: TARGET_U8 one-vs-rest masks equal the integer labels; TARGET
             }
     });
     std::cout << "sigmoid labels vs TARGET_U8: " << identical << " of " << total << " cases bit-identical\n";
+}
+
+TEST_CASE("softmax ce: one-hot probability targets give the loss of their class indices", "[modes][isa][identity]") {
+    // Without class weights the two means coincide: sum m l / sum m (targets) and
+    // sum m w[y] l / sum m w[y] (indices) with w = 1; smoothing mixes in eps / C alike.
+    std::mt19937 rng = seeded(25);
+    on_each_isa([&](const std::string &isa) {
+        for (int k = 0; k < 8; ++k) {
+            ModeSpec s = random_spec(rng, SEGLOSS_SOFTMAX);
+            s.p_ignore = 0.0;
+            s.ignore_index = -100;
+            const ModeProblem labels = ref::make_mode_problem(rng, s);
+            const ModeProblem probs = labels.as_targets(k % 2 ? SEGLOSS_TARGET_F32 : SEGLOSS_TARGET_U8);
+            segloss_config cfg = init(SEGLOSS_CE, SEGLOSS_SOFTMAX);
+            cfg.use_class_weighting = 0;
+            cfg.label_smoothing = k % 4 < 2 ? 0.0f : 0.3f;
+            cfg.reduction = k % 3 == 0 ? SEGLOSS_SUM : SEGLOSS_MEAN;
+            cfg = labels.with_map(cfg);
+            INFO(isa << ": " << ref::describe_modes(cfg) << " | " << ref::describe_modes(probs));
+            check_close(ref::run_lib(cfg, probs.input()), ref::run_lib(cfg, labels.input()), 1e-6, kGradTol);
+        }
+    });
 }
 
 TEST_CASE("generalized Dice with one class: Dice when K has one class and s = 0; 1 - mean p_y when one class is present",
@@ -1259,11 +1309,15 @@ TEST_CASE("errors of the new fields leave grad and terms untouched", "[modes][er
             expect_error({SEGLOSS_ERR_ENUM}, cfg, labels);
         }
     }
-    SECTION("per-channel targets under the softmax are refused") {
+    SECTION("per-channel targets under the softmax are refused but for ce and weighted_ce") {
         for (const segloss_input *in : {&t8, &tf}) {
-            const segloss_config cfg = init(SEGLOSS_CE, SEGLOSS_SOFTMAX);
-            INFO(ref::label_kind_name(in->label_type));
-            expect_error({SEGLOSS_ERR_ENUM, SEGLOSS_ERR_PARAM, SEGLOSS_ERR_LABEL}, cfg, *in);
+            for (segloss_loss_type t : {SEGLOSS_CE, SEGLOSS_WEIGHTED_CE}) expect_ok(init(t, SEGLOSS_SOFTMAX), *in);
+            for (segloss_loss_type t : {SEGLOSS_FOCAL, SEGLOSS_DICE, SEGLOSS_FOCAL_DICE, SEGLOSS_TVERSKY,
+                                        SEGLOSS_GENERALIZED_DICE}) {
+                const segloss_config cfg = init(t, SEGLOSS_SOFTMAX);
+                INFO(ref::label_kind_name(in->label_type) << " " << ref::describe_modes(cfg));
+                expect_error({SEGLOSS_ERR_ENUM, SEGLOSS_ERR_PARAM, SEGLOSS_ERR_LABEL}, cfg, *in);
+            }
         }
     }
     SECTION("sigmoid, C = 1: a label other than 0, 1 and ignore_index is SEGLOSS_ERR_LABEL at its position") {
