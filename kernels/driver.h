@@ -822,8 +822,7 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
     const int B = segloss__block_len(C);
     const segloss__isa_table *t = segloss__table();
     float zt[SEGLOSS__TBUF], gt[SEGLOSS__TBUF];
-    /* the sigmoid's per-channel targets and unreduced terms, as class planes */
-    float tt[SEGLOSS__TBUF], et[SEGLOSS__TBUF];
+    float tt[SEGLOSS__TBUF]; /* per-channel targets as class planes (uint8 rows go through gt) */
     int32_t y[SEGLOSS__BLOCK];
     segloss__args a;
     /* More than 16 classes (blocks shorter than SEGLOSS__BLOCK) of NCHW logits past the caches:
@@ -872,7 +871,7 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
         } else {
             int i;
             for (i = 0; i < SEGLOSS__BLOCK; i++) y[i] = i < np ? 0 : -1;
-            a.t = segloss__target_planes(in, n, s0, np, B, tt, et, &a.ts);
+            a.t = segloss__target_planes(in, n, s0, np, B, tt, gt, &a.ts);
         }
         a.m = j->map ? j->map + pos : NULL;
         a.npos = np;
@@ -894,11 +893,12 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
             a.z = zt;
             a.g = j->grad ? gt : NULL;
             a.zs = a.gs = B;
-            a.each = j->each ? et : NULL;
+            a.each = j->each ? zt : NULL; /* the sigmoid's terms over its logits: each read first */
             a.es = B;
         }
         if (!j->sig && j->each) a.each = j->each + pos; /* softmax: one term per position */
         j->fn(&a);
+        if (nhwc && !direct && j->each && j->sig) t->transpose(zt, j->each + pos * C, B, np, C, SEGLOSS__TO_ROWS);
         if (nhwc && !direct && j->grad) {
             if (j->stream && rows_nt && !((uintptr_t)(j->grad + pos * C) & 15)) {
                 t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS_NT);
@@ -909,7 +909,6 @@ SEGLOSS__PRIVATE void segloss__run_range(const segloss__job *j, int64_t n, int64
                 t->transpose(gt, j->grad + pos * C, B, np, C, SEGLOSS__TO_ROWS);
             }
         }
-        if (nhwc && !direct && j->each && j->sig) t->transpose(et, j->each + pos * C, B, np, C, SEGLOSS__TO_ROWS);
     }
     /* non-temporal stores are ordered by their own thread's fence, before the pool's lock
        hands the chunk back */

@@ -62,11 +62,12 @@ SEGLOSS__VINLINE SEGLOSS__F SEGLOSS__K(sig_target)(const segloss__args *a, int c
 }
 
 /* The sigmoid kernel over one block, class by class. Per element, with m the position's weight
-   (0 where not valid) and t its target:
+   and t its target (every term is 0 where the position is not valid, whatever its logit):
      stats (a->sum_i != NULL)  sum_i[c] += m p t, sum_p[c] += m p, and with a->ce the CE-family
                                parts: sum_l[c] += m l_neg (BCE) or m l (focal), and for BCE
                                sum_lp[c] += m l_pos, l_pos = t softplus(-z), l_neg = (1 - t) softplus(z)
-     grad (a->g != NULL)       dL/dz = m (sk[c] (1 - t) p - sk[C + c] t pm)            BCE
+     backward (no sums)        with a->g the gradient
+                               dL/dz = m (sk[c] (1 - t) p - sk[C + c] t pm)            BCE
                                      = m sk[c] a_t (u^g (p - t) + g u^g (p pm / u) (1 - 2 t) bce)   focal
                                      + m (A[c] + B[c] t) p pm                        Dice family
                                with a->loss the CE-family loss m (sk[c] l_neg + sk[C + c] l_pos)

@@ -135,7 +135,12 @@ int main(void)
             x = x * 1664525u + 1013904223u;
             labels[i] = (x >> 24) % 17 == 0 ? 255 : (uint8_t)((x >> 8) % (uint32_t)sh.c);
         }
-        want.stats_len = got.stats_len = sh.n * 4 * sh.c;
+        {   /* the most any configuration of the loop below needs: per-sample groups */
+            segloss_config big;
+            segloss_config_init(&big, SEGLOSS_DICE);
+            big.per_sample = 1;
+            want.stats_len = got.stats_len = segloss_stats_len(&big, sh.n, sh.c);
+        }
         want.grad = (float *)malloc(sz * sizeof(float));
         want.grad2 = (float *)malloc(sz * sizeof(float));
         want.grad3 = (float *)malloc(sz * sizeof(float));

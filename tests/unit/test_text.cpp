@@ -1362,7 +1362,9 @@ TEST_CASE("advise binary: the foreground fraction from counts", "[advise]")
 TEST_CASE("advise: never a softmax config for one channel, reasons fit", "[advise]")
 {
     const int64_t counts[2][2] = { { 1, 999999 }, { 5, 5 } };
-    segloss_class_metrics ms[4] = { cm(0.9, 0.3, 0.3), cm(0.3, 0.9, 0.3), cm(0.4, 0.45, 0.3), cm(0.8, 0.8, 0.7) };
+    // (one more than k reaches: with c = 2 the advisor reads m[0] and m[1])
+    segloss_class_metrics ms[5] = { cm(0.9, 0.3, 0.3), cm(0.3, 0.9, 0.3), cm(0.4, 0.45, 0.3), cm(0.8, 0.8, 0.7),
+                                    cm(0.5, 0.5, 0.4) };
     for (int t = -1; t < SEGLOSS_LOSS_COUNT; t++)
         for (int act = 0; act < 2; act++)
             for (int k = 0; k < 5; k++)
