@@ -2864,6 +2864,11 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
     const int64_t C = in->c, S = in->s;
     const int dense = SEGLOSS__DENSE(in->label_type), u8 = in->label_type == SEGLOSS_TARGET_U8;
     const int one = sig && C == 1 && !dense; /* one channel of 0/1 labels */
+    /* weighted sums in four interleaved partials (position i into i & 3), added in a fixed
+       order after each block: one running sum per class would make every add wait for the
+       one before (most positions are one class) */
+    const int split = !dense && C <= SEGLOSS__HIST;
+    double part[4][SEGLOSS__HIST], msum[4];
     segloss_input lin = *in;
     int64_t s, c;
     if (one) lin.c = 2;
@@ -2871,19 +2876,19 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
         int32_t y[SEGLOSS__BLOCK];
         const int len = (int)(s_end - s < SEGLOSS__BLOCK ? s_end - s : SEGLOSS__BLOCK);
         const int64_t pos = n * S + s;
-        int i;
+        int i, k, bad = 0, valid = 0;
         if (!dense && segloss__table()->labels(&lin, ignore, pos, len, y, NULL, 0, 1)) return 1;
+        for (i = 0; map && i < len; i++) bad |= !segloss__nonneg(map[pos + i]); /* every position, ignored too */
+        if (bad) return 2;
+        memset(msum, 0, sizeof msum);
+        if (split) memset(part, 0, sizeof part);
         for (i = 0; i < len; i++) {
-            double m = 1.0;
-            if (map) {
-                const float w = map[pos + i];
-                if (!segloss__nonneg(w)) return 2;
-                m = w;
-            }
+            const double m = map ? (double)map[pos + i] : 1.0;
             if (!dense) {
                 if (y[i] < 0) continue;
-                if (!one) cnt[y[i]] += m;
-                else if (y[i] == 1) cnt[0] += m;
+                if (one) { if (y[i] == 1) part[i & 3][0] += m; }
+                else if (split) part[i & 3][y[i]] += m;
+                else cnt[y[i]] += m;
             } else {
                 for (c = 0; c < C; c++) {
                     const int64_t e = in->layout == SEGLOSS_NCHW ? (n * C + c) * S + s + i : (pos + i) * C + c;
@@ -2892,10 +2897,15 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
                     cnt[c] = fma(m, v, cnt[c]); /* explicit: contraction may differ between machines */
                 }
             }
-            cnt[C] += 1.0;
-            cnt[C + 1] += m;
-            if (dense && !sig) cnt[C + 2] += m;
+            valid++;
+            msum[i & 3] += m;
         }
+        for (k = 0; k < 4; k++) {
+            for (c = 0; split && c < C; c++) cnt[c] += part[k][c];
+            cnt[C + 1] += msum[k];
+            if (dense && !sig) cnt[C + 2] += msum[k];
+        }
+        cnt[C] += (double)valid;
     }
     return 0;
 }
