@@ -242,10 +242,12 @@ SEGLOSS__PRIVATE int segloss__tx_nonneg(const char *s, int len, void *out)
     return *(float *)out < 0.0f ? -1 : 1;
 }
 
-/* label_smoothing: a finite float in [0, 1] (-1: out of the range). */
+/* label_smoothing: a finite float in [0, 1] (-1: out of the range); -0 is stored as 0, the
+   value the printout (which leaves 0 out) reads back. */
 SEGLOSS__PRIVATE int segloss__tx_unit(const char *s, int len, void *out)
 {
     if (!segloss__tx_float(s, len, (float *)out)) return 0;
+    if (*(float *)out == 0.0f) *(float *)out = 0.0f;
     return *(float *)out >= 0.0f && *(float *)out <= 1.0f ? 1 : -1;
 }
 
@@ -420,6 +422,16 @@ SEGLOSS__API segloss_status segloss_config_parse(const char *text, segloss_confi
             snprintf(err, err_size,
                      "label_smoothing %g needs focal_gamma 0 (a focal term refuses it): use loss_type 'ce' or "
                      "focal_gamma=0", (double)result.label_smoothing);
+        return SEGLOSS_ERR_PARSE;
+    }
+    /* smoothing where nothing would be smoothed is refused, as segloss_compute refuses it */
+    if (result.label_smoothing > 0.0f &&
+        (result.activation == SEGLOSS_SIGMOID || result.loss_type == SEGLOSS_DICE ||
+         result.loss_type == SEGLOSS_TVERSKY || result.loss_type == SEGLOSS_GENERALIZED_DICE)) {
+        if (err && err_size)
+            snprintf(err, err_size, "label_smoothing %g applies to the softmax cross entropy (ce, weighted_ce, "
+                                    "focal_dice with focal_gamma 0), not to %s%s", (double)result.label_smoothing,
+                     segloss_loss_name(result.loss_type), result.activation == SEGLOSS_SIGMOID ? " under the sigmoid" : "");
         return SEGLOSS_ERR_PARSE;
     }
     *cfg = result;

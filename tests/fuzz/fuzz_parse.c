@@ -54,6 +54,9 @@ static void check_valid(const segloss_config *c)
     REQUIRE(c->pos_weight == NULL);
     REQUIRE(!((c->loss_type == SEGLOSS_FOCAL || c->loss_type == SEGLOSS_FOCAL_DICE) && c->activation == SEGLOSS_SOFTMAX &&
               c->focal_gamma > 0.0f && c->label_smoothing > 0.0f)); /* segloss_compute refuses it */
+    REQUIRE(!(c->label_smoothing > 0.0f && (c->activation == SEGLOSS_SIGMOID || c->loss_type == SEGLOSS_DICE ||
+                                            c->loss_type == SEGLOSS_TVERSKY || c->loss_type == SEGLOSS_GENERALIZED_DICE)));
+    REQUIRE(!signbit(c->label_smoothing)); /* -0 is read as 0, the printout's */
 }
 
 /* format into buffers of several sizes; returns the full text (malloc'd) */

@@ -476,8 +476,10 @@ TEST_CASE("text: activation, label_smoothing, focal_alpha", "[text]")
         CHECK(parse_ok("Label smoothing: 0.05").label_smoothing == 0.05f);
         // a CE-family term with gamma 0 takes it; so does the sigmoid (its CE has no softmax term to smooth)
         CHECK(parse_ok("loss_type='focal', focal_gamma=0, label_smoothing=0.1").label_smoothing == 0.1f);
-        CHECK(parse_ok("loss_type='dice', label_smoothing=0.1").label_smoothing == 0.1f);
-        CHECK(parse_ok("loss_type='focal', activation='sigmoid', label_smoothing=0.1").label_smoothing == 0.1f);
+        // where nothing would be smoothed it is refused, as segloss_compute refuses it
+        parse_fails("loss_type='dice', label_smoothing=0.1", "not to dice");
+        parse_fails("loss_type='focal', activation='sigmoid', label_smoothing=0.1", "under the sigmoid");
+        CHECK(std::signbit(parse_ok("label_smoothing=-0.0").label_smoothing) == 0); // stored as +0: the printout's 0
     }
     SECTION("focal_alpha: [0, 1], negative or None for none")
     {
