@@ -93,7 +93,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(sig_body)(const segloss__args *ap, const int de
         const SEGLOSS__F dA = dice && grad ? SEGLOSS__SPLAT(a->A[c]) : zero, dB = dice && grad ? SEGLOSS__SPLAT(a->B[c]) : zero;
         for (u = 0; u < SEGLOSS__U; u++) accl[u] = accq[u] = acci[u] = accp[u] = zero;
         for (i = 0; i < padded; i += SEGLOSS__LANES)
-            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            for (u = 0; u < SEGLOSS__U; u++) { /* not unrolled: the body is long, and 16 copies of it (scalar) only cost compile time */
                 const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
                 SEGLOSS__M valid;
                 const SEGLOSS__F t = SEGLOSS__K(sig_target)(a, c, at, cnt, dense, &valid);
@@ -206,7 +206,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, con
     int c, i, u;
     for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
     for (i = 0; i < padded; i += SEGLOSS__LANES)
-        SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+        for (u = 0; u < SEGLOSS__U; u++) { /* not unrolled, as in sig_body */
             const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
             const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
             const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
@@ -250,7 +250,7 @@ SEGLOSS__VINLINE void SEGLOSS__K(soft_targets_body)(const segloss__args *ap, con
     for (c = 0; c < C; c++) { /* class by class: its sum stays in registers */
         for (u = 0; u < SEGLOSS__U; u++) acc[u] = zero;
         for (i = 0; i < padded; i += SEGLOSS__LANES)
-            SEGLOSS__UNROLL for (u = 0; u < SEGLOSS__U; u++) {
+            for (u = 0; u < SEGLOSS__U; u++) { /* not unrolled: the body is long, and 16 copies of it (scalar) only cost compile time */
                 const int at = i + u * W, cnt = SEGLOSS__CNT(n, at);
                 const SEGLOSS__M valid = SEGLOSS__V(igt)(SEGLOSS__V(loadi)(a->y + at), SEGLOSS__V(set1i)(-1));
                 const SEGLOSS__F m = a->m ? SEGLOSS__LD(a->m + at, cnt) : one;
