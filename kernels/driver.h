@@ -1533,7 +1533,7 @@ SEGLOSS__PRIVATE segloss_status segloss__compute(const segloss_config *cfg, cons
             t.ce = ce / p.fw;
             t.loss = fma(p.dw, t.dice, ce);
         }
-        if (st == SEGLOSS_OK && k.each) memcpy(terms, k.each, (size_t)segloss_unreduced_len(cfg, in) * sizeof(float));
+        if (st == SEGLOSS_OK && terms && k.each) memcpy(terms, k.each, (size_t)segloss_unreduced_len(cfg, in) * sizeof(float));
     }
     SEGLOSS_FREE(stats);
     segloss__report(out, &t, st, bad);
