@@ -1,6 +1,6 @@
 # segloss — build, test, benchmark, demo.
 #   make demo    the main job: train a pixel classifier with each loss (examples/demo.mk)
-#   make test    everything CI runs (about 8 minutes on 2 idle cores, 16 on a busy machine)
+#   make test    everything CI runs (about 11 minutes on 2 idle cores, twice that on a busy machine)
 #   make bench   benchmarks against memcpy, scalar and each ISA (bench/bench.mk)
 CC      ?= cc
 CXX     ?= c++
