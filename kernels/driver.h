@@ -242,13 +242,15 @@ SEGLOSS__PRIVATE int64_t segloss__bad_weight(const segloss_input *in, const floa
         if (!segloss__nonneg(map[i])) return i;
     return -1;
 }
+/* A per-channel target: in [0, 1] (NaN is not), and 0 or 1 for uint8 masks. */
+SEGLOSS__PRIVATE int segloss__target_ok(float v, int u8) { return v >= 0.0f && v <= 1.0f && (!u8 || v == 0.0f || v == 1.0f); }
 SEGLOSS__PRIVATE int64_t segloss__bad_target(const segloss_input *in)
 {
     const int u8 = in->label_type == SEGLOSS_TARGET_U8;
     int64_t i;
     for (i = 0; SEGLOSS__DENSE(in->label_type) && i < in->n * in->c * in->s; i++) {
         const float v = u8 ? (float)((const uint8_t *)in->labels)[i] : ((const float *)in->labels)[i];
-        if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return i;
+        if (!segloss__target_ok(v, u8)) return i;
     }
     return -1;
 }
@@ -1052,7 +1054,7 @@ SEGLOSS__PRIVATE int segloss__scan_general(const segloss_input *in, int64_t igno
                 for (c = 0; c < C; c++) {
                     const int64_t e = in->layout == SEGLOSS_NCHW ? (n * C + c) * S + s + i : (pos + i) * C + c;
                     const float v = u8 ? (float)((const uint8_t *)in->labels)[e] : ((const float *)in->labels)[e];
-                    if (!(v >= 0.0f && v <= 1.0f) || (u8 && v != 0.0f && v != 1.0f)) return 3;
+                    if (!segloss__target_ok(v, u8)) return 3;
                     cnt[c] = fma(m, v, cnt[c]); /* explicit: contraction may differ between machines */
                 }
             }
